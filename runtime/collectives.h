@@ -1,0 +1,38 @@
+// The data movement for one negotiated tensor, written against transport::Communicator only.
+//
+// Called by the coordinator thread, in the negotiated order, identically on every rank of the
+// communicator. Averaging is a sum followed by the division kernel, so it is the same for every
+// transport and dtype (16-bit floats are divided in float32 and rounded once).
+#ifndef HILO_RUNTIME_COLLECTIVES_H_
+#define HILO_RUNTIME_COLLECTIVES_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "runtime/operation.h"
+#include "runtime/transport/communicator.h"
+
+namespace hilo {
+
+// In place on request.data: the sum, or the average over the communicator's ranks.
+absl::Status RunAllreduce(transport::Communicator& communicator, const TensorRequest& request);
+
+// In place on request.data: root's data on every rank.
+absl::Status RunBroadcast(transport::Communicator& communicator, const TensorRequest& request);
+
+struct AllgatherResult {
+  std::vector<char> data;
+  std::vector<int64_t> shape;  // [sum of first dims, rest of the request's shape...]
+};
+
+// Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's.
+absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicator,
+                                             const TensorRequest& request,
+                                             absl::Span<const int64_t> first_dims);
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_COLLECTIVES_H_

@@ -1,0 +1,118 @@
+#include "runtime/collectives.h"
+
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/half.h"
+#include "runtime/transport/local/local_communicator.h"
+
+namespace hilo {
+namespace {
+
+// Runs `body(rank, communicator)` on `size` threads connected by an in-process transport.
+void RunRanks(int size, const std::function<void(int, transport::Communicator&)>& body) {
+  auto communicators = transport::LocalCommunicator::CreateGroup(size, "test");
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < size; ++rank) {
+    threads.emplace_back([&, rank] { body(rank, *communicators[rank]); });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+TEST(RunAllreduceTest, SumAndAverageForEveryDtype) {
+  constexpr int kRanks = 4;
+  RunRanks(kRanks, [](int rank, transport::Communicator& communicator) {
+    // Element i on rank r is r + i: the sum is 4i + 6, the average i + 1.5.
+    std::vector<float> f32(5);
+    std::vector<double> f64(5);
+    std::vector<int32_t> i32(5);
+    std::vector<int64_t> i64(5);
+    std::vector<uint16_t> f16(5), bf16(5);
+    for (int i = 0; i < 5; ++i) {
+      f32[i] = static_cast<float>(rank + i);
+      f64[i] = rank + i;
+      i32[i] = rank + i;
+      i64[i] = (int64_t{1} << 33) * rank + i;
+      f16[i] = kernels::FloatToFloat16(static_cast<float>(rank + i));
+      bf16[i] = kernels::FloatToBFloat16(static_cast<float>(rank + i));
+    }
+    auto run = [&](void* data, DataType dtype, ReduceOp op) {
+      TensorRequest request;
+      request.name = "t";
+      request.dtype = dtype;
+      request.reduce_op = op;
+      request.shape = {5};
+      request.data = data;
+      ASSERT_TRUE(RunAllreduce(communicator, request).ok());
+    };
+    run(f32.data(), DataType::kFloat32, ReduceOp::kAverage);
+    run(f64.data(), DataType::kFloat64, ReduceOp::kSum);
+    run(i32.data(), DataType::kInt32, ReduceOp::kAverage);
+    run(i64.data(), DataType::kInt64, ReduceOp::kSum);
+    run(f16.data(), DataType::kFloat16, ReduceOp::kAverage);
+    run(bf16.data(), DataType::kBFloat16, ReduceOp::kSum);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(f32[i], i + 1.5f);
+      EXPECT_EQ(f64[i], 4.0 * i + 6);
+      EXPECT_EQ(i32[i], i + 1);  // (4i + 6) / 4 truncated
+      EXPECT_EQ(i64[i], (int64_t{1} << 33) * 6 + 4 * i);
+      EXPECT_EQ(kernels::Float16ToFloat(f16[i]), i + 1.5f);
+      EXPECT_EQ(kernels::BFloat16ToFloat(bf16[i]), 4.0f * i + 6);
+    }
+  });
+}
+
+TEST(RunAllreduceTest, ZeroElementsIsValid) {
+  RunRanks(2, [](int, transport::Communicator& communicator) {
+    TensorRequest request;
+    request.shape = {0, 7};
+    EXPECT_TRUE(RunAllreduce(communicator, request).ok());
+  });
+}
+
+TEST(RunBroadcastTest, RootDataEverywhere) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    std::vector<int64_t> data = {rank * 10, rank * 10 + 1};
+    TensorRequest request;
+    request.dtype = DataType::kInt64;
+    request.shape = {2};
+    request.data = data.data();
+    request.root_rank = 2;
+    ASSERT_TRUE(RunBroadcast(communicator, request).ok());
+    EXPECT_EQ(data, (std::vector<int64_t>{20, 21}));
+  });
+}
+
+TEST(RunAllgatherTest, ConcatenatesUnevenFirstDimensions) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    // Rank r contributes r rows of 2 values, each equal to r.
+    std::vector<float> data(rank * 2, static_cast<float>(rank));
+    TensorRequest request;
+    request.shape = {rank, 2};
+    request.data = data.data();
+    absl::StatusOr<AllgatherResult> result = RunAllgather(communicator, request, {0, 1, 2});
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->shape, (std::vector<int64_t>{3, 2}));
+    std::vector<float> values(6);
+    std::memcpy(values.data(), result->data.data(), 6 * sizeof(float));
+    EXPECT_EQ(values, (std::vector<float>{1, 1, 2, 2, 2, 2}));
+  });
+}
+
+TEST(LocalCommunicatorTest, ReduceScatterSum) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    std::vector<int32_t> send = {1, 2, 3, 4, 5, 6};
+    for (int32_t& v : send) v *= rank + 1;  // sum over ranks: 6x
+    std::vector<int32_t> recv(2);
+    ASSERT_TRUE(communicator.ReduceScatterSum(send.data(), recv.data(), {2, 2, 2},
+                                              DataType::kInt32).ok());
+    EXPECT_EQ(recv[0], 6 * (2 * rank + 1));
+    EXPECT_EQ(recv[1], 6 * (2 * rank + 2));
+  });
+}
+
+}  // namespace
+}  // namespace hilo

@@ -1,0 +1,107 @@
+#include "runtime/common/config.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "runtime/common/status_macros.h"
+
+extern char** environ;
+
+namespace hilo {
+namespace {
+
+absl::Status BadValue(absl::string_view name, absl::string_view value, absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, "='", value, "' is not valid: expected ", expected));
+}
+
+absl::Status ApplyGroupSize(absl::string_view value, RuntimeConfig* config) {
+  int parsed = 0;
+  if (!absl::SimpleAtoi(value, &parsed) || parsed < 0) {
+    return BadValue("HILO_GROUP_SIZE", value, "a whole number >= 0 (0 = ranks per node)");
+  }
+  config->group_size = parsed;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCycleTime(absl::string_view value, RuntimeConfig* config) {
+  double ms = 0;
+  if (!absl::SimpleAtod(value, &ms) || !(ms > 0) || ms > 60000) {
+    return BadValue("HILO_CYCLE_TIME_MS", value, "milliseconds, > 0 and <= 60000");
+  }
+  config->cycle_time = absl::Milliseconds(ms);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyLogLevel(absl::string_view value, RuntimeConfig* config) {
+  absl::StatusOr<LogLevel> level = ParseLogLevel(value);
+  if (!level.ok()) return BadValue("HILO_LOG_LEVEL", value, "trace, debug, info, warning or error");
+  config->log_level = *level;
+  return absl::OkStatus();
+}
+
+constexpr ConfigOption kRegistry[] = {
+    {"HILO_GROUP_SIZE", "0",
+     "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
+     "P must be divisible by G. 0 = the number of ranks on each node (every node must run the "
+     "same number).",
+     &ApplyGroupSize},
+    {"HILO_CYCLE_TIME_MS", "1",
+     "Longest time, in milliseconds, the coordinator thread waits between negotiation cycles "
+     "when no tensor is enqueued; an enqueue starts the next cycle at once.",
+     &ApplyCycleTime},
+    {"HILO_LOG_LEVEL", "warning",
+     "Least severe message written to stderr: trace, debug, info, warning or error.",
+     &ApplyLogLevel},
+};
+
+}  // namespace
+
+absl::Span<const ConfigOption> ConfigRegistry() { return kRegistry; }
+
+absl::StatusOr<RuntimeConfig> ConfigFromLookup(const ConfigLookup& lookup) {
+  RuntimeConfig config;
+  for (const ConfigOption& option : kRegistry) {
+    HILO_RETURN_IF_ERROR(option.apply(option.default_value, &config));
+    if (std::optional<std::string> value = lookup(option.name); value.has_value()) {
+      HILO_RETURN_IF_ERROR(option.apply(*value, &config));
+    }
+  }
+  return config;
+}
+
+absl::StatusOr<RuntimeConfig> ConfigFromEnvironment() {
+  std::vector<std::string> unknown;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    absl::string_view assignment(*entry);
+    if (!absl::StartsWith(assignment, "HILO_")) continue;
+    absl::string_view name = assignment.substr(0, assignment.find('='));
+    bool known = false;
+    for (const ConfigOption& option : kRegistry) known = known || option.name == name;
+    if (!known) unknown.emplace_back(name);
+  }
+  if (!unknown.empty()) {
+    std::vector<absl::string_view> names;
+    for (const ConfigOption& option : kRegistry) names.push_back(option.name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown hilo setting(s) in the environment: ", absl::StrJoin(unknown, ", "),
+        " (known: ", absl::StrJoin(names, ", "), ")"));
+  }
+  return ConfigFromLookup([](absl::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  });
+}
+
+std::string DescribeConfig(const RuntimeConfig& config) {
+  return absl::StrCat("HILO_GROUP_SIZE=", config.group_size,
+                      " HILO_CYCLE_TIME_MS=", absl::ToDoubleMilliseconds(config.cycle_time),
+                      " HILO_LOG_LEVEL=", LogLevelName(config.log_level));
+}
+
+}  // namespace hilo

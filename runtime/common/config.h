@@ -1,0 +1,63 @@
+// The one registry of hilo's settings and the typed RuntimeConfig it produces.
+//
+// Every setting has one line in the registry (name, default, meaning). hilo reads the HILO_*
+// environment once, at init, validates it and hands the resulting RuntimeConfig to the
+// components; nothing else in hilo calls getenv. Launchers set the same variables; tests build
+// configs directly or through ConfigFromLookup with a map. docs/configuration.md lists every
+// entry (a test checks that it does).
+//
+//   absl::StatusOr<hilo::RuntimeConfig> config = hilo::ConfigFromEnvironment();
+//   if (!config.ok()) { /* a bad or unknown HILO_* variable, with its name in the message */ }
+//
+// Thread-safety: the registry is immutable; a RuntimeConfig is a plain value.
+#ifndef HILO_RUNTIME_COMMON_CONFIG_H_
+#define HILO_RUNTIME_COMMON_CONFIG_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/common/logging.h"
+
+namespace hilo {
+
+struct RuntimeConfig {
+  // Ranks per group (G). 0 means "the number of ranks on this node", so a group is a node.
+  int group_size = 0;
+  // How often the coordinator thread negotiates when nothing wakes it earlier.
+  absl::Duration cycle_time = absl::Milliseconds(1);
+  LogLevel log_level = LogLevel::kWarning;
+};
+
+struct ConfigOption {
+  absl::string_view name;           // environment variable, e.g. "HILO_GROUP_SIZE"
+  absl::string_view default_value;  // as it would be written in the environment
+  absl::string_view description;    // one line: meaning, unit, accepted values
+  // Parses `value` into `config`; INVALID_ARGUMENT naming the variable when it does not parse.
+  absl::Status (*apply)(absl::string_view value, RuntimeConfig* config);
+};
+
+// Every setting hilo knows, in documentation order.
+absl::Span<const ConfigOption> ConfigRegistry();
+
+// Returns the value of a variable, or nullopt when it is unset.
+using ConfigLookup = std::function<std::optional<std::string>(absl::string_view name)>;
+
+// Builds a config from defaults overridden by whatever `lookup` returns for each registered name.
+absl::StatusOr<RuntimeConfig> ConfigFromLookup(const ConfigLookup& lookup);
+
+// Reads the process environment. A HILO_* variable that is not in the registry is an
+// INVALID_ARGUMENT error (a misspelt setting must not be silently ignored).
+absl::StatusOr<RuntimeConfig> ConfigFromEnvironment();
+
+// "HILO_GROUP_SIZE=4 HILO_CYCLE_TIME_MS=1 ..." for the start-up log line.
+std::string DescribeConfig(const RuntimeConfig& config);
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_COMMON_CONFIG_H_

@@ -1,0 +1,86 @@
+#include "runtime/common/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hilo {
+namespace {
+
+using ::testing::HasSubstr;
+
+ConfigLookup MapLookup(std::map<std::string, std::string> values) {
+  return [values = std::move(values)](absl::string_view name) -> std::optional<std::string> {
+    auto it = values.find(std::string(name));
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(ConfigTest, DefaultsMatchTheRegistry) {
+  absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->group_size, 0);
+  EXPECT_EQ(config->cycle_time, absl::Milliseconds(1));
+  EXPECT_EQ(config->log_level, LogLevel::kWarning);
+}
+
+TEST(ConfigTest, ValuesOverrideDefaults) {
+  absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup(
+      {{"HILO_GROUP_SIZE", "4"}, {"HILO_CYCLE_TIME_MS", "2.5"}, {"HILO_LOG_LEVEL", "DEBUG"}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->group_size, 4);
+  EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
+  EXPECT_EQ(config->log_level, LogLevel::kDebug);
+}
+
+TEST(ConfigTest, BadValuesNameTheVariable) {
+  for (const auto& [name, value] : std::map<std::string, std::string>{
+           {"HILO_GROUP_SIZE", "-1"}, {"HILO_GROUP_SIZE", "four"}, {"HILO_CYCLE_TIME_MS", "0"},
+           {"HILO_CYCLE_TIME_MS", "nan"}, {"HILO_LOG_LEVEL", "loud"}}) {
+    absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
+    ASSERT_FALSE(config.ok()) << name << "=" << value;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(config.status().message(), HasSubstr(name));
+  }
+}
+
+TEST(ConfigTest, UnknownHiloVariableIsAnError) {
+  setenv("HILO_GROUP_SIZ", "4", 1);
+  absl::StatusOr<RuntimeConfig> config = ConfigFromEnvironment();
+  unsetenv("HILO_GROUP_SIZ");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("HILO_GROUP_SIZ"));
+  EXPECT_THAT(config.status().message(), HasSubstr("HILO_GROUP_SIZE"));  // suggests the known ones
+}
+
+TEST(ConfigTest, EnvironmentIsRead) {
+  setenv("HILO_GROUP_SIZE", "2", 1);
+  absl::StatusOr<RuntimeConfig> config = ConfigFromEnvironment();
+  unsetenv("HILO_GROUP_SIZE");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->group_size, 2);
+}
+
+// docs/configuration.md is the user's reference: every registered variable must appear there
+// with its default.
+TEST(ConfigTest, EveryOptionIsDocumented) {
+  std::ifstream file("docs/configuration.md");
+  ASSERT_TRUE(file.good()) << "docs/configuration.md not found in runfiles";
+  std::stringstream text;
+  text << file.rdbuf();
+  for (const ConfigOption& option : ConfigRegistry()) {
+    EXPECT_THAT(text.str(), HasSubstr(std::string("`") + std::string(option.name) + "`"));
+    EXPECT_THAT(text.str(), HasSubstr(std::string(option.name) + "` | `" +
+                                      std::string(option.default_value) + "`"))
+        << "docs/configuration.md must give the default of " << option.name;
+  }
+}
+
+}  // namespace
+}  // namespace hilo

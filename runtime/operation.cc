@@ -1,0 +1,53 @@
+#include "runtime/operation.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace hilo {
+
+absl::string_view CollectiveTypeName(CollectiveType type) {
+  switch (type) {
+    case CollectiveType::kAllreduce: return "allreduce";
+    case CollectiveType::kAllgather: return "allgather";
+    case CollectiveType::kBroadcast: return "broadcast";
+  }
+  return "invalid";
+}
+
+absl::string_view ReduceOpName(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum: return "sum";
+    case ReduceOp::kAverage: return "average";
+  }
+  return "invalid";
+}
+
+void Operation::Complete(absl::Status status, std::vector<char> output,
+                         std::vector<int64_t> output_shape) {
+  status_ = std::move(status);
+  output_ = std::move(output);
+  output_shape_ = std::move(output_shape);
+  // Keep what the callback needs: a waiter woken by Notify may drop the last handle reference.
+  Callback callback = std::move(callback_);
+  const absl::Status status_copy = status_;
+  done_.Notify();
+  if (callback) callback(status_copy);
+}
+
+int64_t ElementCount(const std::vector<int64_t>& shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    if (dim < 0) return -1;
+    if (dim != 0 && count > std::numeric_limits<int64_t>::max() / dim) return -1;
+    count *= dim;
+  }
+  return count;
+}
+
+std::string ShapeToString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+}  // namespace hilo

@@ -1,0 +1,88 @@
+// What the runtime is asked to do with one tensor, and the shared completion state of that request.
+//
+// An Operation is created by Runtime::Enqueue and shared between the caller's handle and the
+// runtime. The coordinator thread completes it exactly once; any thread may poll or wait on it.
+//
+//   std::shared_ptr<Operation> op = *runtime.Enqueue(request);
+//   if (op->WaitFor(absl::Seconds(30))) CHECK_OK(op->status());
+#ifndef HILO_RUNTIME_OPERATION_H_
+#define HILO_RUNTIME_OPERATION_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "kernels/dtype.h"
+#include "runtime/topology.h"
+
+namespace hilo {
+
+enum class CollectiveType : int { kAllreduce = 0, kAllgather = 1, kBroadcast = 2 };
+enum class ReduceOp : int { kSum = 0, kAverage = 1 };
+
+absl::string_view CollectiveTypeName(CollectiveType type);
+absl::string_view ReduceOpName(ReduceOp op);
+
+class Operation {
+ public:
+  // Runs on the coordinator thread right after completion; must not block on other operations.
+  using Callback = std::function<void(const absl::Status&)>;
+
+  explicit Operation(Callback callback = nullptr) : callback_(std::move(callback)) {}
+  Operation(const Operation&) = delete;
+  Operation& operator=(const Operation&) = delete;
+
+  // Non-blocking.
+  bool done() const { return done_.HasBeenNotified(); }
+  // Blocks until done or `timeout` passes; returns done().
+  bool WaitFor(absl::Duration timeout) const {
+    return done_.WaitForNotificationWithTimeout(timeout);
+  }
+  // The result; meaningful only once done() is true.
+  const absl::Status& status() const { return status_; }
+  // Allgather results, owned by the operation; empty for in-place collectives.
+  const std::vector<char>& output() const { return output_; }
+  const std::vector<int64_t>& output_shape() const { return output_shape_; }
+
+  // Called once, by the runtime.
+  void Complete(absl::Status status, std::vector<char> output = {},
+                std::vector<int64_t> output_shape = {});
+
+ private:
+  // Written once by Complete() before done_ is notified; read only after it is (the
+  // notification orders the accesses, so no mutex is needed).
+  absl::Status status_;
+  std::vector<char> output_;
+  std::vector<int64_t> output_shape_;
+  Callback callback_;
+  absl::Notification done_;
+};
+
+// A request to run one collective on one tensor, as given to Runtime::Enqueue.
+struct TensorRequest {
+  std::string name;  // unique among this rank's in-flight tensors on `communicator`
+  CollectiveType collective = CollectiveType::kAllreduce;
+  CommunicatorKind communicator = CommunicatorKind::kWorld;
+  ReduceOp reduce_op = ReduceOp::kSum;  // allreduce only
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+  // Host memory of shape's element count. Allreduce and broadcast work in place; allgather reads
+  // it and leaves the result in the Operation. Must stay valid until the operation is done.
+  void* data = nullptr;
+  int root_rank = 0;  // broadcast only: rank within `communicator`
+  Operation::Callback callback;
+};
+
+// Product of the dims, or -1 when a dim is negative or the product overflows int64.
+int64_t ElementCount(const std::vector<int64_t>& shape);
+
+// "[2, 3]"
+std::string ShapeToString(const std::vector<int64_t>& shape);
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_OPERATION_H_

@@ -1,0 +1,151 @@
+#include "runtime/readiness_table.h"
+
+#include <functional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/dtype.h"
+#include "runtime/operation.h"
+#include "runtime/wire_format.h"
+
+namespace hilo {
+namespace {
+
+std::string RequestShape(const proto::Request& request) {
+  return ShapeToString(std::vector<int64_t>(request.shape().begin(), request.shape().end()));
+}
+
+// Groups the ranks by the value `describe` gives their request. Returns "" when all agree,
+// otherwise e.g. "[4] on ranks 0, 2, 3; [3] on rank 1" (world ranks).
+std::string DescribeDisagreement(const std::vector<proto::Request>& requests,
+                                 const std::function<std::string(const proto::Request&)>& describe) {
+  std::vector<std::pair<std::string, std::vector<int>>> groups;
+  for (const proto::Request& request : requests) {
+    const std::string value = describe(request);
+    auto it = groups.begin();
+    while (it != groups.end() && it->first != value) ++it;
+    if (it == groups.end()) {
+      groups.push_back({value, {}});
+      it = groups.end() - 1;
+    }
+    it->second.push_back(request.world_rank());
+  }
+  if (groups.size() <= 1) return "";
+  std::vector<std::string> parts;
+  for (const auto& [value, ranks] : groups) {
+    parts.push_back(absl::StrCat(value, " on rank", ranks.size() > 1 ? "s " : " ",
+                                 absl::StrJoin(ranks, ", ")));
+  }
+  return absl::StrJoin(parts, "; ");
+}
+
+}  // namespace
+
+ReadinessTable::ReadinessTable(int communicator_size, std::string communicator_name)
+    : communicator_size_(communicator_size), communicator_name_(std::move(communicator_name)) {}
+
+absl::Status ReadinessTable::Add(proto::Request request) {
+  const int rank = request.communicator_rank();
+  if (rank < 0 || rank >= communicator_size_) {
+    return absl::InternalError(absl::StrCat("request for '", request.tensor_name(),
+                                            "' from rank ", rank, " of a communicator of ",
+                                            communicator_size_));
+  }
+  Entry& entry = entries_[request.tensor_name()];
+  if (entry.by_rank.empty()) {
+    entry.by_rank.resize(communicator_size_);
+    entry.reported.assign(communicator_size_, false);
+  }
+  if (entry.reported[rank]) {
+    return absl::InternalError(absl::StrCat("rank ", rank, " of ", communicator_name_,
+                                            " reported '", request.tensor_name(), "' twice"));
+  }
+  entry.reported[rank] = true;
+  const std::string name = request.tensor_name();
+  entry.by_rank[rank] = std::move(request);
+  if (++entry.reported_count == communicator_size_) ready_.push_back(name);
+  return absl::OkStatus();
+}
+
+std::vector<proto::Response> ReadinessTable::TakeReady() {
+  std::vector<proto::Response> responses;
+  responses.reserve(ready_.size());
+  for (const std::string& name : ready_) {
+    auto it = entries_.find(name);
+    responses.push_back(BuildResponse(name, it->second));
+    entries_.erase(it);
+  }
+  ready_.clear();
+  return responses;
+}
+
+proto::Response ReadinessTable::BuildResponse(const std::string& name, const Entry& entry) const {
+  const std::vector<proto::Request>& requests = entry.by_rank;
+  proto::Response response;
+  response.add_tensor_names(name);
+
+  // Checked in order of how fundamental the disagreement is; the first one found is reported.
+  std::vector<std::pair<std::string, std::string>> checks;
+  checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
+                        return std::string(CollectiveTypeName(FromProto(r.collective())));
+                      }));
+  checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
+                        return std::string(DataTypeName(FromProto(r.dtype())));
+                      }));
+  const proto::CollectiveType collective = requests[0].collective();
+  if (collective == proto::ALLREDUCE) {
+    checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(ReduceOpName(FromProto(r.reduce_op())));
+                        }));
+  }
+  if (collective == proto::ALLGATHER) {
+    // Only the first dimension may differ; the rest must match.
+    checks.emplace_back("shape (beyond the first dimension)",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          if (r.shape_size() == 0) return std::string("a scalar");
+                          return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
+                                                                    r.shape().end(), ", "),
+                                              "]");
+                        }));
+  } else {
+    checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
+  }
+  if (collective == proto::BROADCAST) {
+    checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return absl::StrCat("root ", r.root_rank());
+                        }));
+  }
+  for (const auto& [what, disagreement] : checks) {
+    if (disagreement.empty()) continue;
+    response.set_type(proto::Response::ERROR);
+    response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
+                                            communicator_name_, ": ", what,
+                                            " differs across ranks: ", disagreement));
+    return response;
+  }
+
+  response.set_dtype(requests[0].dtype());
+  response.set_reduce_op(requests[0].reduce_op());
+  response.set_root_rank(requests[0].root_rank());
+  switch (collective) {
+    case proto::ALLREDUCE:
+      response.set_type(proto::Response::ALLREDUCE);
+      break;
+    case proto::BROADCAST:
+      response.set_type(proto::Response::BROADCAST);
+      break;
+    case proto::ALLGATHER:
+      response.set_type(proto::Response::ALLGATHER);
+      for (const proto::Request& request : requests) {
+        response.add_first_dims(request.shape_size() > 0 ? request.shape(0) : 0);
+      }
+      break;
+    default:
+      response.set_type(proto::Response::ERROR);
+      response.set_error_message(absl::StrCat("tensor '", name, "': unknown collective"));
+  }
+  return response;
+}
+
+}  // namespace hilo

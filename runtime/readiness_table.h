@@ -1,0 +1,55 @@
+// The coordinator's record of which ranks have reported which tensors, on one communicator.
+//
+// Lives on the communicator's rank 0. Each cycle the coordinator Add()s every rank's new
+// requests; a tensor is ready once all ranks of the communicator have reported it. TakeReady()
+// then checks that the ranks agree on what the tensor is (collective, dtype, shape, reduce op,
+// root) and turns each ready tensor into a Response — or, if they disagree, into an ERROR
+// response whose message names the ranks and what each submitted. Responses come out in the
+// order tensors became ready, which is the order every rank will execute them in.
+// Not thread-safe: owned by the coordinator thread.
+#ifndef HILO_RUNTIME_READINESS_TABLE_H_
+#define HILO_RUNTIME_READINESS_TABLE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "proto/negotiation.pb.h"
+
+namespace hilo {
+
+class ReadinessTable {
+ public:
+  // `communicator_name` appears in error messages ("group 1").
+  ReadinessTable(int communicator_size, std::string communicator_name);
+
+  // Records a request from request.communicator_rank(). INTERNAL if that rank already reported
+  // the same name and it is still pending (a protocol violation), or if the rank is out of range.
+  absl::Status Add(proto::Request request);
+
+  // Responses for every tensor all ranks have reported since the last call, in the order they
+  // became ready.
+  std::vector<proto::Response> TakeReady();
+
+  // Tensors reported by some ranks but not all.
+  size_t pending() const { return entries_.size() - ready_.size(); }
+
+ private:
+  struct Entry {
+    std::vector<proto::Request> by_rank;  // indexed by communicator rank
+    std::vector<bool> reported;
+    int reported_count = 0;
+  };
+
+  proto::Response BuildResponse(const std::string& name, const Entry& entry) const;
+
+  const int communicator_size_;
+  const std::string communicator_name_;
+  absl::flat_hash_map<std::string, Entry> entries_;
+  std::vector<std::string> ready_;  // names complete since the last TakeReady, in order
+};
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_READINESS_TABLE_H_

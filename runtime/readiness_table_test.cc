@@ -1,0 +1,126 @@
+#include "runtime/readiness_table.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hilo {
+namespace {
+
+using ::testing::HasSubstr;
+
+proto::Request MakeRequest(const std::string& name, int rank, std::vector<int64_t> shape,
+                           proto::CollectiveType collective = proto::ALLREDUCE,
+                           proto::DataType dtype = proto::FLOAT32) {
+  proto::Request request;
+  request.set_tensor_name(name);
+  request.set_communicator_rank(rank);
+  request.set_world_rank(rank + 10);  // distinct from communicator ranks, to see which is used
+  request.set_collective(collective);
+  request.set_dtype(dtype);
+  for (int64_t dim : shape) request.add_shape(dim);
+  return request;
+}
+
+TEST(ReadinessTableTest, ReadyOnlyWhenEveryRankReported) {
+  ReadinessTable table(3, "group 0");
+  ASSERT_TRUE(table.Add(MakeRequest("a", 0, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("a", 2, {4})).ok());
+  EXPECT_TRUE(table.TakeReady().empty());
+  EXPECT_EQ(table.pending(), 1u);
+  ASSERT_TRUE(table.Add(MakeRequest("a", 1, {4})).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ALLREDUCE);
+  EXPECT_THAT(ready[0].tensor_names(), ::testing::ElementsAre("a"));
+  EXPECT_EQ(table.pending(), 0u);
+}
+
+TEST(ReadinessTableTest, ResponsesFollowTheOrderTensorsBecameReady) {
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("x", 0, {1})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("y", 0, {1})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("y", 1, {1})).ok());  // y completes first
+  ASSERT_TRUE(table.Add(MakeRequest("x", 1, {1})).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_EQ(ready[0].tensor_names(0), "y");
+  EXPECT_EQ(ready[1].tensor_names(0), "x");
+}
+
+TEST(ReadinessTableTest, ShapeMismatchNamesRanksAndShapes) {
+  ReadinessTable table(4, "group 1");
+  ASSERT_TRUE(table.Add(MakeRequest("w", 0, {4, 2})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("w", 1, {3, 2})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("w", 2, {4, 2})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("w", 3, {4, 2})).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("'w'"));
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("group 1"));
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("[4, 2] on ranks 10, 12, 13"));
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("[3, 2] on rank 11"));
+}
+
+TEST(ReadinessTableTest, DtypeAndCollectiveMismatches) {
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("d", 0, {2}, proto::ALLREDUCE, proto::FLOAT32)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("d", 1, {2}, proto::ALLREDUCE, proto::BFLOAT16)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("c", 0, {2}, proto::ALLREDUCE)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("c", 1, {2}, proto::BROADCAST)).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("dtype differs"));
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("bfloat16 on rank 11"));
+  EXPECT_THAT(ready[1].error_message(), HasSubstr("collective differs"));
+}
+
+TEST(ReadinessTableTest, ReduceOpAndRootMismatches) {
+  ReadinessTable table(2, "world");
+  proto::Request sum = MakeRequest("r", 0, {2});
+  proto::Request average = MakeRequest("r", 1, {2});
+  average.set_reduce_op(proto::AVERAGE);
+  ASSERT_TRUE(table.Add(sum).ok());
+  ASSERT_TRUE(table.Add(average).ok());
+  proto::Request root0 = MakeRequest("b", 0, {2}, proto::BROADCAST);
+  proto::Request root1 = MakeRequest("b", 1, {2}, proto::BROADCAST);
+  root1.set_root_rank(1);
+  ASSERT_TRUE(table.Add(root0).ok());
+  ASSERT_TRUE(table.Add(root1).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("reduce op differs"));
+  EXPECT_THAT(ready[1].error_message(), HasSubstr("root rank differs"));
+}
+
+TEST(ReadinessTableTest, AllgatherAllowsDifferentFirstDimensionsOnly) {
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("g", 0, {1, 3}, proto::ALLGATHER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("g", 1, {5, 3}, proto::ALLGATHER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("h", 0, {1, 3}, proto::ALLGATHER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("h", 1, {1, 4}, proto::ALLGATHER)).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ALLGATHER);
+  EXPECT_THAT(ready[0].first_dims(), ::testing::ElementsAre(1, 5));
+  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[1].error_message(), HasSubstr("[*, 4] on rank 11"));
+}
+
+TEST(ReadinessTableTest, DoubleReportIsAProtocolError) {
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("a", 0, {1})).ok());
+  EXPECT_EQ(table.Add(MakeRequest("a", 0, {1})).code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(table.Add(MakeRequest("a", 5, {1})).code(), absl::StatusCode::kInternal);
+}
+
+TEST(ReadinessTableTest, NameCanBeReusedAfterItCompletes) {
+  ReadinessTable table(1, "cross 0");
+  for (int step = 0; step < 3; ++step) {
+    ASSERT_TRUE(table.Add(MakeRequest("a", 0, {1})).ok());
+    EXPECT_EQ(table.TakeReady().size(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace hilo

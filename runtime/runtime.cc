@@ -1,0 +1,282 @@
+#include "runtime/runtime.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "runtime/collectives.h"
+#include "runtime/common/status_macros.h"
+
+namespace hilo {
+
+Runtime::Runtime(const RuntimeConfig& config) : config_(config), logger_(config.log_level) {}
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeConfig& config) {
+  std::unique_ptr<Runtime> runtime(new Runtime(config));
+  {
+    absl::MutexLock lock(&runtime->join_mu_);
+    runtime->coordinator_ = std::thread(&Runtime::CoordinatorMain, runtime.get());
+  }
+  runtime->init_done_.WaitForNotification();
+  if (!runtime->init_status_.ok()) {
+    const absl::Status status = runtime->init_status_;
+    runtime->Shutdown().IgnoreError();  // joins the thread, which has already stopped
+    return status;
+  }
+  return runtime;
+}
+
+Runtime::~Runtime() { Shutdown().IgnoreError(); }
+
+void Runtime::CoordinatorMain() {
+  init_status_ = InitializeOnCoordinator();
+  const bool initialized = init_status_.ok();
+  if (!initialized) {
+    HILO_LOG(logger_, LogLevel::kError, "init failed: ", init_status_.message());
+  }
+  init_done_.Notify();
+
+  absl::Status stopped_with = initialized ? RunCycles() : init_status_;
+  if (!stopped_with.ok()) {
+    HILO_LOG(logger_, LogLevel::kError, "coordinator stopped: ", stopped_with.message());
+  }
+  for (TensorEntry& entry : queue_.Close(stopped_with)) {
+    entry.operation->Complete(
+        stopped_with.ok()
+            ? absl::FailedPreconditionError(absl::StrCat(
+                  "hilo shut down before '", entry.request.name, "' ran on the ",
+                  CommunicatorKindName(entry.request.communicator), " communicator"))
+            : stopped_with);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    final_status_ = stopped_with;
+  }
+  // Communicators and controllers before the session: MPI objects before MPI_Finalize.
+  for (auto& controller : controllers_) controller.reset();
+  for (auto& communicator : communicators_) communicator.reset();
+  session_.reset();
+}
+
+absl::Status Runtime::InitializeOnCoordinator() {
+  HILO_ASSIGN_OR_RETURN(session_, transport::MpiSession::Create());
+  logger_.set_rank(session_->world_rank());
+  HILO_ASSIGN_OR_RETURN(communicators_[static_cast<int>(CommunicatorKind::kWorld)],
+                        session_->World("world"));
+  transport::MpiCommunicator& world = *communicators_[static_cast<int>(CommunicatorKind::kWorld)];
+
+  // One allgather tells every rank each rank's node size (the default group is a node, which
+  // needs the same number of ranks on every node) and configured group size (which must agree).
+  constexpr int kFields = 2;
+  const int64_t mine[kFields] = {session_->local_size(), config_.group_size};
+  std::vector<int64_t> all(static_cast<size_t>(world.size()) * kFields);
+  HILO_RETURN_IF_ERROR(world.Allgather(mine, kFields, all.data(),
+                                       std::vector<int64_t>(world.size(), kFields),
+                                       DataType::kInt64));
+  int64_t min_local = all[0], max_local = all[0];
+  std::vector<int> disagreeing;
+  for (int r = 0; r < world.size(); ++r) {
+    min_local = std::min(min_local, all[r * kFields]);
+    max_local = std::max(max_local, all[r * kFields]);
+    if (all[r * kFields + 1] != config_.group_size) disagreeing.push_back(r);
+  }
+  absl::StatusOr<Topology> topology =
+      disagreeing.empty()
+          ? MakeTopology(session_->world_rank(), session_->world_size(), session_->local_rank(),
+                         session_->local_size(), static_cast<int>(min_local),
+                         static_cast<int>(max_local), config_.group_size)
+          : absl::InvalidArgumentError(absl::StrCat(
+                "HILO_GROUP_SIZE differs across ranks: this rank has ", config_.group_size,
+                ", ranks ", absl::StrJoin(disagreeing, ", "), " do not; set it the same everywhere "
+                "(e.g. mpirun -x HILO_GROUP_SIZE)"));
+  // Every rank must learn whether every other rank can go on: a rank that fails alone and leaves
+  // would strand the others in the next collective.
+  const int64_t ok_here = topology.ok() ? 1 : 0;
+  std::vector<int64_t> ok_everywhere(world.size());
+  HILO_RETURN_IF_ERROR(world.Allgather(&ok_here, 1, ok_everywhere.data(),
+                                       std::vector<int64_t>(world.size(), 1), DataType::kInt64));
+  if (!topology.ok()) return topology.status();
+  std::vector<int> failed;
+  for (int r = 0; r < world.size(); ++r) {
+    if (ok_everywhere[r] == 0) failed.push_back(r);
+  }
+  if (!failed.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hilo init failed on rank(s) ", absl::StrJoin(failed, ", "), "; see their error"));
+  }
+  topology_ = *topology;
+  for (CommunicatorKind kind : {CommunicatorKind::kGroup, CommunicatorKind::kCross}) {
+    HILO_ASSIGN_OR_RETURN(communicators_[static_cast<int>(kind)],
+                          session_->Split(topology_.SplitColor(kind),
+                                          topology_.CommunicatorRank(kind),
+                                          topology_.CommunicatorName(kind)));
+  }
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    transport::MpiCommunicator* communicator = communicators_[static_cast<int>(kind)].get();
+    if (communicator->size() != topology_.CommunicatorSize(kind) ||
+        communicator->rank() != topology_.CommunicatorRank(kind)) {
+      return absl::InternalError(absl::StrCat("communicator ", communicator->name(), " has rank ",
+                                              communicator->rank(), " of ", communicator->size(),
+                                              "; the topology says ", topology_.ToString()));
+    }
+    controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
+        communicator, topology_.CommunicatorName(kind), topology_.world_rank);
+  }
+  HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
+           DescribeConfig(config_));
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::RunCycles() {
+  absl::Time next_cycle = absl::Now();
+  while (true) {
+    // Sleep until the cycle time has passed, unless work arrives first: a step that enqueues
+    // tensors starts negotiating at once instead of waiting out the cycle.
+    queue_.WaitForWork(next_cycle);
+    next_cycle = absl::Now() + config_.cycle_time;
+    bool shutdown;
+    {
+      absl::MutexLock lock(&mu_);
+      shutdown = shutdown_requested_;
+    }
+    // The same communicator order on every rank: no rank can wait in a group negotiation while
+    // a fellow group member waits in a cross or world one.
+    for (CommunicatorKind kind : kAllCommunicatorKinds) {
+      const int index = static_cast<int>(kind);
+      const bool is_world = kind == CommunicatorKind::kWorld;
+      std::vector<proto::Request> requests = queue_.TakeNewRequests(
+          kind, topology_.CommunicatorRank(kind), topology_.world_rank);
+      HILO_ASSIGN_OR_RETURN(proto::ResponseList responses,
+                            controllers_[index]->Negotiate(std::move(requests),
+                                                           is_world && shutdown));
+      ExecuteResponses(kind, responses);
+      if (is_world && responses.shutdown()) {
+        HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
+                 responses.shutdown_requested_by(), ")");
+        return absl::OkStatus();
+      }
+    }
+  }
+}
+
+void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
+  for (const proto::Response& response : responses.responses()) ExecuteOne(kind, response);
+}
+
+void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response) {
+  transport::Communicator& communicator = *communicators_[static_cast<int>(kind)];
+  for (const std::string& name : response.tensor_names()) {
+    absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
+    if (!entry.ok()) {
+      // Every response names tensors this rank reported, so this is a bug in hilo; the other
+      // ranks still run the collective, so say loudly that this rank could not.
+      HILO_LOG(logger_, LogLevel::kError, "response for unknown tensor: ",
+               entry.status().message());
+      continue;
+    }
+    const TensorRequest& request = entry->request;
+    switch (response.type()) {
+      case proto::Response::ERROR:
+        entry->operation->Complete(absl::InvalidArgumentError(response.error_message()));
+        break;
+      case proto::Response::ALLREDUCE:
+        entry->operation->Complete(RunAllreduce(communicator, request));
+        break;
+      case proto::Response::BROADCAST:
+        entry->operation->Complete(RunBroadcast(communicator, request));
+        break;
+      case proto::Response::ALLGATHER: {
+        absl::StatusOr<AllgatherResult> result =
+            RunAllgather(communicator, request,
+                         std::vector<int64_t>(response.first_dims().begin(),
+                                              response.first_dims().end()));
+        if (result.ok()) {
+          entry->operation->Complete(absl::OkStatus(), std::move(result->data),
+                                     std::move(result->shape));
+        } else {
+          entry->operation->Complete(result.status());
+        }
+        break;
+      }
+      default:
+        entry->operation->Complete(absl::InternalError(
+            absl::StrCat("unknown response type ", response.type(), " for '", name, "'")));
+    }
+  }
+}
+
+absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
+  if (request.name.empty()) return absl::InvalidArgumentError("tensor name must not be empty");
+  const int communicator = static_cast<int>(request.communicator);
+  if (communicator < 0 || communicator >= kNumCommunicatorKinds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': unknown communicator ", communicator));
+  }
+  if (!IsValidDataType(static_cast<int>(request.dtype))) {
+    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': unknown dtype ",
+                                                   static_cast<int>(request.dtype)));
+  }
+  const int collective = static_cast<int>(request.collective);
+  if (collective < 0 || collective > static_cast<int>(CollectiveType::kBroadcast)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': unknown collective ", collective));
+  }
+  const int reduce_op = static_cast<int>(request.reduce_op);
+  if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kAverage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': unknown reduce op ", reduce_op));
+  }
+  const int64_t count = ElementCount(request.shape);
+  if (count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': shape ", ShapeToString(request.shape),
+        " has a negative dimension or more elements than fit in 64 bits"));
+  }
+  if (count > 0 && request.data == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': data is null but shape ",
+                                                   ShapeToString(request.shape), " has ", count,
+                                                   " elements"));
+  }
+  if (request.collective == CollectiveType::kAllgather && request.shape.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': allgather concatenates along the first dimension, so the tensor "
+        "needs at least one (reshape a scalar to [1])"));
+  }
+  if (request.collective == CollectiveType::kBroadcast) {
+    const int size = topology_.CommunicatorSize(request.communicator);
+    if (request.root_rank < 0 || request.root_rank >= size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': broadcast root ", request.root_rank, " is not a rank of the ",
+          CommunicatorKindName(request.communicator), " communicator (size ", size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest request) {
+  HILO_RETURN_IF_ERROR(ValidateRequest(request));
+  auto operation = std::make_shared<Operation>(std::move(request.callback));
+  request.callback = nullptr;
+  HILO_RETURN_IF_ERROR(
+      queue_.Add(TensorEntry{std::move(request), operation, absl::Now()}));
+  return operation;
+}
+
+absl::Status Runtime::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_requested_ = true;
+  }
+  queue_.Wake();
+  {
+    absl::MutexLock lock(&join_mu_);
+    if (coordinator_.joinable()) coordinator_.join();
+  }
+  absl::MutexLock lock(&mu_);
+  return final_status_;
+}
+
+}  // namespace hilo

@@ -1,0 +1,104 @@
+// The hilo runtime of one process: the one object that owns all of hilo's state.
+//
+// Runtime::Start() launches the coordinator thread, which initializes MPI, builds the topology
+// and the world/group/cross communicators, and then runs negotiation cycles until shutdown.
+// Framework threads call Enqueue(); it validates the request, queues it, wakes the coordinator,
+// and returns an Operation at once. Each cycle, for each communicator in the fixed order
+// world, group, cross, the coordinator reports this rank's new tensors, receives the
+// coordinator-rank's ordered response list, and executes it (see controller.h). This is the
+// facade the client API is built on; nothing above it sees transports or protocol messages.
+//
+//   absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*ConfigFromEnvironment());
+//   TensorRequest request{.name = "grad/w1", .communicator = CommunicatorKind::kGroup,
+//                         .reduce_op = ReduceOp::kAverage, .shape = {256, 64}, .data = ptr};
+//   std::shared_ptr<Operation> op = *(*runtime)->Enqueue(std::move(request));
+//   op->WaitFor(absl::InfiniteDuration());
+//
+// Thread-safety: Enqueue, topology and status are safe from any thread. Shutdown is collective
+// (every rank should call it; the first rank to do so ends the job's cycles everywhere) and blocks
+// until the coordinator thread has exited.
+#ifndef HILO_RUNTIME_RUNTIME_H_
+#define HILO_RUNTIME_RUNTIME_H_
+
+#include <array>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "runtime/common/config.h"
+#include "runtime/common/logging.h"
+#include "runtime/controller.h"
+#include "runtime/operation.h"
+#include "runtime/tensor_queue.h"
+#include "runtime/topology.h"
+#include "runtime/transport/mpi/mpi_session.h"
+
+namespace hilo {
+
+class Runtime {
+ public:
+  // Blocks until the coordinator thread has initialized (or failed to). Collective over all
+  // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),
+  // FAILED_PRECONDITION when MPI cannot be used, UNAVAILABLE for transport failures.
+  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const RuntimeConfig& config);
+
+  ~Runtime();  // Shuts down if Shutdown() was not called.
+
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  const Topology& topology() const { return topology_; }
+  const RuntimeConfig& config() const { return config_; }
+
+  // Validates and queues one collective. Never blocks on the network. Errors: INVALID_ARGUMENT
+  // for a malformed request, ALREADY_EXISTS for a name in flight, FAILED_PRECONDITION after
+  // shutdown (or the error the runtime stopped with).
+  absl::StatusOr<std::shared_ptr<Operation>> Enqueue(TensorRequest request);
+
+  // Ends the cycles on every rank and fails operations still pending with FAILED_PRECONDITION.
+  // Idempotent. Returns the error the coordinator stopped with, if it stopped on one.
+  absl::Status Shutdown();
+
+  // Tensors enqueued on this rank and not yet done.
+  size_t queue_depth() const { return queue_.size(); }
+
+ private:
+  explicit Runtime(const RuntimeConfig& config);
+
+  void CoordinatorMain();
+  absl::Status InitializeOnCoordinator();
+  // Runs cycles until shutdown is agreed; returns the error that stopped them, if any.
+  absl::Status RunCycles();
+  void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
+  void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
+  absl::Status ValidateRequest(const TensorRequest& request) const;
+
+  const RuntimeConfig config_;
+  Logger logger_;
+  TensorQueue queue_;
+
+  // Written by the coordinator thread before init_done_ is notified; read-only afterwards.
+  Topology topology_;
+  absl::Status init_status_;
+  absl::Notification init_done_;
+
+  // Owned and used by the coordinator thread only (created and destroyed there).
+  std::unique_ptr<transport::MpiSession> session_;
+  std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
+  std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
+
+  absl::Mutex mu_;
+  bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  // Serializes concurrent Shutdown() calls around the join.
+  absl::Mutex join_mu_;
+  std::thread coordinator_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_RUNTIME_H_

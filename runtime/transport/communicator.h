@@ -1,0 +1,67 @@
+// The data-plane interface every collective algorithm in hilo is written against.
+//
+// A Communicator is a fixed set of ranks (hilo's world, one group, or one cross-group set) that
+// moves tensor data. Algorithms above it (the runtime's allreduce/allgather/broadcast, and later
+// the sharded cross-group averaging) never know which transport runs underneath: MPI on host
+// memory today, NCCL on device memory with CUDA streams next.
+//
+// Contract shared by all implementations:
+//  * Collective: every rank of the communicator makes the same calls in the same order with
+//    matching counts and dtype. Only one thread (hilo's coordinator thread) calls a given
+//    Communicator; implementations need not be thread-safe.
+//  * Buffers live in memory_kind() memory.
+//  * A call may return before the data is in place (an asynchronous transport enqueues the work
+//    on its own stream); Synchronize() returns once every call made so far has completed. Host
+//    transports complete each call before returning and Synchronize() is then free.
+//  * Sums only: averaging and casts are kernels applied by the caller, identically for every
+//    transport. float16 and bfloat16 are summed in their own format, never silently widened.
+//  * Errors are absl::Status values naming the call, the communicator and the rank.
+#ifndef HILO_RUNTIME_TRANSPORT_COMMUNICATOR_H_
+#define HILO_RUNTIME_TRANSPORT_COMMUNICATOR_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "kernels/dtype.h"
+
+namespace hilo::transport {
+
+enum class MemoryKind { kHost, kCudaDevice };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // "world", "group 1", "cross 0": used in error messages.
+  virtual const std::string& name() const = 0;
+  virtual MemoryKind memory_kind() const = 0;
+
+  // In place: data[i] = sum over ranks of data[i].
+  virtual absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) = 0;
+
+  // Concatenates every rank's `send` (send_count elements) into `recv` in rank order.
+  // recv_counts[r] is rank r's send_count; recv holds their sum. send must not alias recv.
+  virtual absl::Status Allgather(const void* send, int64_t send_count, void* recv,
+                                 absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
+
+  // In place: every rank ends with root's data. `root` is a rank of this communicator.
+  virtual absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) = 0;
+
+  // Sums `send` (sum of recv_counts elements) over ranks and leaves block r of the sum
+  // (recv_counts[r] elements, blocks in rank order) in rank r's `recv`.
+  virtual absl::Status ReduceScatterSum(const void* send, void* recv,
+                                        absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
+
+  virtual absl::Status Barrier() = 0;
+
+  // Waits for every call made so far on this communicator to complete.
+  virtual absl::Status Synchronize() = 0;
+};
+
+}  // namespace hilo::transport
+
+#endif  // HILO_RUNTIME_TRANSPORT_COMMUNICATOR_H_

@@ -1,0 +1,64 @@
+// Process-level MPI state for hilo: initialization, the duplicated world, the node-local view,
+// and the datatypes/reduction ops for float16 and bfloat16 that MPI lacks.
+//
+// Created and destroyed by the runtime's coordinator thread, which is the only thread that makes
+// MPI calls in hilo. If the application initialized MPI itself (it must ask for at least
+// MPI_THREAD_SERIALIZED), hilo uses it and leaves finalization to the application; otherwise
+// hilo initializes MPI with MPI_THREAD_MULTIPLE and finalizes it when the session ends, after
+// which MPI cannot be initialized again in this process (an MPI rule).
+//
+//   HILO_ASSIGN_OR_RETURN(std::unique_ptr<MpiSession> session, MpiSession::Create());
+//   HILO_ASSIGN_OR_RETURN(auto group, session->Split(/*color=*/group_index, /*key=*/member, "group 0"));
+//
+// Communicators made by a session must be destroyed before it.
+#ifndef HILO_RUNTIME_TRANSPORT_MPI_MPI_SESSION_H_
+#define HILO_RUNTIME_TRANSPORT_MPI_MPI_SESSION_H_
+
+#include <mpi.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/transport/mpi/mpi_communicator.h"
+
+namespace hilo::transport {
+
+class MpiSession {
+ public:
+  static absl::StatusOr<std::unique_ptr<MpiSession>> Create();
+  ~MpiSession();
+
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+  int world_rank() const { return world_rank_; }
+  int world_size() const { return world_size_; }
+  // Rank and count of this job's processes on this node (MPI_COMM_TYPE_SHARED).
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+
+  // A communicator over every rank of the job, private to hilo (a duplicate of MPI_COMM_WORLD).
+  absl::StatusOr<std::unique_ptr<MpiCommunicator>> World(const std::string& name) const;
+
+  // MPI_Comm_split of the world: ranks with the same color form a communicator, ordered by key.
+  // Collective over the world.
+  absl::StatusOr<std::unique_ptr<MpiCommunicator>> Split(int color, int key,
+                                                         const std::string& name) const;
+
+ private:
+  MpiSession() = default;
+  absl::Status Initialize();
+
+  bool finalize_on_destruction_ = false;
+  MPI_Comm world_ = MPI_COMM_NULL;
+  int world_rank_ = 0;
+  int world_size_ = 0;
+  int local_rank_ = 0;
+  int local_size_ = 0;
+  MpiTypeTable types_;
+};
+
+}  // namespace hilo::transport
+
+#endif  // HILO_RUNTIME_TRANSPORT_MPI_MPI_SESSION_H_
