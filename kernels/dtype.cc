@@ -2,7 +2,7 @@
 
 namespace hilo {
 
-std::string_view DataTypeName(DataType dtype) {
+const char* DataTypeName(DataType dtype) {
   switch (dtype) {
     case DataType::kFloat32: return "float32";
     case DataType::kFloat64: return "float64";

@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
 namespace hilo {
 
@@ -45,7 +44,7 @@ constexpr bool IsFloatingPoint(DataType dtype) {
 }
 
 // "float32", "bfloat16", ...; "invalid" for values outside the enum.
-std::string_view DataTypeName(DataType dtype);
+const char* DataTypeName(DataType dtype);
 
 }  // namespace hilo
 

@@ -91,7 +91,7 @@ TEST(DivideInPlaceTest, ZeroElementsIsANoOp) {
 TEST(DataTypeTest, SizesAndNames) {
   EXPECT_EQ(DataTypeSize(DataType::kBFloat16), 2u);
   EXPECT_EQ(DataTypeSize(DataType::kInt64), 8u);
-  EXPECT_EQ(DataTypeName(DataType::kFloat16), "float16");
+  EXPECT_STREQ(DataTypeName(DataType::kFloat16), "float16");
   EXPECT_FALSE(IsValidDataType(6));
   EXPECT_FALSE(IsValidDataType(-1));
   EXPECT_TRUE(IsValidDataType(3));

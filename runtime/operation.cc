@@ -29,11 +29,13 @@ void Operation::Complete(absl::Status status, std::vector<char> output,
   status_ = std::move(status);
   output_ = std::move(output);
   output_shape_ = std::move(output_shape);
-  // Keep what the callback needs: a waiter woken by Notify may drop the last handle reference.
-  Callback callback = std::move(callback_);
-  const absl::Status status_copy = status_;
+  // The callback runs before waiters are released, so a caller whose Wait() returned can rely on
+  // the callback's effects.
+  if (callback_) {
+    callback_(status_);
+    callback_ = nullptr;
+  }
   done_.Notify();
-  if (callback) callback(status_copy);
 }
 
 int64_t ElementCount(const std::vector<int64_t>& shape) {

@@ -29,7 +29,9 @@ absl::string_view ReduceOpName(ReduceOp op);
 
 class Operation {
  public:
-  // Runs on the coordinator thread right after completion; must not block on other operations.
+  // Runs once on the coordinator thread when the operation completes, before done() turns true
+  // and before waiters wake (so their Wait() returning implies the callback has run). It must not
+  // wait on this or other operations.
   using Callback = std::function<void(const absl::Status&)>;
 
   explicit Operation(Callback callback = nullptr) : callback_(std::move(callback)) {}

@@ -1,0 +1,192 @@
+/* hilo — C ABI of the hilo communication runtime.
+ *
+ * One header, usable from C, C++ and through FFI (ctypes, cffi). Opaque handles, plain enums,
+ * every call returns a hilo_status_t (HILO_OK = 0); on failure, hilo_last_error() returns a
+ * message for the calling thread. No call ever aborts the process on bad input.
+ *
+ * Typical use, on every rank of an MPI job (e.g. `mpirun -np 8 -x HILO_GROUP_SIZE=4 ./train`):
+ *
+ *   hilo_context_t* ctx;
+ *   if (hilo_init(&ctx) != HILO_OK) { fprintf(stderr, "%s\n", hilo_last_error()); return 1; }
+ *   int64_t shape[1] = {1024};
+ *   hilo_collective_options_t opts;
+ *   hilo_collective_options_init(&opts);
+ *   opts.communicator = HILO_COMM_GROUP;
+ *   opts.reduce_op = HILO_AVERAGE;
+ *   hilo_handle_t* h;
+ *   hilo_allreduce_async(ctx, "grad/w1", grads, HILO_FLOAT32, 1, shape, &opts, &h);
+ *   ... overlap other work ...
+ *   if (hilo_wait(h, -1) != HILO_OK) fprintf(stderr, "%s\n", hilo_handle_message(h));
+ *   hilo_handle_free(h);
+ *   hilo_shutdown(ctx);
+ *   hilo_context_free(ctx);
+ *
+ * Threads: every function may be called from any thread. Enqueue calls never block on the
+ * network: they queue the tensor for hilo's background coordinator thread and return a handle.
+ * Memory: tensor memory belongs to the caller and must stay valid, untouched, until the handle
+ * is done. Allreduce and broadcast work in place; allgather's result is owned by the handle.
+ */
+#ifndef HILO_CLIENT_HILO_H_
+#define HILO_CLIENT_HILO_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Result codes. The values match absl::StatusCode / gRPC status codes. */
+typedef enum hilo_status {
+  HILO_OK = 0,
+  HILO_CANCELLED = 1,
+  HILO_UNKNOWN = 2,
+  HILO_INVALID_ARGUMENT = 3,   /* bad input, or ranks disagree about a tensor */
+  HILO_DEADLINE_EXCEEDED = 4,  /* a wait timed out (the operation is still in flight) */
+  HILO_NOT_FOUND = 5,
+  HILO_ALREADY_EXISTS = 6,     /* a tensor of that name is already in flight */
+  HILO_PERMISSION_DENIED = 7,
+  HILO_RESOURCE_EXHAUSTED = 8,
+  HILO_FAILED_PRECONDITION = 9, /* not initialized, already shut down, misuse */
+  HILO_ABORTED = 10,
+  HILO_OUT_OF_RANGE = 11,
+  HILO_UNIMPLEMENTED = 12,
+  HILO_INTERNAL = 13,          /* a bug in hilo */
+  HILO_UNAVAILABLE = 14,       /* the transport or a peer failed */
+  HILO_DATA_LOSS = 15,
+  HILO_UNAUTHENTICATED = 16,
+  HILO_IN_PROGRESS = 100       /* hilo_handle_status: not done yet */
+} hilo_status_t;
+
+typedef enum hilo_dtype {
+  HILO_FLOAT32 = 0,
+  HILO_FLOAT64 = 1,
+  HILO_FLOAT16 = 2,  /* IEEE binary16, passed as raw 16-bit values */
+  HILO_BFLOAT16 = 3, /* bfloat16, passed as raw 16-bit values */
+  HILO_INT32 = 4,
+  HILO_INT64 = 5
+} hilo_dtype_t;
+
+/* Which of this rank's three communicators a collective runs on (see docs/architecture.md). */
+typedef enum hilo_communicator {
+  HILO_COMM_WORLD = 0, /* all ranks */
+  HILO_COMM_GROUP = 1, /* the ranks of this rank's group */
+  HILO_COMM_CROSS = 2  /* one rank per group: the ranks with this rank's position in its group */
+} hilo_communicator_t;
+
+typedef enum hilo_reduce_op {
+  HILO_SUM = 0,
+  HILO_AVERAGE = 1 /* sum / communicator size; integers truncate toward zero */
+} hilo_reduce_op_t;
+
+typedef struct hilo_context hilo_context_t;
+typedef struct hilo_handle hilo_handle_t;
+
+/* Called once when an operation completes, on hilo's coordinator thread, before hilo_wait on its
+ * handle returns: keep it short, and do not wait on hilo handles inside it (the handle does not
+ * poll as done until the callback has returned). `message` is "" on success and valid only
+ * during the call. */
+typedef void (*hilo_completion_callback_t)(hilo_status_t status, const char* message, void* arg);
+
+/* Options of one collective. Initialize with hilo_collective_options_init, then set fields:
+ * new fields are only ever appended, and struct_size tells hilo which ones the caller knows. */
+typedef struct hilo_collective_options {
+  size_t struct_size;
+  hilo_communicator_t communicator; /* default HILO_COMM_WORLD */
+  hilo_reduce_op_t reduce_op;       /* allreduce only; default HILO_SUM */
+  int root_rank;                    /* broadcast only: rank within the communicator; default 0 */
+  hilo_completion_callback_t callback; /* optional */
+  void* callback_arg;
+} hilo_collective_options_t;
+
+/* Fills `options` with the defaults above. */
+void hilo_collective_options_init(hilo_collective_options_t* options);
+
+/* Starts hilo on this rank. Collective: every rank of the MPI job calls it. Reads HILO_*
+ * environment variables (docs/configuration.md), initializes MPI if the application has not,
+ * builds the world/group/cross communicators and starts the coordinator thread. Blocks until
+ * done. Fails with HILO_INVALID_ARGUMENT when e.g. the world size is not divisible by
+ * HILO_GROUP_SIZE. On success *context must eventually go to hilo_context_free. */
+hilo_status_t hilo_init(hilo_context_t** context);
+
+/* Stops the coordinator thread; operations still pending fail with HILO_FAILED_PRECONDITION.
+ * Collective (the first rank to call it ends the job's cycles everywhere). Blocks. Afterwards
+ * every call on `context` except hilo_context_free returns HILO_FAILED_PRECONDITION. If hilo
+ * initialized MPI, MPI is finalized, and hilo cannot be initialized again in this process. */
+hilo_status_t hilo_shutdown(hilo_context_t* context);
+
+/* Shuts down if needed and frees the context. NULL is allowed. */
+void hilo_context_free(hilo_context_t* context);
+
+/* Message describing the last failed call on this thread ("" if none). Valid until the next
+ * hilo call on this thread. */
+const char* hilo_last_error(void);
+
+/* "HILO_INVALID_ARGUMENT", ... */
+const char* hilo_status_name(hilo_status_t status);
+
+/* Where this rank sits. Each writes *out and returns HILO_OK, or fails with
+ * HILO_FAILED_PRECONDITION before init / after shutdown and HILO_INVALID_ARGUMENT for NULL. */
+hilo_status_t hilo_rank(const hilo_context_t* context, int* out);        /* world rank */
+hilo_status_t hilo_size(const hilo_context_t* context, int* out);        /* world size P */
+hilo_status_t hilo_group(const hilo_context_t* context, int* out);       /* group index */
+hilo_status_t hilo_group_rank(const hilo_context_t* context, int* out);  /* rank within group */
+hilo_status_t hilo_group_size(const hilo_context_t* context, int* out);  /* G */
+hilo_status_t hilo_num_groups(const hilo_context_t* context, int* out);  /* k = P / G */
+hilo_status_t hilo_local_rank(const hilo_context_t* context, int* out);  /* rank on this node */
+hilo_status_t hilo_local_size(const hilo_context_t* context, int* out);  /* ranks on this node */
+
+/* Enqueue a collective on the tensor `data` of `ndims` dimensions `shape` (a tensor with a zero
+ * dimension is valid and completes without moving data). `name` identifies the tensor across
+ * ranks: every rank of the communicator must enqueue the same name with the same dtype and shape
+ * (allgather: same shape but the first dimension), otherwise all of them fail with
+ * HILO_INVALID_ARGUMENT naming the ranks. The order of enqueues may differ between ranks.
+ * `options` may be NULL (defaults). Returns at once with a handle in *handle, to be freed with
+ * hilo_handle_free; or an error (nothing queued, *handle untouched). */
+hilo_status_t hilo_allreduce_async(hilo_context_t* context, const char* name, void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle);
+
+/* The result (every rank's tensor concatenated along dimension 0, in communicator rank order)
+ * is read with hilo_handle_output once the handle is done. ndims must be >= 1. */
+hilo_status_t hilo_allgather_async(hilo_context_t* context, const char* name, const void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle);
+
+/* In place: every rank ends with the data of options->root_rank (a rank of the communicator). */
+hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle);
+
+/* 1 if the operation is done (successfully or not), 0 if not, -1 for a NULL handle. Never
+ * blocks. */
+int hilo_poll(const hilo_handle_t* handle);
+
+/* Blocks until the operation is done or `timeout_seconds` pass (negative: no limit). Returns the
+ * operation's status, or HILO_DEADLINE_EXCEEDED if it is still in flight at the timeout. */
+hilo_status_t hilo_wait(const hilo_handle_t* handle, double timeout_seconds);
+
+/* The operation's status, or HILO_IN_PROGRESS. Never blocks. */
+hilo_status_t hilo_handle_status(const hilo_handle_t* handle);
+
+/* The operation's error message ("" while in flight or on success). Valid until the handle is
+ * freed. */
+const char* hilo_handle_message(const hilo_handle_t* handle);
+
+/* Allgather result: bytes, dimensions and shape, owned by the handle (valid until it is freed).
+ * HILO_FAILED_PRECONDITION unless the handle is a successful, done allgather. */
+hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
+                                 size_t* num_bytes, int* ndims, const int64_t** shape);
+
+/* Releases the caller's handle. Allowed while the operation is in flight (it still completes,
+ * and its callback still runs). NULL is allowed. */
+void hilo_handle_free(hilo_handle_t* handle);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HILO_CLIENT_HILO_H_ */

@@ -1,0 +1,260 @@
+// The C ABI (hilo.h) over the C++ API (hilo_cpp.h). Nothing here throws or aborts on caller
+// input: every problem becomes a hilo_status_t plus a thread-local message.
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/hilo.h"
+#include "client/hilo_cpp.h"
+
+struct hilo_context {
+  std::unique_ptr<hilo::Context> context;
+};
+
+struct hilo_handle {
+  hilo::Handle handle;
+  // A NUL-terminated copy of the error message, made once the operation is seen done, so the
+  // pointer hilo_handle_message returns stays valid until the handle is freed.
+  mutable std::once_flag message_once;
+  mutable std::string message;
+};
+
+namespace {
+
+// The message of the last failed call on this thread. Thread-local (like errno or dlerror),
+// because the C ABI has no status object to carry it.
+thread_local std::string last_error;
+
+hilo_status_t Fail(const absl::Status& status) {
+  last_error = std::string(status.message());
+  return static_cast<hilo_status_t>(status.code());
+}
+
+hilo_status_t Fail(hilo_status_t code, std::string message) {
+  last_error = std::move(message);
+  return code;
+}
+
+hilo_status_t ToC(const absl::Status& status) {
+  if (status.ok()) return HILO_OK;
+  return Fail(status);
+}
+
+template <typename Getter>
+hilo_status_t GetTopologyField(const hilo_context_t* context, int* out, Getter getter) {
+  if (context == nullptr || out == nullptr) {
+    return Fail(HILO_INVALID_ARGUMENT, "context and out must not be NULL (call hilo_init first)");
+  }
+  absl::StatusOr<hilo::Topology> topology = context->context->topology();
+  if (!topology.ok()) return Fail(topology.status());
+  *out = getter(*topology);
+  return HILO_OK;
+}
+
+hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, const char* name,
+                      const void* data, hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                      const hilo_collective_options_t* options, hilo_handle_t** handle) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  if (name == nullptr) return Fail(HILO_INVALID_ARGUMENT, "tensor name must not be NULL");
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle out-pointer must not be NULL");
+  if (ndims < 0) return Fail(HILO_INVALID_ARGUMENT, absl::StrCat("'", name, "': ndims ", ndims, " is negative"));
+  if (ndims > 0 && shape == nullptr) {
+    return Fail(HILO_INVALID_ARGUMENT, absl::StrCat("'", name, "': shape is NULL but ndims is ", ndims));
+  }
+  hilo_collective_options_t resolved;
+  hilo_collective_options_init(&resolved);
+  if (options != nullptr) {
+    if (options->struct_size < offsetof(hilo_collective_options_t, callback_arg) + sizeof(void*)) {
+      return Fail(HILO_INVALID_ARGUMENT,
+                  "options->struct_size is too small; initialize options with "
+                  "hilo_collective_options_init");
+    }
+    std::memcpy(&resolved, options, sizeof(resolved));
+  }
+  hilo::TensorView tensor;
+  tensor.data = const_cast<void*>(data);  // allgather only reads it
+  tensor.dtype = static_cast<hilo::DataType>(dtype);
+  tensor.shape.assign(shape, shape + ndims);
+  hilo::CollectiveOptions cpp_options;
+  cpp_options.communicator = static_cast<hilo::CommunicatorKind>(resolved.communicator);
+  cpp_options.reduce_op = static_cast<hilo::ReduceOp>(resolved.reduce_op);
+  cpp_options.root_rank = resolved.root_rank;
+  if (resolved.callback != nullptr) {
+    cpp_options.on_complete = [callback = resolved.callback,
+                               arg = resolved.callback_arg](const absl::Status& status) {
+      const std::string message(status.message());
+      callback(static_cast<hilo_status_t>(status.code()), message.c_str(), arg);
+    };
+  }
+  absl::StatusOr<hilo::Handle> result;
+  switch (collective) {
+    case hilo::CollectiveType::kAllreduce:
+      result = context->context->Allreduce(name, tensor, cpp_options);
+      break;
+    case hilo::CollectiveType::kAllgather:
+      result = context->context->Allgather(name, tensor, cpp_options);
+      break;
+    case hilo::CollectiveType::kBroadcast:
+      result = context->context->Broadcast(name, tensor, cpp_options);
+      break;
+  }
+  if (!result.ok()) return Fail(result.status());
+  *handle = new hilo_handle{*std::move(result)};
+  return HILO_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+void hilo_collective_options_init(hilo_collective_options_t* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+  options->communicator = HILO_COMM_WORLD;
+  options->reduce_op = HILO_SUM;
+  options->root_rank = 0;
+}
+
+hilo_status_t hilo_init(hilo_context_t** context) {
+  if (context == nullptr) return Fail(HILO_INVALID_ARGUMENT, "context out-pointer must not be NULL");
+  absl::StatusOr<std::unique_ptr<hilo::Context>> created = hilo::Context::Init();
+  if (!created.ok()) return Fail(created.status());
+  *context = new hilo_context{*std::move(created)};
+  return HILO_OK;
+}
+
+hilo_status_t hilo_shutdown(hilo_context_t* context) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  return ToC(context->context->Shutdown());
+}
+
+void hilo_context_free(hilo_context_t* context) { delete context; }
+
+const char* hilo_last_error(void) { return last_error.c_str(); }
+
+const char* hilo_status_name(hilo_status_t status) {
+  switch (status) {
+    case HILO_OK: return "HILO_OK";
+    case HILO_CANCELLED: return "HILO_CANCELLED";
+    case HILO_UNKNOWN: return "HILO_UNKNOWN";
+    case HILO_INVALID_ARGUMENT: return "HILO_INVALID_ARGUMENT";
+    case HILO_DEADLINE_EXCEEDED: return "HILO_DEADLINE_EXCEEDED";
+    case HILO_NOT_FOUND: return "HILO_NOT_FOUND";
+    case HILO_ALREADY_EXISTS: return "HILO_ALREADY_EXISTS";
+    case HILO_PERMISSION_DENIED: return "HILO_PERMISSION_DENIED";
+    case HILO_RESOURCE_EXHAUSTED: return "HILO_RESOURCE_EXHAUSTED";
+    case HILO_FAILED_PRECONDITION: return "HILO_FAILED_PRECONDITION";
+    case HILO_ABORTED: return "HILO_ABORTED";
+    case HILO_OUT_OF_RANGE: return "HILO_OUT_OF_RANGE";
+    case HILO_UNIMPLEMENTED: return "HILO_UNIMPLEMENTED";
+    case HILO_INTERNAL: return "HILO_INTERNAL";
+    case HILO_UNAVAILABLE: return "HILO_UNAVAILABLE";
+    case HILO_DATA_LOSS: return "HILO_DATA_LOSS";
+    case HILO_UNAUTHENTICATED: return "HILO_UNAUTHENTICATED";
+    case HILO_IN_PROGRESS: return "HILO_IN_PROGRESS";
+  }
+  return "HILO_UNKNOWN_STATUS";
+}
+
+hilo_status_t hilo_rank(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.world_rank; });
+}
+hilo_status_t hilo_size(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.world_size; });
+}
+hilo_status_t hilo_group(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.group; });
+}
+hilo_status_t hilo_group_rank(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.group_rank; });
+}
+hilo_status_t hilo_group_size(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.group_size; });
+}
+hilo_status_t hilo_num_groups(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.num_groups; });
+}
+hilo_status_t hilo_local_rank(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.local_rank; });
+}
+hilo_status_t hilo_local_size(const hilo_context_t* c, int* out) {
+  return GetTopologyField(c, out, [](const hilo::Topology& t) { return t.local_size; });
+}
+
+hilo_status_t hilo_allreduce_async(hilo_context_t* context, const char* name, void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle) {
+  return Enqueue(hilo::CollectiveType::kAllreduce, context, name, data, dtype, ndims, shape,
+                 options, handle);
+}
+
+hilo_status_t hilo_allgather_async(hilo_context_t* context, const char* name, const void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle) {
+  return Enqueue(hilo::CollectiveType::kAllgather, context, name, data, dtype, ndims, shape,
+                 options, handle);
+}
+
+hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, void* data,
+                                   hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                   const hilo_collective_options_t* options,
+                                   hilo_handle_t** handle) {
+  return Enqueue(hilo::CollectiveType::kBroadcast, context, name, data, dtype, ndims, shape,
+                 options, handle);
+}
+
+int hilo_poll(const hilo_handle_t* handle) {
+  if (handle == nullptr) return -1;
+  return handle->handle.Poll() ? 1 : 0;
+}
+
+hilo_status_t hilo_wait(const hilo_handle_t* handle, double timeout_seconds) {
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle must not be NULL");
+  const absl::Duration timeout = (timeout_seconds < 0 || std::isnan(timeout_seconds))
+                                     ? absl::InfiniteDuration()
+                                     : absl::Seconds(timeout_seconds);
+  return ToC(handle->handle.Wait(timeout));
+}
+
+hilo_status_t hilo_handle_status(const hilo_handle_t* handle) {
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle must not be NULL");
+  std::optional<absl::Status> result = handle->handle.result();
+  if (!result.has_value()) return HILO_IN_PROGRESS;
+  return static_cast<hilo_status_t>(result->code());
+}
+
+const char* hilo_handle_message(const hilo_handle_t* handle) {
+  if (handle == nullptr) return "";
+  std::optional<absl::Status> result = handle->handle.result();
+  if (!result.has_value()) return "";
+  std::call_once(handle->message_once,
+                 [&] { handle->message = std::string(result->message()); });
+  return handle->message.c_str();
+}
+
+hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
+                                 size_t* num_bytes, int* ndims, const int64_t** shape) {
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle must not be NULL");
+  std::optional<absl::Status> result = handle->handle.result();
+  if (!result.has_value()) return Fail(HILO_FAILED_PRECONDITION, "the operation is still in flight");
+  if (!result->ok()) return Fail(HILO_FAILED_PRECONDITION, absl::StrCat("the operation failed: ", result->message()));
+  if (handle->handle.output_shape().empty()) {
+    return Fail(HILO_FAILED_PRECONDITION, "only allgather handles have an output");
+  }
+  if (data != nullptr) *data = handle->handle.output().data();
+  if (num_bytes != nullptr) *num_bytes = handle->handle.output().size();
+  if (ndims != nullptr) *ndims = static_cast<int>(handle->handle.output_shape().size());
+  if (shape != nullptr) *shape = handle->handle.output_shape().data();
+  return HILO_OK;
+}
+
+void hilo_handle_free(hilo_handle_t* handle) { delete handle; }
+
+}  // extern "C"

@@ -1,0 +1,113 @@
+#include "client/hilo_cpp.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/common/status_macros.h"
+#include "runtime/runtime.h"
+
+namespace hilo {
+namespace {
+
+const std::vector<char> kNoOutput;
+const std::vector<int64_t> kNoShape;
+
+}  // namespace
+
+bool Handle::Poll() const { return operation_ != nullptr && operation_->done(); }
+
+absl::Status Handle::Wait(absl::Duration timeout) const {
+  if (operation_ == nullptr) return absl::FailedPreconditionError("empty hilo::Handle");
+  if (!operation_->WaitFor(timeout)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "hilo operation still in flight after waiting ", absl::FormatDuration(timeout)));
+  }
+  return operation_->status();
+}
+
+std::optional<absl::Status> Handle::result() const {
+  if (!Poll()) return std::nullopt;
+  return operation_->status();
+}
+
+const std::vector<char>& Handle::output() const {
+  return Poll() ? operation_->output() : kNoOutput;
+}
+
+const std::vector<int64_t>& Handle::output_shape() const {
+  return Poll() ? operation_->output_shape() : kNoShape;
+}
+
+absl::StatusOr<std::unique_ptr<Context>> Context::Init() {
+  HILO_ASSIGN_OR_RETURN(RuntimeConfig config, ConfigFromEnvironment());
+  return Init(config);
+}
+
+absl::StatusOr<std::unique_ptr<Context>> Context::Init(const RuntimeConfig& config) {
+  HILO_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, Runtime::Start(config));
+  return std::unique_ptr<Context>(new Context(std::move(runtime)));
+}
+
+Context::Context(std::unique_ptr<Runtime> runtime) : runtime_(std::move(runtime)) {}
+
+Context::~Context() { Shutdown().IgnoreError(); }
+
+absl::Status Context::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+  }
+  return runtime_->Shutdown();
+}
+
+absl::Status Context::CheckRunning() const {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return absl::FailedPreconditionError("hilo has been shut down");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Topology> Context::topology() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->topology();
+}
+
+absl::StatusOr<size_t> Context::queue_depth() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->queue_depth();
+}
+
+absl::StatusOr<Handle> Context::Enqueue(CollectiveType collective, absl::string_view name,
+                                        const TensorView& tensor,
+                                        const CollectiveOptions& options) {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  TensorRequest request;
+  request.name = std::string(name);
+  request.collective = collective;
+  request.communicator = options.communicator;
+  request.reduce_op = options.reduce_op;
+  request.dtype = tensor.dtype;
+  request.shape = tensor.shape;
+  request.data = tensor.data;
+  request.root_rank = options.root_rank;
+  request.callback = options.on_complete;
+  HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,
+                        runtime_->Enqueue(std::move(request)));
+  return Handle(std::move(operation));
+}
+
+absl::StatusOr<Handle> Context::Allreduce(absl::string_view name, const TensorView& tensor,
+                                          const CollectiveOptions& options) {
+  return Enqueue(CollectiveType::kAllreduce, name, tensor, options);
+}
+
+absl::StatusOr<Handle> Context::Allgather(absl::string_view name, const TensorView& tensor,
+                                          const CollectiveOptions& options) {
+  return Enqueue(CollectiveType::kAllgather, name, tensor, options);
+}
+
+absl::StatusOr<Handle> Context::Broadcast(absl::string_view name, const TensorView& tensor,
+                                          const CollectiveOptions& options) {
+  return Enqueue(CollectiveType::kBroadcast, name, tensor, options);
+}
+
+}  // namespace hilo

@@ -1,0 +1,122 @@
+// hilo's C++ client API: what frameworks and C++ training loops call.
+//
+//   absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init();  // HILO_* env
+//   if (!hilo.ok()) { std::cerr << hilo.status() << "\n"; return 1; }
+//   hilo::CollectiveOptions group_average;
+//   group_average.communicator = hilo::CommunicatorKind::kGroup;
+//   group_average.reduce_op = hilo::ReduceOp::kAverage;
+//   absl::StatusOr<hilo::Handle> h = (*hilo)->Allreduce(
+//       "grad/w1", {grads.data(), hilo::DataType::kFloat32, {256, 64}}, group_average);
+//   ... backward continues ...
+//   absl::Status done = h->Wait(absl::Seconds(60));
+//
+// Thread-safety: every Context method may be called from any thread; Handle is a cheap shared
+// reference and its methods are thread-safe. Enqueue methods never block on the network.
+// Tensor memory belongs to the caller and must stay valid and untouched until the handle is
+// done; allreduce and broadcast work in place, allgather's result is owned by the handle.
+#ifndef HILO_CLIENT_HILO_CPP_H_
+#define HILO_CLIENT_HILO_CPP_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "kernels/dtype.h"
+#include "runtime/common/config.h"
+#include "runtime/operation.h"
+#include "runtime/topology.h"
+
+namespace hilo {
+
+class Runtime;
+
+// A caller-owned tensor: `data` holds the product of `shape` elements of `dtype`.
+struct TensorView {
+  void* data = nullptr;
+  DataType dtype = DataType::kFloat32;
+  std::vector<int64_t> shape;
+};
+
+// Options of one collective; fields are only ever added, with defaults that keep old behaviour.
+struct CollectiveOptions {
+  CommunicatorKind communicator = CommunicatorKind::kWorld;
+  ReduceOp reduce_op = ReduceOp::kSum;  // allreduce only
+  int root_rank = 0;                    // broadcast only: rank within the communicator
+  // Runs once on hilo's coordinator thread when the operation completes, before waiters wake;
+  // keep it short and do not wait on handles inside it.
+  std::function<void(const absl::Status&)> on_complete;
+};
+
+// The caller's reference to one enqueued collective.
+class Handle {
+ public:
+  Handle() = default;  // refers to nothing; valid() is false
+
+  bool valid() const { return operation_ != nullptr; }
+  // True once the operation is done, successfully or not. Never blocks.
+  bool Poll() const;
+  // Blocks until done or `timeout` passes. Returns the operation's status, or DEADLINE_EXCEEDED
+  // if it is still in flight (it then keeps running; call Wait again).
+  absl::Status Wait(absl::Duration timeout = absl::InfiniteDuration()) const;
+  // The operation's status once done; nullopt while in flight. Never blocks.
+  std::optional<absl::Status> result() const;
+  // Allgather result and its shape, once done; empty otherwise.
+  const std::vector<char>& output() const;
+  const std::vector<int64_t>& output_shape() const;
+
+ private:
+  friend class Context;
+  explicit Handle(std::shared_ptr<Operation> operation) : operation_(std::move(operation)) {}
+  std::shared_ptr<Operation> operation_;
+};
+
+class Context {
+ public:
+  // Starts hilo with the HILO_* environment (docs/configuration.md). Collective over the job's
+  // ranks; blocks until the communicators exist. See hilo_init in hilo.h for the errors.
+  static absl::StatusOr<std::unique_ptr<Context>> Init();
+  // Same with an explicit config (tests, launchers, framework adapters with their own settings).
+  static absl::StatusOr<std::unique_ptr<Context>> Init(const RuntimeConfig& config);
+
+  ~Context();  // shuts down if still running
+
+  // Collective. Pending operations fail with FAILED_PRECONDITION. Afterwards every method
+  // returns FAILED_PRECONDITION. Idempotent.
+  absl::Status Shutdown();
+
+  // This rank's place in the job; FAILED_PRECONDITION after shutdown.
+  absl::StatusOr<Topology> topology() const;
+
+  // Enqueue collectives (see hilo.h for the rules shared with the C API).
+  absl::StatusOr<Handle> Allreduce(absl::string_view name, const TensorView& tensor,
+                                   const CollectiveOptions& options = {});
+  absl::StatusOr<Handle> Allgather(absl::string_view name, const TensorView& tensor,
+                                   const CollectiveOptions& options = {});
+  absl::StatusOr<Handle> Broadcast(absl::string_view name, const TensorView& tensor,
+                                   const CollectiveOptions& options = {});
+
+  // Tensors enqueued on this rank and not yet done.
+  absl::StatusOr<size_t> queue_depth() const;
+
+ private:
+  explicit Context(std::unique_ptr<Runtime> runtime);
+  absl::StatusOr<Handle> Enqueue(CollectiveType collective, absl::string_view name,
+                                 const TensorView& tensor, const CollectiveOptions& options);
+  absl::Status CheckRunning() const;
+
+  const std::unique_ptr<Runtime> runtime_;  // lives as long as the context
+  mutable absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hilo
+
+#endif  // HILO_CLIENT_HILO_CPP_H_

@@ -1,0 +1,47 @@
+#include "tests/mpi/mpi_test_main.h"
+
+#include <cstdio>
+#include <memory>
+
+#include "gtest/gtest.h"
+
+namespace hilo::testing {
+namespace {
+
+// Owned by main() for the duration of RUN_ALL_TESTS; tests reach it through the accessors.
+struct TestState {
+  std::unique_ptr<Context> context;
+  Topology topology;
+};
+
+TestState* state = nullptr;
+
+}  // namespace
+
+Context& HiloTestContext() { return *state->context; }
+const Topology& HiloTestTopology() { return state->topology; }
+
+}  // namespace hilo::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  absl::StatusOr<std::unique_ptr<hilo::Context>> context = hilo::Context::Init();
+  if (!context.ok()) {
+    std::fprintf(stderr, "hilo init failed: %s\n", context.status().ToString().c_str());
+    return 1;
+  }
+  hilo::testing::TestState state{*std::move(context), {}};
+  state.topology = *state.context->topology();
+  hilo::testing::state = &state;
+  if (state.topology.world_rank != 0) {
+    ::testing::GTEST_FLAG(brief) = true;
+  }
+  const int result = RUN_ALL_TESTS();
+  const absl::Status shutdown = state.context->Shutdown();
+  hilo::testing::state = nullptr;
+  if (!shutdown.ok()) {
+    std::fprintf(stderr, "hilo shutdown failed: %s\n", shutdown.ToString().c_str());
+    return 1;
+  }
+  return result;
+}
