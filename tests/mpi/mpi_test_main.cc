@@ -1,6 +1,8 @@
 #include "tests/mpi/mpi_test_main.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <memory>
 
 #include "gtest/gtest.h"
@@ -24,6 +26,10 @@ const Topology& HiloTestTopology() { return state->topology; }
 }  // namespace hilo::testing
 
 int main(int argc, char** argv) {
+  // gtest picks its printer during InitGoogleTest, before hilo knows the rank; mpirun's own
+  // variable says it. Ranks other than 0 print only failures.
+  const char* mpi_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (mpi_rank != nullptr && std::string(mpi_rank) != "0") GTEST_FLAG_SET(brief, true);
   ::testing::InitGoogleTest(&argc, argv);
   absl::StatusOr<std::unique_ptr<hilo::Context>> context = hilo::Context::Init();
   if (!context.ok()) {
@@ -33,9 +39,6 @@ int main(int argc, char** argv) {
   hilo::testing::TestState state{*std::move(context), {}};
   state.topology = *state.context->topology();
   hilo::testing::state = &state;
-  if (state.topology.world_rank != 0) {
-    ::testing::GTEST_FLAG(brief) = true;
-  }
   const int result = RUN_ALL_TESTS();
   const absl::Status shutdown = state.context->Shutdown();
   hilo::testing::state = nullptr;
