@@ -1,0 +1,21 @@
+"""hilo_mpi_test: a Bazel test that runs a binary as every rank of a local MPI job."""
+
+def hilo_mpi_test(name, binary, np, group_size = "default", args = [], size = "medium"):
+    """Runs `binary` under tests/mpi/mpirun_test.sh.
+
+    Args:
+      name: the sh_test.
+      binary: label of the cc_binary each rank runs.
+      np: number of ranks.
+      group_size: HILO_GROUP_SIZE for the job, or "default" (a group is the node).
+      args: extra arguments for the binary.
+      size: Bazel test size.
+    """
+    native.sh_test(
+        name = name,
+        size = size,
+        srcs = ["//tests/mpi:mpirun_test.sh"],
+        args = [str(np), str(group_size), "$(location %s)" % binary] + args,
+        data = [binary],
+        tags = ["mpi"],
+    )
