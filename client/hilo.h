@@ -106,7 +106,8 @@ void hilo_collective_options_init(hilo_collective_options_t* options);
  * environment variables (docs/configuration.md), initializes MPI if the application has not,
  * builds the world/group/cross communicators and starts the coordinator thread. Blocks until
  * done. Fails with HILO_INVALID_ARGUMENT when e.g. the world size is not divisible by
- * HILO_GROUP_SIZE. On success *context must eventually go to hilo_context_free. */
+ * HILO_GROUP_SIZE, and with HILO_FAILED_PRECONDITION while another context is running in this
+ * process. On success *context must eventually go to hilo_context_free. */
 hilo_status_t hilo_init(hilo_context_t** context);
 
 /* Stops the coordinator thread; operations still pending fail with HILO_FAILED_PRECONDITION.

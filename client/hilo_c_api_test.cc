@@ -65,6 +65,11 @@ TEST(Init, StartsAndReportsTheTopology) {
   EXPECT_EQ(local_rank, Rank());
   EXPECT_EQ(local_size, 2);
   EXPECT_EQ(hilo_rank(context, nullptr), HILO_INVALID_ARGUMENT);
+
+  hilo_context_t* second = nullptr;
+  EXPECT_EQ(hilo_init(&second), HILO_FAILED_PRECONDITION);
+  EXPECT_THAT(hilo_last_error(), HasSubstr("already initialized"));
+  EXPECT_EQ(second, nullptr);
 }
 
 TEST(Enqueue, BadArgumentsReturnErrorsWithMessages) {

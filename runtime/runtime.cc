@@ -77,21 +77,33 @@ absl::Status Runtime::InitializeOnCoordinator() {
                                        std::vector<int64_t>(world.size(), kFields),
                                        DataType::kInt64));
   int64_t min_local = all[0], max_local = all[0];
-  std::vector<int> disagreeing;
+  // Configured group size -> the ranks that have it, in rank order.
+  std::vector<std::pair<int64_t, std::vector<int>>> group_sizes;
   for (int r = 0; r < world.size(); ++r) {
     min_local = std::min(min_local, all[r * kFields]);
     max_local = std::max(max_local, all[r * kFields]);
-    if (all[r * kFields + 1] != config_.group_size) disagreeing.push_back(r);
+    const int64_t value = all[r * kFields + 1];
+    auto it = std::find_if(group_sizes.begin(), group_sizes.end(),
+                           [value](const auto& entry) { return entry.first == value; });
+    if (it == group_sizes.end()) it = group_sizes.insert(group_sizes.end(), {value, {}});
+    it->second.push_back(r);
   }
-  absl::StatusOr<Topology> topology =
-      disagreeing.empty()
-          ? MakeTopology(session_->world_rank(), session_->world_size(), session_->local_rank(),
-                         session_->local_size(), static_cast<int>(min_local),
-                         static_cast<int>(max_local), config_.group_size)
-          : absl::InvalidArgumentError(absl::StrCat(
-                "HILO_GROUP_SIZE differs across ranks: this rank has ", config_.group_size,
-                ", ranks ", absl::StrJoin(disagreeing, ", "), " do not; set it the same everywhere "
-                "(e.g. mpirun -x HILO_GROUP_SIZE)"));
+  absl::StatusOr<Topology> topology;
+  if (group_sizes.size() == 1) {
+    topology = MakeTopology(session_->world_rank(), session_->world_size(),
+                            session_->local_rank(), session_->local_size(),
+                            static_cast<int>(min_local), static_cast<int>(max_local),
+                            config_.group_size);
+  } else {
+    std::vector<std::string> parts;
+    for (const auto& [value, ranks] : group_sizes) {
+      parts.push_back(absl::StrCat(value, " on rank", ranks.size() > 1 ? "s " : " ",
+                                   absl::StrJoin(ranks, ", ")));
+    }
+    topology = absl::InvalidArgumentError(absl::StrCat(
+        "HILO_GROUP_SIZE differs across ranks (", absl::StrJoin(parts, "; "),
+        "); set it the same everywhere, e.g. mpirun -x HILO_GROUP_SIZE"));
+  }
   // Every rank must learn whether every other rank can go on: a rank that fails alone and leaves
   // would strand the others in the next collective.
   const int64_t ok_here = topology.ok() ? 1 : 0;

@@ -1,5 +1,6 @@
 #include "runtime/transport/mpi/mpi_session.h"
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
@@ -24,10 +25,20 @@ absl::Status Check(int code, absl::string_view call) {
   return MpiError(code, call, "world", -1);
 }
 
+// MPI is one per process, so is hilo's use of it: a second live session would finalize MPI under
+// the first one. This flag is the one piece of process-wide state in hilo, and it mirrors MPI's.
+std::atomic<bool> session_alive{false};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MpiSession>> MpiSession::Create() {
+  bool expected = false;
+  if (!session_alive.compare_exchange_strong(expected, true)) {
+    return absl::FailedPreconditionError(
+        "hilo is already initialized in this process; shut it down before initializing again");
+  }
   std::unique_ptr<MpiSession> session(new MpiSession());
+  session->holds_slot_ = true;
   HILO_RETURN_IF_ERROR(session->Initialize());
   return session;
 }
@@ -107,6 +118,7 @@ MpiSession::~MpiSession() {
   }
   if (world_ != MPI_COMM_NULL) MPI_Comm_free(&world_);
   if (finalize_on_destruction_) MPI_Finalize();
+  if (holds_slot_) session_alive.store(false);
 }
 
 absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiSession::World(const std::string& name) const {

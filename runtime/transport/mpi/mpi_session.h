@@ -10,7 +10,8 @@
 //   HILO_ASSIGN_OR_RETURN(std::unique_ptr<MpiSession> session, MpiSession::Create());
 //   HILO_ASSIGN_OR_RETURN(auto group, session->Split(/*color=*/group_index, /*key=*/member, "group 0"));
 //
-// Communicators made by a session must be destroyed before it.
+// Communicators made by a session must be destroyed before it. MPI is per process, so at most one
+// session exists at a time: Create() fails with FAILED_PRECONDITION while another is alive.
 #ifndef HILO_RUNTIME_TRANSPORT_MPI_MPI_SESSION_H_
 #define HILO_RUNTIME_TRANSPORT_MPI_MPI_SESSION_H_
 
@@ -49,6 +50,9 @@ class MpiSession {
  private:
   MpiSession() = default;
   absl::Status Initialize();
+
+  // Whether this object holds the process's one session slot (released on destruction).
+  bool holds_slot_ = false;
 
   bool finalize_on_destruction_ = false;
   MPI_Comm world_ = MPI_COMM_NULL;
