@@ -30,8 +30,6 @@ class Controller {
                                                 bool request_shutdown);
 
   bool is_coordinator() const { return channel_->rank() == 0; }
-  // Tensors reported by some but not all ranks (meaningful on the coordinator).
-  size_t pending() const { return table_.pending(); }
 
  private:
   transport::ControlChannel* const channel_;

@@ -272,8 +272,7 @@ absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest reques
   HILO_RETURN_IF_ERROR(ValidateRequest(request));
   auto operation = std::make_shared<Operation>(std::move(request.callback));
   request.callback = nullptr;
-  HILO_RETURN_IF_ERROR(
-      queue_.Add(TensorEntry{std::move(request), operation, absl::Now()}));
+  HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation}));
   return operation;
 }
 

@@ -27,7 +27,6 @@ namespace hilo {
 struct TensorEntry {
   TensorRequest request;
   std::shared_ptr<Operation> operation;
-  absl::Time enqueued_at;
 };
 
 class TensorQueue {
