@@ -44,7 +44,9 @@ class Communicator {
   virtual absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) = 0;
 
   // Concatenates every rank's `send` (send_count elements) into `recv` in rank order.
-  // recv_counts[r] is rank r's send_count; recv holds their sum. send must not alias recv.
+  // recv_counts[r] is rank r's send_count; recv holds their sum. In place when `send` is exactly
+  // this rank's block of `recv` (recv + sum of recv_counts[0..rank)); otherwise the two must not
+  // overlap.
   virtual absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                                  absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
 

@@ -70,7 +70,7 @@ absl::Status LocalCommunicator::Allgather(const void* send, int64_t /*send_count
     char* out = static_cast<char*>(recv);
     for (size_t r = 0; r < all.size(); ++r) {
       const size_t bytes = static_cast<size_t>(recv_counts[r]) * DataTypeSize(dtype);
-      if (bytes > 0) std::memcpy(out, all[r], bytes);
+      if (bytes > 0 && out != all[r]) std::memcpy(out, all[r], bytes);
       out += bytes;
     }
   });

@@ -97,8 +97,9 @@ absl::Status MpiCommunicator::Allgather(const void* send, int64_t send_count, vo
   std::vector<int> displacements(counts.size(), 0);
   for (size_t r = 1; r < counts.size(); ++r) displacements[r] = displacements[r - 1] + counts[r - 1];
   const MPI_Datatype type = types_->datatype[static_cast<size_t>(dtype)];
-  return Check(MPI_Allgatherv(send, static_cast<int>(send_count), type, recv, counts.data(),
-                              displacements.data(), type, comm_),
+  const bool in_place = send == ByteOffset(recv, displacements[rank_], dtype);
+  return Check(MPI_Allgatherv(in_place ? MPI_IN_PLACE : send, static_cast<int>(send_count), type,
+                              recv, counts.data(), displacements.data(), type, comm_),
                "MPI_Allgatherv");
 }
 

@@ -1,0 +1,93 @@
+// Cross-group model averaging: the heart of hierarchical local SGD.
+//
+// Every member of a group holds the same model, so the average over the k groups does not need an
+// allreduce over all P ranks. The parameters are laid out in one flat buffer per dtype, in the
+// order given (identical on every rank: negotiation checks it), and split into G shards of
+// nearly equal size (shard j has N/G elements, plus one for the first N % G shards). Then:
+//
+//   1. member j of each group allreduces shard j over the cross communicator (the k ranks that
+//      hold member position j) and divides by k: each cross set averages one shard;
+//   2. each group allgathers its G shards over the group communicator, in place: every member
+//      has the whole averaged model again.
+//
+// Across groups each rank moves about 2 (k-1)/k * N/G elements instead of 2 (P-1)/P * N for an
+// allreduce over everybody: the slow links carry G times less. The baseline (one world allreduce
+// divided by P, what PyTorch's average_parameters does) is selectable for comparison.
+//
+// Each round also yields the model discrepancy D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2),
+// from partial sums over the shard each rank averaged and one tiny world allreduce.
+//
+// Optionally (on in tests) it first checks that the members of every group really hold identical
+// parameters: one allgather of 64-bit checksums over the world, so that every rank reaches the
+// same verdict and no group is left waiting in a collective another group skipped.
+//
+// Collective over the world; owned and called by the coordinator thread only.
+#ifndef HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
+#define HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kernels/dtype.h"
+#include "runtime/topology.h"
+#include "runtime/transport/communicator.h"
+
+namespace hilo {
+
+enum class AveragingAlgorithm : int {
+  kSharded = 0,         // shard allreduce across groups + allgather within the group
+  kWorldAllreduce = 1,  // baseline: one allreduce over all ranks, divided by P
+};
+
+absl::string_view AveragingAlgorithmName(AveragingAlgorithm algorithm);
+
+// One parameter tensor, in host memory, updated in place.
+struct ParameterTensor {
+  void* data = nullptr;
+  DataType dtype = DataType::kFloat32;
+  int64_t count = 0;
+};
+
+struct AveragingRoundResult {
+  double discrepancy = 0;  // D of this round (0 when the average is all zeros and so are groups)
+  int64_t elements = 0;    // parameters averaged
+};
+
+// Elements in shard `shard` of `total` split `shards` ways, and where it starts.
+int64_t ShardSize(int64_t total, int shards, int shard);
+int64_t ShardOffset(int64_t total, int shards, int shard);
+
+class CrossGroupAverager {
+ public:
+  // The communicators must outlive the averager and match `topology`.
+  CrossGroupAverager(const Topology& topology, transport::Communicator* world,
+                     transport::Communicator* group, transport::Communicator* cross);
+
+  // Averages `tensors` across groups, in place. Mixed dtypes are averaged one dtype at a time,
+  // in order of first appearance. Floating-point dtypes only (INVALID_ARGUMENT otherwise).
+  // FAILED_PRECONDITION, on every rank, if `check_group_consistency` finds group members whose
+  // parameters differ (the message names them).
+  absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
+                                           AveragingAlgorithm algorithm,
+                                           bool check_group_consistency);
+
+ private:
+  absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors);
+  // Averages one flat buffer of one dtype; adds this rank's discrepancy partials.
+  absl::Status AverageFlat(char* flat, int64_t count, DataType dtype,
+                           AveragingAlgorithm algorithm, double* difference, double* average);
+
+  const Topology topology_;
+  transport::Communicator* const world_;
+  transport::Communicator* const group_;
+  transport::Communicator* const cross_;
+  // Reused across rounds so that steady-state rounds allocate nothing.
+  std::vector<char> flat_;
+  std::vector<char> before_;
+};
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_

@@ -1,0 +1,58 @@
+// A Communicator decorator that counts what hilo hands to the transport underneath.
+//
+// Wraps each of the runtime's communicators, so byte accounting is the same for every transport
+// and every algorithm. Counted per call, as this rank's payload: allreduce, broadcast and
+// reduce-scatter count their whole buffer; allgather counts this rank's contribution. Only data
+// collectives are counted (negotiation traffic travels over the ControlChannel).
+//
+// Collective calls come from the coordinator thread only; counters() may be read from any thread.
+#ifndef HILO_RUNTIME_TRANSPORT_COUNTING_COMMUNICATOR_H_
+#define HILO_RUNTIME_TRANSPORT_COUNTING_COMMUNICATOR_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/transport/communicator.h"
+
+namespace hilo::transport {
+
+struct TransportCounters {
+  int64_t calls = 0;
+  int64_t bytes = 0;
+  int64_t busy_nanoseconds = 0;  // wall time spent inside the wrapped calls
+};
+
+class CountingCommunicator final : public Communicator {
+ public:
+  // `inner` must outlive this object.
+  explicit CountingCommunicator(Communicator* inner) : inner_(inner) {}
+
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  const std::string& name() const override { return inner_->name(); }
+  MemoryKind memory_kind() const override { return inner_->memory_kind(); }
+
+  absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
+                         absl::Span<const int64_t> recv_counts, DataType dtype) override;
+  absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override;
+  absl::Status ReduceScatterSum(const void* send, void* recv,
+                                absl::Span<const int64_t> recv_counts, DataType dtype) override;
+  absl::Status Barrier() override;
+  absl::Status Synchronize() override { return inner_->Synchronize(); }
+
+  TransportCounters counters() const;
+
+ private:
+  // Adds one call of `bytes` that took `nanoseconds`.
+  void Record(int64_t bytes, int64_t nanoseconds);
+
+  Communicator* const inner_;
+  std::atomic<int64_t> calls_{0};
+  std::atomic<int64_t> bytes_{0};
+  std::atomic<int64_t> busy_nanoseconds_{0};
+};
+
+}  // namespace hilo::transport
+
+#endif  // HILO_RUNTIME_TRANSPORT_COUNTING_COMMUNICATOR_H_
