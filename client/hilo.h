@@ -162,6 +162,59 @@ hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, vo
                                    const hilo_collective_options_t* options,
                                    hilo_handle_t** handle);
 
+/* ---- Cross-group model averaging (hierarchical local SGD; docs/averaging.md) ---- */
+
+/* One parameter tensor of a model, updated in place by an averaging round. */
+typedef struct hilo_parameter {
+  void* data;
+  hilo_dtype_t dtype; /* HILO_FLOAT32, HILO_FLOAT64, HILO_FLOAT16 or HILO_BFLOAT16 */
+  int64_t count;      /* elements */
+} hilo_parameter_t;
+
+typedef enum hilo_averaging_algorithm {
+  HILO_AVERAGING_DEFAULT = -1,        /* HILO_AVERAGING_ALGORITHM */
+  HILO_AVERAGING_SHARDED = 0,         /* shard allreduce across groups + allgather in the group */
+  HILO_AVERAGING_WORLD_ALLREDUCE = 1  /* one allreduce over all ranks / P (the baseline) */
+} hilo_averaging_algorithm_t;
+
+typedef struct hilo_averaging_options {
+  size_t struct_size;
+  hilo_averaging_algorithm_t algorithm; /* default HILO_AVERAGING_DEFAULT */
+  int check_group_consistency; /* -1: HILO_CHECK_GROUP_CONSISTENCY (default), 0: off, 1: on */
+  hilo_completion_callback_t callback;
+  void* callback_arg;
+} hilo_averaging_options_t;
+
+void hilo_averaging_options_init(hilo_averaging_options_t* options);
+
+/* Enqueue one averaging round of the model given by `parameters` across the groups: afterwards
+ * every rank holds the average of the groups' models. Collective over all ranks, which must
+ * pass the same name and the same parameter layout (order, dtypes, counts) or all fail with
+ * HILO_INVALID_ARGUMENT. With the consistency check on, a group whose members hold different
+ * parameters makes the round fail on every rank with HILO_FAILED_PRECONDITION naming them.
+ * `options` may be NULL. The handle's discrepancy is read with hilo_handle_discrepancy. */
+hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const char* name,
+                                               const hilo_parameter_t* parameters,
+                                               int num_parameters,
+                                               const hilo_averaging_options_t* options,
+                                               hilo_handle_t** handle);
+
+/* The model discrepancy D measured by a completed averaging round.
+ * HILO_FAILED_PRECONDITION for other handles or while in flight. */
+hilo_status_t hilo_handle_discrepancy(const hilo_handle_t* handle, double* discrepancy);
+
+/* The discrepancy of recent rounds, oldest first: writes the latest min(capacity, available)
+ * values to `values` (may be NULL when capacity is 0) and the number available to *available. */
+hilo_status_t hilo_discrepancy_history(const hilo_context_t* context, double* values,
+                                       int capacity, int* available);
+
+/* Payload bytes and calls this rank has handed to the transport on one communicator. */
+hilo_status_t hilo_transport_stats(const hilo_context_t* context,
+                                   hilo_communicator_t communicator, int64_t* bytes,
+                                   int64_t* calls);
+
+/* ---- Handles ---- */
+
 /* 1 if the operation is done (successfully or not), 0 if not, -1 for a NULL handle. Never
  * blocks. */
 int hilo_poll(const hilo_handle_t* handle);

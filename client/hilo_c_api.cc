@@ -1,5 +1,6 @@
 // The C ABI (hilo.h) over the C++ API (hilo_cpp.h). Nothing here throws or aborts on caller
 // input: every problem becomes a hilo_status_t plus a thread-local message.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -208,6 +209,105 @@ hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, vo
                                    hilo_handle_t** handle) {
   return Enqueue(hilo::CollectiveType::kBroadcast, context, name, data, dtype, ndims, shape,
                  options, handle);
+}
+
+void hilo_averaging_options_init(hilo_averaging_options_t* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+  options->algorithm = HILO_AVERAGING_DEFAULT;
+  options->check_group_consistency = -1;
+}
+
+hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const char* name,
+                                               const hilo_parameter_t* parameters,
+                                               int num_parameters,
+                                               const hilo_averaging_options_t* options,
+                                               hilo_handle_t** handle) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  if (name == nullptr) return Fail(HILO_INVALID_ARGUMENT, "round name must not be NULL");
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle out-pointer must not be NULL");
+  if (num_parameters < 0 || (num_parameters > 0 && parameters == nullptr)) {
+    return Fail(HILO_INVALID_ARGUMENT,
+                absl::StrCat("'", name, "': ", num_parameters, " parameters at ",
+                             parameters == nullptr ? "NULL" : "a valid pointer"));
+  }
+  hilo_averaging_options_t resolved;
+  hilo_averaging_options_init(&resolved);
+  if (options != nullptr) {
+    if (options->struct_size < offsetof(hilo_averaging_options_t, callback_arg) + sizeof(void*)) {
+      return Fail(HILO_INVALID_ARGUMENT,
+                  "options->struct_size is too small; initialize options with "
+                  "hilo_averaging_options_init");
+    }
+    std::memcpy(&resolved, options, sizeof(resolved));
+  }
+  hilo::AveragingOptions cpp_options;
+  if (resolved.algorithm != HILO_AVERAGING_DEFAULT) {
+    cpp_options.algorithm = static_cast<hilo::AveragingAlgorithm>(resolved.algorithm);
+  }
+  if (resolved.check_group_consistency >= 0) {
+    cpp_options.check_group_consistency = resolved.check_group_consistency != 0;
+  }
+  if (resolved.callback != nullptr) {
+    cpp_options.on_complete = [callback = resolved.callback,
+                               arg = resolved.callback_arg](const absl::Status& status) {
+      const std::string message(status.message());
+      callback(static_cast<hilo_status_t>(status.code()), message.c_str(), arg);
+    };
+  }
+  std::vector<hilo::TensorView> views;
+  views.reserve(num_parameters);
+  for (int i = 0; i < num_parameters; ++i) {
+    views.push_back({parameters[i].data, static_cast<hilo::DataType>(parameters[i].dtype),
+                     {parameters[i].count}});
+  }
+  absl::StatusOr<hilo::Handle> result =
+      context->context->AverageAcrossGroups(name, views, cpp_options);
+  if (!result.ok()) return Fail(result.status());
+  *handle = new hilo_handle{*std::move(result)};
+  return HILO_OK;
+}
+
+hilo_status_t hilo_handle_discrepancy(const hilo_handle_t* handle, double* discrepancy) {
+  if (handle == nullptr || discrepancy == nullptr) {
+    return Fail(HILO_INVALID_ARGUMENT, "handle and discrepancy must not be NULL");
+  }
+  std::optional<double> value = handle->handle.discrepancy();
+  if (!value.has_value()) {
+    return Fail(HILO_FAILED_PRECONDITION,
+                "no discrepancy: the handle is not a completed, successful averaging round");
+  }
+  *discrepancy = *value;
+  return HILO_OK;
+}
+
+hilo_status_t hilo_discrepancy_history(const hilo_context_t* context, double* values,
+                                       int capacity, int* available) {
+  if (context == nullptr || available == nullptr || capacity < 0 ||
+      (capacity > 0 && values == nullptr)) {
+    return Fail(HILO_INVALID_ARGUMENT,
+                "context and available must not be NULL, and values must hold capacity >= 0");
+  }
+  absl::StatusOr<std::vector<hilo::AveragingRecord>> history = context->context->AveragingHistory();
+  if (!history.ok()) return Fail(history.status());
+  const size_t n = history->size();
+  const size_t written = std::min(n, static_cast<size_t>(capacity));
+  for (size_t i = 0; i < written; ++i) values[i] = (*history)[n - written + i].discrepancy;
+  *available = static_cast<int>(n);
+  return HILO_OK;
+}
+
+hilo_status_t hilo_transport_stats(const hilo_context_t* context,
+                                   hilo_communicator_t communicator, int64_t* bytes,
+                                   int64_t* calls) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  absl::StatusOr<hilo::transport::TransportCounters> counters =
+      context->context->TransportCounters(static_cast<hilo::CommunicatorKind>(communicator));
+  if (!counters.ok()) return Fail(counters.status());
+  if (bytes != nullptr) *bytes = counters->bytes;
+  if (calls != nullptr) *calls = counters->calls;
+  return HILO_OK;
 }
 
 int hilo_poll(const hilo_handle_t* handle) {

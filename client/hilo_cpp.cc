@@ -38,6 +38,11 @@ const std::vector<int64_t>& Handle::output_shape() const {
   return Poll() ? operation_->output_shape() : kNoShape;
 }
 
+std::optional<double> Handle::discrepancy() const {
+  if (!Poll()) return std::nullopt;
+  return operation_->discrepancy();
+}
+
 absl::StatusOr<std::unique_ptr<Context>> Context::Init() {
   HILO_ASSIGN_OR_RETURN(RuntimeConfig config, ConfigFromEnvironment());
   return Init(config);
@@ -93,6 +98,54 @@ absl::StatusOr<Handle> Context::Enqueue(CollectiveType collective, absl::string_
   HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,
                         runtime_->Enqueue(std::move(request)));
   return Handle(std::move(operation));
+}
+
+absl::StatusOr<Handle> Context::AverageAcrossGroups(absl::string_view name,
+                                                    const std::vector<TensorView>& parameters,
+                                                    const AveragingOptions& options) {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  TensorRequest request;
+  request.name = std::string(name);
+  request.collective = CollectiveType::kAverageAcrossGroups;
+  request.communicator = CommunicatorKind::kWorld;
+  request.algorithm = options.algorithm.value_or(runtime_->config().averaging_algorithm);
+  request.check_group_consistency =
+      options.check_group_consistency.value_or(runtime_->config().check_group_consistency);
+  request.callback = options.on_complete;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const int64_t count = ElementCount(parameters[i].shape);
+    if (count < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", name, "' parameter ", i, ": shape ", ShapeToString(parameters[i].shape),
+          " has a negative dimension or too many elements"));
+    }
+    request.parameters.push_back({parameters[i].data, parameters[i].dtype, count});
+  }
+  HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,
+                        runtime_->Enqueue(std::move(request)));
+  return Handle(std::move(operation));
+}
+
+absl::StatusOr<double> Context::LatestDiscrepancy() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  std::vector<AveragingRecord> history = runtime_->averaging_history();
+  if (history.empty()) return absl::NotFoundError("no averaging round has completed yet");
+  return history.back().discrepancy;
+}
+
+absl::StatusOr<std::vector<AveragingRecord>> Context::AveragingHistory() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->averaging_history();
+}
+
+absl::StatusOr<transport::TransportCounters> Context::TransportCounters(
+    CommunicatorKind kind) const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  const int index = static_cast<int>(kind);
+  if (index < 0 || index >= kNumCommunicatorKinds) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown communicator ", index));
+  }
+  return runtime_->transport_counters(kind);
 }
 
 absl::StatusOr<Handle> Context::Allreduce(absl::string_view name, const TensorView& tensor,

@@ -32,11 +32,15 @@
 #include "kernels/dtype.h"
 #include "runtime/common/config.h"
 #include "runtime/operation.h"
+#include "runtime/parameters.h"
 #include "runtime/topology.h"
+#include "runtime/transport/counting_communicator.h"
 
 namespace hilo {
-
 class Runtime;
+}  // namespace hilo
+
+namespace hilo {
 
 // A caller-owned tensor: `data` holds the product of `shape` elements of `dtype`.
 struct TensorView {
@@ -55,6 +59,14 @@ struct CollectiveOptions {
   std::function<void(const absl::Status&)> on_complete;
 };
 
+// Options of one cross-group averaging round; unset fields take the runtime's config
+// (HILO_AVERAGING_ALGORITHM, HILO_CHECK_GROUP_CONSISTENCY).
+struct AveragingOptions {
+  std::optional<AveragingAlgorithm> algorithm;
+  std::optional<bool> check_group_consistency;
+  std::function<void(const absl::Status&)> on_complete;  // as in CollectiveOptions
+};
+
 // The caller's reference to one enqueued collective.
 class Handle {
  public:
@@ -71,6 +83,8 @@ class Handle {
   // Allgather result and its shape, once done; empty otherwise.
   const std::vector<char>& output() const;
   const std::vector<int64_t>& output_shape() const;
+  // Averaging rounds: the model discrepancy D the round measured, once done and successful.
+  std::optional<double> discrepancy() const;
 
  private:
   friend class Context;
@@ -102,6 +116,22 @@ class Context {
                                    const CollectiveOptions& options = {});
   absl::StatusOr<Handle> Broadcast(absl::string_view name, const TensorView& tensor,
                                    const CollectiveOptions& options = {});
+
+  // Enqueue one cross-group model-averaging round over `parameters` (floating-point tensors,
+  // updated in place; the list — order, dtypes, sizes — must be the same on every rank, or the
+  // round fails everywhere with INVALID_ARGUMENT). Collective over the world: every rank calls it
+  // with the same name. See docs/averaging.md for the algorithm and the metric.
+  absl::StatusOr<Handle> AverageAcrossGroups(absl::string_view name,
+                                             const std::vector<TensorView>& parameters,
+                                             const AveragingOptions& options = {});
+
+  // Model discrepancy of the latest averaging round (NOT_FOUND before the first one), and the
+  // recent rounds oldest first.
+  absl::StatusOr<double> LatestDiscrepancy() const;
+  absl::StatusOr<std::vector<AveragingRecord>> AveragingHistory() const;
+
+  // Payload this rank has handed to the transport on one communicator, since init.
+  absl::StatusOr<transport::TransportCounters> TransportCounters(CommunicatorKind kind) const;
 
   // Tensors enqueued on this rank and not yet done.
   absl::StatusOr<size_t> queue_depth() const;

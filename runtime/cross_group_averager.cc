@@ -32,14 +32,6 @@ uint64_t Checksum(const void* data, size_t bytes, uint64_t seed) {
 
 }  // namespace
 
-absl::string_view AveragingAlgorithmName(AveragingAlgorithm algorithm) {
-  switch (algorithm) {
-    case AveragingAlgorithm::kSharded: return "sharded";
-    case AveragingAlgorithm::kWorldAllreduce: return "world-allreduce";
-  }
-  return "invalid";
-}
-
 int64_t ShardSize(int64_t total, int shards, int shard) {
   return total / shards + (shard < total % shards ? 1 : 0);
 }

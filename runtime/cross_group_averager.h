@@ -31,24 +31,11 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
+#include "runtime/parameters.h"
 #include "runtime/topology.h"
 #include "runtime/transport/communicator.h"
 
 namespace hilo {
-
-enum class AveragingAlgorithm : int {
-  kSharded = 0,         // shard allreduce across groups + allgather within the group
-  kWorldAllreduce = 1,  // baseline: one allreduce over all ranks, divided by P
-};
-
-absl::string_view AveragingAlgorithmName(AveragingAlgorithm algorithm);
-
-// One parameter tensor, in host memory, updated in place.
-struct ParameterTensor {
-  void* data = nullptr;
-  DataType dtype = DataType::kFloat32;
-  int64_t count = 0;
-};
 
 struct AveragingRoundResult {
   double discrepancy = 0;  // D of this round (0 when the average is all zeros and so are groups)

@@ -12,6 +12,7 @@ absl::string_view CollectiveTypeName(CollectiveType type) {
     case CollectiveType::kAllreduce: return "allreduce";
     case CollectiveType::kAllgather: return "allgather";
     case CollectiveType::kBroadcast: return "broadcast";
+    case CollectiveType::kAverageAcrossGroups: return "average-across-groups";
   }
   return "invalid";
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,17 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "kernels/dtype.h"
+#include "runtime/parameters.h"
 #include "runtime/topology.h"
 
 namespace hilo {
 
-enum class CollectiveType : int { kAllreduce = 0, kAllgather = 1, kBroadcast = 2 };
+enum class CollectiveType : int {
+  kAllreduce = 0,
+  kAllgather = 1,
+  kBroadcast = 2,
+  kAverageAcrossGroups = 3,  // a cross-group model-averaging round over `parameters`
+};
 enum class ReduceOp : int { kSum = 0, kAverage = 1 };
 
 absl::string_view CollectiveTypeName(CollectiveType type);
@@ -49,10 +56,14 @@ class Operation {
   // Allgather results, owned by the operation; empty for in-place collectives.
   const std::vector<char>& output() const { return output_; }
   const std::vector<int64_t>& output_shape() const { return output_shape_; }
+  // Averaging rounds: the model discrepancy the round measured; nullopt otherwise.
+  const std::optional<double>& discrepancy() const { return discrepancy_; }
 
   // Called once, by the runtime.
   void Complete(absl::Status status, std::vector<char> output = {},
                 std::vector<int64_t> output_shape = {});
+  // Called by the runtime before Complete, for averaging rounds.
+  void set_discrepancy(double discrepancy) { discrepancy_ = discrepancy; }
 
  private:
   // Written once by Complete() before done_ is notified; read only after it is (the
@@ -60,6 +71,7 @@ class Operation {
   absl::Status status_;
   std::vector<char> output_;
   std::vector<int64_t> output_shape_;
+  std::optional<double> discrepancy_;
   Callback callback_;
   absl::Notification done_;
 };
@@ -76,6 +88,10 @@ struct TensorRequest {
   // it and leaves the result in the Operation. Must stay valid until the operation is done.
   void* data = nullptr;
   int root_rank = 0;  // broadcast only: rank within `communicator`
+  // kAverageAcrossGroups only (runs on the world communicator; data/dtype/shape unused).
+  std::vector<ParameterTensor> parameters;
+  AveragingAlgorithm algorithm = AveragingAlgorithm::kSharded;
+  bool check_group_consistency = false;
   Operation::Callback callback;
 };
 

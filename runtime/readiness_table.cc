@@ -40,6 +40,21 @@ std::string DescribeDisagreement(const std::vector<proto::Request>& requests,
   return absl::StrJoin(parts, "; ");
 }
 
+// "3 tensors, 1325 elements: float32[3], float64[1000], float32[322]" (at most 6 listed).
+std::string DescribeParameters(const proto::Request& request) {
+  int64_t total = 0;
+  std::vector<std::string> parts;
+  for (const proto::ParameterSpec& spec : request.parameters()) {
+    total += spec.count();
+    if (parts.size() < 6) {
+      parts.push_back(absl::StrCat(DataTypeName(FromProto(spec.dtype())), "[", spec.count(), "]"));
+    }
+  }
+  if (request.parameters_size() > 6) parts.push_back("...");
+  return absl::StrCat(request.parameters_size(), " tensors, ", total, " elements: ",
+                      absl::StrJoin(parts, ", "));
+}
+
 }  // namespace
 
 ReadinessTable::ReadinessTable(int communicator_size, std::string communicator_name)
@@ -116,6 +131,17 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
                           return absl::StrCat("root ", r.root_rank());
                         }));
   }
+  if (collective == proto::AVERAGE_ACROSS_GROUPS) {
+    checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
+    checks.emplace_back("averaging algorithm",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
+                        }));
+    checks.emplace_back("group consistency check",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(r.check_group_consistency() ? "on" : "off");
+                        }));
+  }
   for (const auto& [what, disagreement] : checks) {
     if (disagreement.empty()) continue;
     response.set_type(proto::Response::ERROR);
@@ -140,6 +166,11 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
       for (const proto::Request& request : requests) {
         response.add_first_dims(request.shape_size() > 0 ? request.shape(0) : 0);
       }
+      break;
+    case proto::AVERAGE_ACROSS_GROUPS:
+      response.set_type(proto::Response::AVERAGE_ACROSS_GROUPS);
+      response.set_algorithm(requests[0].algorithm());
+      response.set_check_group_consistency(requests[0].check_group_consistency());
       break;
     default:
       response.set_type(proto::Response::ERROR);

@@ -107,6 +107,40 @@ TEST(ReadinessTableTest, AllgatherAllowsDifferentFirstDimensionsOnly) {
   EXPECT_THAT(ready[1].error_message(), HasSubstr("[*, 4] on rank 11"));
 }
 
+TEST(ReadinessTableTest, AveragingRoundsMustAgreeOnLayoutAndAlgorithm) {
+  auto averaging = [](int rank, std::vector<int64_t> counts, proto::AveragingAlgorithm algorithm) {
+    proto::Request request = MakeRequest("model", rank, {}, proto::AVERAGE_ACROSS_GROUPS);
+    for (int64_t count : counts) {
+      proto::ParameterSpec* spec = request.add_parameters();
+      spec->set_dtype(proto::FLOAT32);
+      spec->set_count(count);
+    }
+    request.set_algorithm(algorithm);
+    return request;
+  };
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(averaging(0, {3, 1000}, proto::SHARDED)).ok());
+  ASSERT_TRUE(table.Add(averaging(1, {3, 1000}, proto::SHARDED)).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].type(), proto::Response::AVERAGE_ACROSS_GROUPS);
+  EXPECT_EQ(ready[0].algorithm(), proto::SHARDED);
+
+  ASSERT_TRUE(table.Add(averaging(0, {3, 1000}, proto::SHARDED)).ok());
+  ASSERT_TRUE(table.Add(averaging(1, {3, 999}, proto::SHARDED)).ok());
+  ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[0].error_message(),
+              HasSubstr("parameter layout differs across ranks: 2 tensors, 1003 elements: "
+                        "float32[3], float32[1000] on rank 10; 2 tensors, 1002 elements"));
+
+  ASSERT_TRUE(table.Add(averaging(0, {3}, proto::SHARDED)).ok());
+  ASSERT_TRUE(table.Add(averaging(1, {3}, proto::WORLD_ALLREDUCE)).ok());
+  ready = table.TakeReady();
+  EXPECT_THAT(ready[0].error_message(), HasSubstr("averaging algorithm differs"));
+}
+
 TEST(ReadinessTableTest, DoubleReportIsAProtocolError) {
   ReadinessTable table(2, "world");
   ASSERT_TRUE(table.Add(MakeRequest("a", 0, {1})).ok());

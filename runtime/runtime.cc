@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "runtime/collectives.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/wire_format.h"
 
 namespace hilo {
 
@@ -55,7 +56,9 @@ void Runtime::CoordinatorMain() {
     absl::MutexLock lock(&mu_);
     final_status_ = stopped_with;
   }
-  // Communicators and controllers before the session: MPI objects before MPI_Finalize.
+  // Communicators and controllers before the session: MPI objects before MPI_Finalize. The
+  // counting wrappers stay (other threads may read their counters) but are never called again.
+  averager_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& communicator : communicators_) communicator.reset();
   session_.reset();
@@ -136,7 +139,13 @@ absl::Status Runtime::InitializeOnCoordinator() {
     }
     controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
         communicator, topology_.CommunicatorName(kind), topology_.world_rank);
+    counted_[static_cast<int>(kind)] =
+        std::make_unique<transport::CountingCommunicator>(communicator);
   }
+  averager_ = std::make_unique<CrossGroupAverager>(
+      topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
+      counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
+      counted_[static_cast<int>(CommunicatorKind::kCross)].get());
   HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
            DescribeConfig(config_));
   return absl::OkStatus();
@@ -179,7 +188,7 @@ void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList&
 }
 
 void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response) {
-  transport::Communicator& communicator = *communicators_[static_cast<int>(kind)];
+  transport::Communicator& communicator = *counted_[static_cast<int>(kind)];
   for (const std::string& name : response.tensor_names()) {
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
     if (!entry.ok()) {
@@ -213,11 +222,52 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         }
         break;
       }
+      case proto::Response::AVERAGE_ACROSS_GROUPS:
+        RunAveragingRound(response, *entry);
+        break;
       default:
         entry->operation->Complete(absl::InternalError(
             absl::StrCat("unknown response type ", response.type(), " for '", name, "'")));
     }
   }
+}
+
+void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& entry) {
+  const AveragingAlgorithm algorithm = FromProto(response.algorithm());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<AveragingRoundResult> result = averager_->Run(
+      entry.request.parameters, algorithm, response.check_group_consistency());
+  if (!result.ok()) {
+    entry.operation->Complete(result.status());
+    return;
+  }
+  AveragingRecord record;
+  record.discrepancy = result->discrepancy;
+  record.elements = result->elements;
+  record.algorithm = algorithm;
+  record.duration = absl::Now() - start;
+  {
+    absl::MutexLock lock(&mu_);
+    record.round = ++averaging_rounds_;
+    averaging_history_.push_back(record);
+    if (averaging_history_.size() > kAveragingHistoryLimit) averaging_history_.pop_front();
+  }
+  HILO_LOG(logger_, LogLevel::kDebug, "averaging round ", record.round, " (",
+           AveragingAlgorithmName(algorithm), ", ", record.elements, " elements): D = ",
+           record.discrepancy, " in ", absl::FormatDuration(record.duration));
+  entry.operation->set_discrepancy(result->discrepancy);
+  entry.operation->Complete(absl::OkStatus());
+}
+
+transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) const {
+  const int index = static_cast<int>(kind);
+  if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
+  return counted_[index]->counters();
+}
+
+std::vector<AveragingRecord> Runtime::averaging_history() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<AveragingRecord>(averaging_history_.begin(), averaging_history_.end());
 }
 
 absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
@@ -232,9 +282,12 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
                                                    static_cast<int>(request.dtype)));
   }
   const int collective = static_cast<int>(request.collective);
-  if (collective < 0 || collective > static_cast<int>(CollectiveType::kBroadcast)) {
+  if (collective < 0 || collective > static_cast<int>(CollectiveType::kAverageAcrossGroups)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown collective ", collective));
+  }
+  if (request.collective == CollectiveType::kAverageAcrossGroups) {
+    return ValidateAveragingRequest(request);
   }
   const int reduce_op = static_cast<int>(request.reduce_op);
   if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kAverage)) {
@@ -263,6 +316,36 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
       return absl::InvalidArgumentError(absl::StrCat(
           "'", request.name, "': broadcast root ", request.root_rank, " is not a rank of the ",
           CommunicatorKindName(request.communicator), " communicator (size ", size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ValidateAveragingRequest(const TensorRequest& request) const {
+  if (request.communicator != CommunicatorKind::kWorld) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': an averaging round involves every rank; it runs on the world "
+        "communicator"));
+  }
+  const int algorithm = static_cast<int>(request.algorithm);
+  if (algorithm < 0 || algorithm > static_cast<int>(AveragingAlgorithm::kWorldAllreduce)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': unknown averaging algorithm ", algorithm));
+  }
+  for (size_t i = 0; i < request.parameters.size(); ++i) {
+    const ParameterTensor& parameter = request.parameters[i];
+    const std::string which = absl::StrCat("'", request.name, "' parameter ", i);
+    if (!IsValidDataType(static_cast<int>(parameter.dtype)) || !IsFloatingPoint(parameter.dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          which, ": averaging needs a floating-point dtype (float32, float64, float16, bfloat16), "
+          "got ", static_cast<int>(parameter.dtype)));
+    }
+    if (parameter.count < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(which, ": negative count ", parameter.count));
+    }
+    if (parameter.count > 0 && parameter.data == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(which, ": data is null but count is ", parameter.count));
     }
   }
   return absl::OkStatus();

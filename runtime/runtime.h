@@ -21,6 +21,8 @@
 #define HILO_RUNTIME_RUNTIME_H_
 
 #include <array>
+#include <deque>
+#include <vector>
 #include <memory>
 #include <thread>
 
@@ -32,9 +34,11 @@
 #include "runtime/common/config.h"
 #include "runtime/common/logging.h"
 #include "runtime/controller.h"
+#include "runtime/cross_group_averager.h"
 #include "runtime/operation.h"
 #include "runtime/tensor_queue.h"
 #include "runtime/topology.h"
+#include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/mpi/mpi_session.h"
 
 namespace hilo {
@@ -66,6 +70,14 @@ class Runtime {
   // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
 
+  // Payload this rank has handed to the transport on communicator `kind` (data collectives
+  // only; see transport/counting_communicator.h). Zero before init completes.
+  transport::TransportCounters transport_counters(CommunicatorKind kind) const;
+
+  // The most recent averaging rounds, oldest first (at most kAveragingHistoryLimit).
+  std::vector<AveragingRecord> averaging_history() const ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr size_t kAveragingHistoryLimit = 100000;
+
  private:
   explicit Runtime(const RuntimeConfig& config);
 
@@ -75,7 +87,9 @@ class Runtime {
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
+  void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
+  absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
 
   const RuntimeConfig config_;
   Logger logger_;
@@ -90,10 +104,16 @@ class Runtime {
   std::unique_ptr<transport::MpiSession> session_;
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
+  std::unique_ptr<CrossGroupAverager> averager_;
+  // What the data plane goes through: the communicators above, counted. Created at init (before
+  // init_done_ is notified) and destroyed with the Runtime, so other threads may read counters.
+  std::array<std::unique_ptr<transport::CountingCommunicator>, kNumCommunicatorKinds> counted_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  int64_t averaging_rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<AveragingRecord> averaging_history_ ABSL_GUARDED_BY(mu_);
   // Serializes concurrent Shutdown() calls around the join.
   absl::Mutex join_mu_;
   std::thread coordinator_ ABSL_GUARDED_BY(join_mu_);

@@ -12,6 +12,12 @@ proto::CollectiveType ToProto(CollectiveType type) {
 CollectiveType FromProto(proto::CollectiveType type) { return static_cast<CollectiveType>(type); }
 proto::ReduceOp ToProto(ReduceOp op) { return static_cast<proto::ReduceOp>(op); }
 ReduceOp FromProto(proto::ReduceOp op) { return static_cast<ReduceOp>(op); }
+proto::AveragingAlgorithm ToProto(AveragingAlgorithm algorithm) {
+  return static_cast<proto::AveragingAlgorithm>(algorithm);
+}
+AveragingAlgorithm FromProto(proto::AveragingAlgorithm algorithm) {
+  return static_cast<AveragingAlgorithm>(algorithm);
+}
 
 proto::Request ToProtoRequest(const TensorRequest& request) {
   proto::Request wire;
@@ -21,6 +27,13 @@ proto::Request ToProtoRequest(const TensorRequest& request) {
   wire.set_dtype(ToProto(request.dtype));
   for (int64_t dim : request.shape) wire.add_shape(dim);
   wire.set_root_rank(request.root_rank);
+  for (const ParameterTensor& parameter : request.parameters) {
+    proto::ParameterSpec* spec = wire.add_parameters();
+    spec->set_dtype(ToProto(parameter.dtype));
+    spec->set_count(parameter.count);
+  }
+  wire.set_algorithm(ToProto(request.algorithm));
+  wire.set_check_group_consistency(request.check_group_consistency);
   return wire;
 }
 

@@ -15,6 +15,8 @@ proto::CollectiveType ToProto(CollectiveType type);
 CollectiveType FromProto(proto::CollectiveType type);
 proto::ReduceOp ToProto(ReduceOp op);
 ReduceOp FromProto(proto::ReduceOp op);
+proto::AveragingAlgorithm ToProto(AveragingAlgorithm algorithm);
+AveragingAlgorithm FromProto(proto::AveragingAlgorithm algorithm);
 
 // The request a rank reports for `request` (without its ranks filled in).
 proto::Request ToProtoRequest(const TensorRequest& request);

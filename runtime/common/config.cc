@@ -44,6 +44,28 @@ absl::Status ApplyLogLevel(absl::string_view value, RuntimeConfig* config) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyAveragingAlgorithm(absl::string_view value, RuntimeConfig* config) {
+  if (value == "sharded") {
+    config->averaging_algorithm = AveragingAlgorithm::kSharded;
+  } else if (value == "world-allreduce") {
+    config->averaging_algorithm = AveragingAlgorithm::kWorldAllreduce;
+  } else {
+    return BadValue("HILO_AVERAGING_ALGORITHM", value, "sharded or world-allreduce");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyCheckGroupConsistency(absl::string_view value, RuntimeConfig* config) {
+  if (value == "1" || value == "true") {
+    config->check_group_consistency = true;
+  } else if (value == "0" || value == "false") {
+    config->check_group_consistency = false;
+  } else {
+    return BadValue("HILO_CHECK_GROUP_CONSISTENCY", value, "0 or 1");
+  }
+  return absl::OkStatus();
+}
+
 constexpr ConfigOption kRegistry[] = {
     {"HILO_GROUP_SIZE", "0",
      "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
@@ -57,6 +79,14 @@ constexpr ConfigOption kRegistry[] = {
     {"HILO_LOG_LEVEL", "warning",
      "Least severe message written to stderr: trace, debug, info, warning or error.",
      &ApplyLogLevel},
+    {"HILO_AVERAGING_ALGORITHM", "sharded",
+     "Default algorithm of cross-group averaging rounds: sharded (shard allreduce across groups "
+     "+ allgather in the group) or world-allreduce (one allreduce over all ranks / P).",
+     &ApplyAveragingAlgorithm},
+    {"HILO_CHECK_GROUP_CONSISTENCY", "0",
+     "1 = before each averaging round, verify that the members of every group hold identical "
+     "parameters and fail the round with FAILED_PRECONDITION naming those that differ.",
+     &ApplyCheckGroupConsistency},
 };
 
 }  // namespace
@@ -101,7 +131,9 @@ absl::StatusOr<RuntimeConfig> ConfigFromEnvironment() {
 std::string DescribeConfig(const RuntimeConfig& config) {
   return absl::StrCat("HILO_GROUP_SIZE=", config.group_size,
                       " HILO_CYCLE_TIME_MS=", absl::ToDoubleMilliseconds(config.cycle_time),
-                      " HILO_LOG_LEVEL=", LogLevelName(config.log_level));
+                      " HILO_LOG_LEVEL=", LogLevelName(config.log_level),
+                      " HILO_AVERAGING_ALGORITHM=", AveragingAlgorithmName(config.averaging_algorithm),
+                      " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0);
 }
 
 }  // namespace hilo

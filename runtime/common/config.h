@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/common/logging.h"
+#include "runtime/parameters.h"
 
 namespace hilo {
 
@@ -32,6 +33,11 @@ struct RuntimeConfig {
   // How often the coordinator thread negotiates when nothing wakes it earlier.
   absl::Duration cycle_time = absl::Milliseconds(1);
   LogLevel log_level = LogLevel::kWarning;
+  // Default algorithm of cross-group averaging rounds (a round's options may override it).
+  AveragingAlgorithm averaging_algorithm = AveragingAlgorithm::kSharded;
+  // Default for checking, before each averaging round, that group members hold identical
+  // parameters (costs one checksum pass and a tiny allgather).
+  bool check_group_consistency = false;
 };
 
 struct ConfigOption {

@@ -28,21 +28,27 @@ TEST(ConfigTest, DefaultsMatchTheRegistry) {
   EXPECT_EQ(config->group_size, 0);
   EXPECT_EQ(config->cycle_time, absl::Milliseconds(1));
   EXPECT_EQ(config->log_level, LogLevel::kWarning);
+  EXPECT_EQ(config->averaging_algorithm, AveragingAlgorithm::kSharded);
+  EXPECT_FALSE(config->check_group_consistency);
 }
 
 TEST(ConfigTest, ValuesOverrideDefaults) {
   absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup(
-      {{"HILO_GROUP_SIZE", "4"}, {"HILO_CYCLE_TIME_MS", "2.5"}, {"HILO_LOG_LEVEL", "DEBUG"}}));
+      {{"HILO_GROUP_SIZE", "4"}, {"HILO_CYCLE_TIME_MS", "2.5"}, {"HILO_LOG_LEVEL", "DEBUG"},
+       {"HILO_AVERAGING_ALGORITHM", "world-allreduce"}, {"HILO_CHECK_GROUP_CONSISTENCY", "1"}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->group_size, 4);
   EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
   EXPECT_EQ(config->log_level, LogLevel::kDebug);
+  EXPECT_EQ(config->averaging_algorithm, AveragingAlgorithm::kWorldAllreduce);
+  EXPECT_TRUE(config->check_group_consistency);
 }
 
 TEST(ConfigTest, BadValuesNameTheVariable) {
   for (const auto& [name, value] : std::map<std::string, std::string>{
            {"HILO_GROUP_SIZE", "-1"}, {"HILO_GROUP_SIZE", "four"}, {"HILO_CYCLE_TIME_MS", "0"},
-           {"HILO_CYCLE_TIME_MS", "nan"}, {"HILO_LOG_LEVEL", "loud"}}) {
+           {"HILO_CYCLE_TIME_MS", "nan"}, {"HILO_LOG_LEVEL", "loud"},
+           {"HILO_AVERAGING_ALGORITHM", "ring"}, {"HILO_CHECK_GROUP_CONSISTENCY", "yes"}}) {
     absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
     ASSERT_FALSE(config.ok()) << name << "=" << value;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

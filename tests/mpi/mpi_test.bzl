@@ -1,6 +1,6 @@
 """hilo_mpi_test: a Bazel test that runs a binary as every rank of a local MPI job."""
 
-def hilo_mpi_test(name, binary, np, group_size = "default", args = [], size = "medium"):
+def hilo_mpi_test(name, binary, np, group_size = "default", args = [], env = {}, size = "medium"):
     """Runs `binary` under tests/mpi/mpirun_test.sh.
 
     Args:
@@ -9,6 +9,7 @@ def hilo_mpi_test(name, binary, np, group_size = "default", args = [], size = "m
       np: number of ranks.
       group_size: HILO_GROUP_SIZE for the job, or "default" (a group is the node).
       args: extra arguments for the binary.
+      env: extra environment for every rank (HILO_* variables are forwarded to all ranks).
       size: Bazel test size.
     """
     native.sh_test(
@@ -17,5 +18,6 @@ def hilo_mpi_test(name, binary, np, group_size = "default", args = [], size = "m
         srcs = ["//tests/mpi:mpirun_test.sh"],
         args = [str(np), str(group_size), "$(location %s)" % binary] + args,
         data = [binary],
+        env = env,
         tags = ["mpi"],
     )
