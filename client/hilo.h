@@ -213,6 +213,19 @@ hilo_status_t hilo_transport_stats(const hilo_context_t* context,
                                    hilo_communicator_t communicator, int64_t* bytes,
                                    int64_t* calls);
 
+/* What a hierarchical local-SGD training loop does at one step (runtime/local_sgd_schedule.h). */
+typedef struct hilo_local_sgd_step {
+  int warmup;                                /* 1 during the fully synchronous warm-up */
+  int allreduce_gradients;                   /* 0 only for groups of one after warm-up */
+  hilo_communicator_t gradient_communicator; /* HILO_COMM_WORLD in warm-up, else HILO_COMM_GROUP */
+  int average_model;                         /* 1: run an averaging round after the update */
+} hilo_local_sgd_step_t;
+
+/* The plan for 0-based `step` with averaging period `tau` (>= 1) after `warmup_steps` (>= 0)
+ * synchronous steps, for this job's topology. Pure; never blocks. */
+hilo_status_t hilo_local_sgd_step(const hilo_context_t* context, int tau, int64_t warmup_steps,
+                                  int64_t step, hilo_local_sgd_step_t* out);
+
 /* ---- Handles ---- */
 
 /* 1 if the operation is done (successfully or not), 0 if not, -1 for a NULL handle. Never

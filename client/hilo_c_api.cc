@@ -310,6 +310,21 @@ hilo_status_t hilo_transport_stats(const hilo_context_t* context,
   return HILO_OK;
 }
 
+hilo_status_t hilo_local_sgd_step(const hilo_context_t* context, int tau, int64_t warmup_steps,
+                                  int64_t step, hilo_local_sgd_step_t* out) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  if (out == nullptr) return Fail(HILO_INVALID_ARGUMENT, "out must not be NULL");
+  absl::StatusOr<hilo::LocalSgdSchedule> schedule =
+      context->context->MakeLocalSgdSchedule(tau, warmup_steps);
+  if (!schedule.ok()) return Fail(schedule.status());
+  const hilo::LocalSgdStep plan = schedule->Step(step);
+  out->warmup = plan.warmup ? 1 : 0;
+  out->allreduce_gradients = plan.allreduce_gradients ? 1 : 0;
+  out->gradient_communicator = static_cast<hilo_communicator_t>(plan.gradient_communicator);
+  out->average_model = plan.average_model ? 1 : 0;
+  return HILO_OK;
+}
+
 int hilo_poll(const hilo_handle_t* handle) {
   if (handle == nullptr) return -1;
   return handle->handle.Poll() ? 1 : 0;

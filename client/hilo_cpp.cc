@@ -138,6 +138,12 @@ absl::StatusOr<std::vector<AveragingRecord>> Context::AveragingHistory() const {
   return runtime_->averaging_history();
 }
 
+absl::StatusOr<LocalSgdSchedule> Context::MakeLocalSgdSchedule(int tau,
+                                                                int64_t warmup_steps) const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return LocalSgdSchedule::Create(tau, warmup_steps, runtime_->topology());
+}
+
 absl::StatusOr<transport::TransportCounters> Context::TransportCounters(
     CommunicatorKind kind) const {
   HILO_RETURN_IF_ERROR(CheckRunning());

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "kernels/dtype.h"
 #include "runtime/common/config.h"
+#include "runtime/local_sgd_schedule.h"
 #include "runtime/operation.h"
 #include "runtime/parameters.h"
 #include "runtime/topology.h"
@@ -129,6 +130,10 @@ class Context {
   // recent rounds oldest first.
   absl::StatusOr<double> LatestDiscrepancy() const;
   absl::StatusOr<std::vector<AveragingRecord>> AveragingHistory() const;
+
+  // The local-SGD schedule for this job's topology: averaging period `tau` steps, after
+  // `warmup_steps` fully synchronous ones (see runtime/local_sgd_schedule.h).
+  absl::StatusOr<LocalSgdSchedule> MakeLocalSgdSchedule(int tau, int64_t warmup_steps) const;
 
   // Payload this rank has handed to the transport on one communicator, since init.
   absl::StatusOr<transport::TransportCounters> TransportCounters(CommunicatorKind kind) const;

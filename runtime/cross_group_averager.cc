@@ -136,6 +136,12 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
     }
   }
   if (check_group_consistency) HILO_RETURN_IF_ERROR(CheckGroupConsistency(tensors));
+  if (topology_.num_groups == 1) {
+    // One group: its model is already the average. Every rank takes this branch.
+    AveragingRoundResult result;
+    for (const ParameterTensor& tensor : tensors) result.elements += tensor.count;
+    return result;
+  }
 
   std::vector<DataType> dtypes;
   for (const ParameterTensor& tensor : tensors) {
