@@ -5,18 +5,25 @@
 namespace hilo::kernels {
 namespace {
 
+// Eight independent accumulators: without them every addition waits for the previous one
+// (floating-point addition may not be reordered), which makes the loop latency-bound.
 template <typename T, typename ToDouble>
-SquaredSums Sums(const void* before, const void* after, int64_t count, ToDouble to_double) {
-  const T* b = static_cast<const T*>(before);
-  const T* a = static_cast<const T*>(after);
-  SquaredSums sums;
-  for (int64_t i = 0; i < count; ++i) {
-    const double avg = to_double(a[i]);
-    const double diff = to_double(b[i]) - avg;
-    sums.difference += diff * diff;
-    sums.average += avg * avg;
+double Norm(const void* data, int64_t count, ToDouble to_double) {
+  const T* values = static_cast<const T*>(data);
+  double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    for (int lane = 0; lane < 8; ++lane) {
+      const double v = to_double(values[i + lane]);
+      partial[lane] += v * v;
+    }
   }
-  return sums;
+  for (; i < count; ++i) {
+    const double v = to_double(values[i]);
+    partial[0] += v * v;
+  }
+  return ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+         ((partial[4] + partial[5]) + (partial[6] + partial[7]));
 }
 
 template <typename T>
@@ -24,20 +31,21 @@ double Widen(T value) {
   return static_cast<double>(value);
 }
 
+double WidenFloat16(uint16_t h) { return Float16ToFloat(h); }
+double WidenBFloat16(uint16_t h) { return BFloat16ToFloat(h); }
+
 }  // namespace
 
-SquaredSums DiscrepancySums(const void* before, const void* after, int64_t count, DataType dtype) {
+double SquaredNorm(const void* data, int64_t count, DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: return Sums<float>(before, after, count, Widen<float>);
-    case DataType::kFloat64: return Sums<double>(before, after, count, Widen<double>);
-    case DataType::kFloat16:
-      return Sums<uint16_t>(before, after, count, [](uint16_t h) { return double{Float16ToFloat(h)}; });
-    case DataType::kBFloat16:
-      return Sums<uint16_t>(before, after, count, [](uint16_t h) { return double{BFloat16ToFloat(h)}; });
-    case DataType::kInt32: return Sums<int32_t>(before, after, count, Widen<int32_t>);
-    case DataType::kInt64: return Sums<int64_t>(before, after, count, Widen<int64_t>);
+    case DataType::kFloat32: return Norm<float>(data, count, Widen<float>);
+    case DataType::kFloat64: return Norm<double>(data, count, Widen<double>);
+    case DataType::kFloat16: return Norm<uint16_t>(data, count, WidenFloat16);
+    case DataType::kBFloat16: return Norm<uint16_t>(data, count, WidenBFloat16);
+    case DataType::kInt32: return Norm<int32_t>(data, count, Widen<int32_t>);
+    case DataType::kInt64: return Norm<int64_t>(data, count, Widen<int64_t>);
   }
-  return {};
+  return 0;
 }
 
 }  // namespace hilo::kernels

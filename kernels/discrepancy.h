@@ -1,8 +1,10 @@
 // The per-rank partial sums of hilo's model-discrepancy metric (docs/averaging.md).
 //
-// For a slice of parameters before (a group's model) and after (the cross-group average)
-// averaging: sum (before - after)^2 and sum after^2, accumulated in float64 whatever the dtype.
-// Summed over ranks, their ratio is D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2).
+// D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2) is computed without keeping a copy of the
+// parameters from before the average, using sum_g ||w_g - w_avg||^2 = sum_g ||w_g||^2 -
+// k ||w_avg||^2: each rank adds up the squared norm of the slice it averages, once before and once
+// after, and one tiny allreduce sums those over the job. The norms accumulate in float64 in
+// several independent partial sums (so the loop pipelines), whatever the dtype.
 // Pure; thread-safe for any buffers.
 #ifndef HILO_KERNELS_DISCREPANCY_H_
 #define HILO_KERNELS_DISCREPANCY_H_
@@ -13,12 +15,8 @@
 
 namespace hilo::kernels {
 
-struct SquaredSums {
-  double difference = 0;  // sum (before - after)^2
-  double average = 0;     // sum after^2
-};
-
-SquaredSums DiscrepancySums(const void* before, const void* after, int64_t count, DataType dtype);
+// sum of data[i]^2 over `count` elements, in float64.
+double SquaredNorm(const void* data, int64_t count, DataType dtype);
 
 }  // namespace hilo::kernels
 

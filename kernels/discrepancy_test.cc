@@ -1,5 +1,6 @@
 #include "kernels/discrepancy.h"
 
+#include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -8,34 +9,31 @@
 namespace hilo::kernels {
 namespace {
 
-TEST(DiscrepancySumsTest, Float32) {
-  const std::vector<float> before = {1, 2, 3};
-  const std::vector<float> after = {1, 1, 5};
-  SquaredSums sums = DiscrepancySums(before.data(), after.data(), 3, DataType::kFloat32);
-  EXPECT_DOUBLE_EQ(sums.difference, 0 + 1 + 4);
-  EXPECT_DOUBLE_EQ(sums.average, 1 + 1 + 25);
+TEST(SquaredNormTest, EveryLengthAroundTheUnrolledBlock) {
+  for (int n = 0; n <= 19; ++n) {
+    std::vector<float> values(n);
+    double expected = 0;
+    for (int i = 0; i < n; ++i) {
+      values[i] = 0.5f * static_cast<float>(i) - 3.0f;
+      expected += static_cast<double>(values[i]) * values[i];
+    }
+    EXPECT_DOUBLE_EQ(SquaredNorm(values.data(), n, DataType::kFloat32), expected) << n;
+  }
 }
 
-TEST(DiscrepancySumsTest, SixteenBitFormatsAccumulateInDouble) {
-  // 4096 elements of 1 vs 0: a float16 accumulator would stop at 2048.
+TEST(SquaredNormTest, SixteenBitFormatsAccumulateInDouble) {
+  // 4096 ones: a float16 accumulator would stop at 2048.
   const std::vector<uint16_t> ones(4096, FloatToFloat16(1.0f));
-  const std::vector<uint16_t> zeros(4096, FloatToFloat16(0.0f));
-  SquaredSums sums = DiscrepancySums(ones.data(), zeros.data(), 4096, DataType::kFloat16);
-  EXPECT_DOUBLE_EQ(sums.difference, 4096);
-  EXPECT_DOUBLE_EQ(sums.average, 0);
-  const std::vector<uint16_t> twos(10, FloatToBFloat16(2.0f));
-  sums = DiscrepancySums(zeros.data(), twos.data(), 10, DataType::kBFloat16);
-  EXPECT_DOUBLE_EQ(sums.difference, 40);
-  EXPECT_DOUBLE_EQ(sums.average, 40);
+  EXPECT_DOUBLE_EQ(SquaredNorm(ones.data(), 4096, DataType::kFloat16), 4096);
+  const std::vector<uint16_t> twos(10, FloatToBFloat16(-2.0f));
+  EXPECT_DOUBLE_EQ(SquaredNorm(twos.data(), 10, DataType::kBFloat16), 40);
 }
 
-TEST(DiscrepancySumsTest, Float64AndEmpty) {
-  const std::vector<double> before = {0.5}, after = {0.25};
-  SquaredSums sums = DiscrepancySums(before.data(), after.data(), 1, DataType::kFloat64);
-  EXPECT_DOUBLE_EQ(sums.difference, 0.0625);
-  sums = DiscrepancySums(nullptr, nullptr, 0, DataType::kFloat32);
-  EXPECT_EQ(sums.difference, 0);
-  EXPECT_EQ(sums.average, 0);
+TEST(SquaredNormTest, OtherDtypes) {
+  const std::vector<double> d = {0.5, 0.25};
+  EXPECT_DOUBLE_EQ(SquaredNorm(d.data(), 2, DataType::kFloat64), 0.3125);
+  const std::vector<int64_t> l = {int64_t{1} << 20};
+  EXPECT_DOUBLE_EQ(SquaredNorm(l.data(), 1, DataType::kInt64), std::ldexp(1.0, 40));
 }
 
 }  // namespace

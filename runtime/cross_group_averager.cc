@@ -91,17 +91,15 @@ absl::Status CrossGroupAverager::CheckGroupConsistency(absl::Span<const Paramete
 }
 
 absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType dtype,
-                                             AveragingAlgorithm algorithm, double* difference,
-                                             double* average) {
+                                                               AveragingAlgorithm algorithm, double* before,
+                                             double* after) {
   const size_t element = DataTypeSize(dtype);
   if (algorithm == AveragingAlgorithm::kWorldAllreduce) {
-    before_.assign(flat, flat + count * element);
+    *before += kernels::SquaredNorm(flat, count, dtype);
     HILO_RETURN_IF_ERROR(world_->AllreduceSum(flat, count, dtype));
     HILO_RETURN_IF_ERROR(world_->Synchronize());
     kernels::DivideInPlace(flat, count, dtype, topology_.world_size);
-    const kernels::SquaredSums sums = kernels::DiscrepancySums(before_.data(), flat, count, dtype);
-    *difference += sums.difference;
-    *average += sums.average;
+    *after += kernels::SquaredNorm(flat, count, dtype);
     return absl::OkStatus();
   }
 
@@ -109,15 +107,12 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
   const int mine = topology_.group_rank;
   char* shard = flat + ShardOffset(count, shards, mine) * element;
   const int64_t shard_count = ShardSize(count, shards, mine);
-  before_.assign(shard, shard + shard_count * element);
+  *before += kernels::SquaredNorm(shard, shard_count, dtype);
   // Step 1: the k owners of this shard (one per group) average it over the cross communicator.
   HILO_RETURN_IF_ERROR(cross_->AllreduceSum(shard, shard_count, dtype));
   HILO_RETURN_IF_ERROR(cross_->Synchronize());
   kernels::DivideInPlace(shard, shard_count, dtype, topology_.num_groups);
-  const kernels::SquaredSums sums =
-      kernels::DiscrepancySums(before_.data(), shard, shard_count, dtype);
-  *difference += sums.difference;
-  *average += sums.average;
+  *after += kernels::SquaredNorm(shard, shard_count, dtype);
   // Step 2: the group reassembles the averaged model from its members' shards, in place.
   std::vector<int64_t> counts(shards);
   for (int j = 0; j < shards; ++j) counts[j] = ShardSize(count, shards, j);
@@ -149,7 +144,8 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
       dtypes.push_back(tensor.dtype);
     }
   }
-  double partials[2] = {0, 0};  // sum (w_g - w_avg)^2, sum w_avg^2 over what this rank averaged
+  // Squared norms of what this rank averaged, before and after (see kernels/discrepancy.h).
+  double partials[2] = {0, 0};
   AveragingRoundResult result;
   for (DataType dtype : dtypes) {
     const size_t element = DataTypeSize(dtype);
@@ -182,11 +178,16 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
       cursor += tensor->count * element;
     }
   }
-  // One tiny allreduce turns the partial sums into the metric (see the header for why the
-  // ratio is the same for both algorithms).
+  // One tiny allreduce turns the partial sums into the metric. Sharded: summed over all ranks,
+  // before = sum_g ||w_g||^2 and after = k ||w_avg||^2 (each cross set holds one shard of every
+  // group's model, then k copies of the average). Baseline: every rank holds everything, so both
+  // sums are G times larger, and the ratio is the same.
+  //   D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2) = (before - after) / after
+  // The subtraction cancels digits when D is tiny; in float64 it stays accurate to ~1e-12, far
+  // below the float32 rounding of the average itself. Clamped at 0 for that noise.
   HILO_RETURN_IF_ERROR(world_->AllreduceSum(partials, 2, DataType::kFloat64));
   HILO_RETURN_IF_ERROR(world_->Synchronize());
-  result.discrepancy = partials[1] > 0 ? partials[0] / partials[1] : 0.0;
+  result.discrepancy = partials[1] > 0 ? std::max(0.0, (partials[0] - partials[1]) / partials[1]) : 0.0;
   return result;
 }
 

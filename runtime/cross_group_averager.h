@@ -62,9 +62,10 @@ class CrossGroupAverager {
 
  private:
   absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors);
-  // Averages one flat buffer of one dtype; adds this rank's discrepancy partials.
+  // Averages one flat buffer of one dtype; adds the squared norms of what this rank averaged,
+  // before and after, to *before and *after.
   absl::Status AverageFlat(char* flat, int64_t count, DataType dtype,
-                           AveragingAlgorithm algorithm, double* difference, double* average);
+                           AveragingAlgorithm algorithm, double* before, double* after);
 
   const Topology topology_;
   transport::Communicator* const world_;
@@ -72,7 +73,6 @@ class CrossGroupAverager {
   transport::Communicator* const cross_;
   // Reused across rounds so that steady-state rounds allocate nothing.
   std::vector<char> flat_;
-  std::vector<char> before_;
 };
 
 }  // namespace hilo

@@ -1,7 +1,9 @@
 #include "runtime/transport/mpi/mpi_communicator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <thread>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -132,6 +134,25 @@ absl::Status MpiCommunicator::ReduceScatterSum(const void* send, void* recv,
                "MPI_Reduce_scatter");
 }
 
+absl::Status MpiCommunicator::WaitWithoutSpinning(MPI_Request* request, absl::string_view call) {
+  // Negotiation waits for the slowest rank to start its cycle, which on an idle job is most of
+  // the time. A blocking MPI wait would poll at full speed for all of it (on an oversubscribed
+  // node, taking the CPU from ranks that have work), so after a short burst of polls this sleeps
+  // between tests, doubling the pause up to a cap that bounds the added latency.
+  constexpr int kEagerPolls = 64;
+  constexpr auto kFirstPause = std::chrono::microseconds(10);
+  constexpr auto kLongestPause = std::chrono::microseconds(200);
+  auto pause = kFirstPause;
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    HILO_RETURN_IF_ERROR(Check(MPI_Test(request, &done, MPI_STATUS_IGNORE), call));
+    if (done) return absl::OkStatus();
+    if (polls < kEagerPolls) continue;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, kLongestPause);
+  }
+}
+
 absl::Status MpiCommunicator::Barrier() { return Check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
 absl::StatusOr<std::vector<std::string>> MpiCommunicator::GatherToRoot(const std::string& local) {
@@ -140,8 +161,11 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::GatherToRoot(const std
   }
   int local_size = static_cast<int>(local.size());
   std::vector<int> sizes(rank_ == 0 ? size_ : 0);
-  HILO_RETURN_IF_ERROR(Check(MPI_Gather(&local_size, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, comm_),
-                             "MPI_Gather(control sizes)"));
+  MPI_Request request;
+  HILO_RETURN_IF_ERROR(Check(MPI_Igather(&local_size, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0,
+                                         comm_, &request),
+                             "MPI_Igather(control sizes)"));
+  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Igather(control sizes)"));
   std::vector<int> displacements(sizes.size(), 0);
   int64_t total = 0;
   for (size_t r = 0; r < sizes.size(); ++r) {
@@ -150,9 +174,11 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::GatherToRoot(const std
   }
   if (total > INT_MAX) return absl::OutOfRangeError("control messages larger than 2 GiB in total");
   std::string gathered(static_cast<size_t>(total), '\0');
-  HILO_RETURN_IF_ERROR(Check(MPI_Gatherv(local.data(), local_size, MPI_BYTE, gathered.data(),
-                                         sizes.data(), displacements.data(), MPI_BYTE, 0, comm_),
-                             "MPI_Gatherv(control)"));
+  HILO_RETURN_IF_ERROR(Check(MPI_Igatherv(local.data(), local_size, MPI_BYTE, gathered.data(),
+                                          sizes.data(), displacements.data(), MPI_BYTE, 0, comm_,
+                                          &request),
+                             "MPI_Igatherv(control)"));
+  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Igatherv(control)"));
   std::vector<std::string> messages;
   messages.reserve(sizes.size());
   for (size_t r = 0; r < sizes.size(); ++r) {
@@ -166,9 +192,14 @@ absl::Status MpiCommunicator::BroadcastFromRoot(std::string* message) {
     return absl::OutOfRangeError("control message larger than 2 GiB");
   }
   int size = static_cast<int>(message->size());
-  HILO_RETURN_IF_ERROR(Check(MPI_Bcast(&size, 1, MPI_INT, 0, comm_), "MPI_Bcast(control size)"));
+  MPI_Request request;
+  HILO_RETURN_IF_ERROR(
+      Check(MPI_Ibcast(&size, 1, MPI_INT, 0, comm_, &request), "MPI_Ibcast(control size)"));
+  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Ibcast(control size)"));
   message->resize(static_cast<size_t>(size));
-  return Check(MPI_Bcast(message->data(), size, MPI_BYTE, 0, comm_), "MPI_Bcast(control)");
+  HILO_RETURN_IF_ERROR(Check(MPI_Ibcast(message->data(), size, MPI_BYTE, 0, comm_, &request),
+                             "MPI_Ibcast(control)"));
+  return WaitWithoutSpinning(&request, "MPI_Ibcast(control)");
 }
 
 }  // namespace hilo::transport

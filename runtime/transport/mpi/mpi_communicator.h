@@ -59,6 +59,8 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
 
  private:
   absl::Status Check(int code, absl::string_view call) const;
+  // Completes a nonblocking control-plane request, sleeping between polls instead of spinning.
+  absl::Status WaitWithoutSpinning(MPI_Request* request, absl::string_view call);
   // MPI counts are int: converts element counts, failing with OUT_OF_RANGE if one does not fit.
   absl::Status ToMpiCounts(absl::Span<const int64_t> counts, absl::string_view call,
                            std::vector<int>* out) const;

@@ -1,0 +1,165 @@
+// Benchmark of one cross-group averaging round: hilo's sharded algorithm, hilo's baseline
+// (world allreduce / P), and the sharded algorithm written directly against MPI here (the floor
+// for hilo's overhead), measured in one MPI job. The direct version runs first, before hilo
+// starts, so that it has the machine to itself: what hilo adds, its coordinator thread included,
+// shows up in hilo's numbers only.
+//
+// Run as every rank of a job (tools/bench/run_averaging_bench.sh runs the layouts of the issue):
+//   mpirun -np 8 -x HILO_GROUP_SIZE=4 bazel-bin/tools/bench/averaging_bench --sizes=1M,10M,25M
+// Each round is timed from a barrier to the slowest rank's finish; the median of --rounds rounds
+// (after --warmup untimed ones) is reported, per model size, as a table on stdout and one JSON
+// object per line prefixed with "JSON " for scripts.
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "client/hilo_cpp.h"
+
+ABSL_FLAG(std::string, sizes, "1M,10M,25M", "model sizes in float32 elements (K and M suffixes)");
+ABSL_FLAG(int, rounds, 7, "timed rounds per algorithm and size");
+ABSL_FLAG(int, warmup, 2, "untimed rounds first");
+
+namespace {
+
+int64_t ParseSize(const std::string& text) {
+  int64_t multiplier = 1;
+  std::string digits = text;
+  if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) multiplier = 1 << 20;
+  if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) multiplier = 1 << 10;
+  if (multiplier != 1) digits.pop_back();
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value <= 0) return -1;
+  return value * multiplier;
+}
+
+// The sharded round written directly against MPI: the same layout and steps as
+// runtime/cross_group_averager.cc, without the runtime around it.
+void DirectShardedRound(std::vector<float>& model, MPI_Comm group, MPI_Comm cross, int num_groups) {
+  int group_size = 0, member = 0;
+  MPI_Comm_size(group, &group_size);
+  MPI_Comm_rank(group, &member);
+  const int64_t n = static_cast<int64_t>(model.size());
+  std::vector<int> counts(group_size), displacements(group_size);
+  for (int j = 0; j < group_size; ++j) {
+    counts[j] = static_cast<int>(n / group_size + (j < n % group_size ? 1 : 0));
+    displacements[j] = j == 0 ? 0 : displacements[j - 1] + counts[j - 1];
+  }
+  float* shard = model.data() + displacements[member];
+  MPI_Allreduce(MPI_IN_PLACE, shard, counts[member], MPI_FLOAT, MPI_SUM, cross);
+  const float scale = 1.0f / static_cast<float>(num_groups);
+  for (int i = 0; i < counts[member]; ++i) shard[i] *= scale;
+  MPI_Allgatherv(MPI_IN_PLACE, counts[member], MPI_FLOAT, model.data(), counts.data(),
+                 displacements.data(), MPI_FLOAT, group);
+}
+
+// Median over rounds of the slowest rank's time for one call of `round`.
+double MedianRoundSeconds(const std::function<void()>& round, int warmup, int rounds) {
+  for (int i = 0; i < warmup; ++i) round();
+  std::vector<double> times;
+  for (int i = 0; i < rounds; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double start = MPI_Wtime();
+    round();
+    double mine = MPI_Wtime() - start, slowest = 0;
+    MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    times.push_back(slowest);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::vector<int64_t> sizes;
+  for (absl::string_view text : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
+    sizes.push_back(ParseSize(std::string(text)));
+    if (sizes.back() <= 0) {
+      std::fprintf(stderr, "averaging_bench: bad size '%s'\n", std::string(text).c_str());
+      return 2;
+    }
+  }
+  const int warmup = absl::GetFlag(FLAGS_warmup), rounds = absl::GetFlag(FLAGS_rounds);
+
+  // MPI first, with the thread level hilo needs; hilo then uses it (and leaves it to us).
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  absl::StatusOr<hilo::RuntimeConfig> config = hilo::ConfigFromEnvironment();
+  if (!config.ok()) {
+    std::fprintf(stderr, "averaging_bench: %s\n", config.status().ToString().c_str());
+    return 1;
+  }
+  int world_rank = 0, world_size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  // The layout hilo will build: groups of consecutive ranks.
+  const int group_size = config->group_size > 0 ? config->group_size : world_size;
+  const int num_groups = world_size / group_size;
+  MPI_Comm group, cross;
+  MPI_Comm_split(MPI_COMM_WORLD, world_rank / group_size, world_rank % group_size, &group);
+  MPI_Comm_split(MPI_COMM_WORLD, world_rank % group_size, world_rank / group_size, &cross);
+  std::vector<double> direct_seconds;
+  for (int64_t elements : sizes) {
+    std::vector<float> model(elements, static_cast<float>(world_rank / group_size));
+    direct_seconds.push_back(MedianRoundSeconds(
+        [&] { DirectShardedRound(model, group, cross, num_groups); }, warmup, rounds));
+  }
+  MPI_Comm_free(&group);
+  MPI_Comm_free(&cross);
+
+  absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
+  if (!hilo.ok()) {
+    std::fprintf(stderr, "averaging_bench: %s\n", hilo.status().ToString().c_str());
+    return 1;
+  }
+  const hilo::Topology topology = *(*hilo)->topology();
+  const bool leader = topology.world_rank == 0;
+  if (leader) {
+    std::printf("averaging round, P = %d as %d groups x %d, median of %d rounds (ms)\n",
+                topology.world_size, topology.num_groups, topology.group_size, rounds);
+    std::printf("%10s %12s %14s %12s %16s %18s\n", "elements", "hilo-sharded", "hilo-baseline",
+                "mpi-sharded", "baseline/sharded", "sharded/mpi-direct");
+  }
+  for (size_t size_index = 0; size_index < sizes.size(); ++size_index) {
+    const int64_t elements = sizes[size_index];
+    std::vector<float> model(elements, static_cast<float>(topology.group));
+    auto hilo_round = [&](hilo::AveragingAlgorithm algorithm) {
+      hilo::AveragingOptions options;
+      options.algorithm = algorithm;
+      options.check_group_consistency = false;
+      absl::StatusOr<hilo::Handle> handle = (*hilo)->AverageAcrossGroups(
+          "bench.model", {{model.data(), hilo::DataType::kFloat32, {elements}}}, options);
+      absl::Status status = handle.ok() ? handle->Wait(absl::Minutes(5)) : handle.status();
+      if (!status.ok()) {
+        std::fprintf(stderr, "rank %d: %s\n", topology.world_rank, status.ToString().c_str());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+    };
+    const double sharded = MedianRoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kSharded); }, warmup, rounds);
+    const double baseline = MedianRoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kWorldAllreduce); }, warmup, rounds);
+    const double direct = direct_seconds[size_index];
+    if (leader) {
+      std::printf("%10lld %12.2f %14.2f %12.2f %15.2fx %17.2fx\n", static_cast<long long>(elements),
+                  sharded * 1e3, baseline * 1e3, direct * 1e3, baseline / sharded, sharded / direct);
+      std::printf("JSON {\"world_size\": %d, \"num_groups\": %d, \"group_size\": %d, \"elements\": %lld, "
+                  "\"hilo_sharded_ms\": %.3f, \"hilo_baseline_ms\": %.3f, \"mpi_sharded_ms\": %.3f, "
+                  "\"baseline_over_sharded\": %.3f, \"sharded_over_mpi\": %.3f}\n",
+                  topology.world_size, topology.num_groups, topology.group_size,
+                  static_cast<long long>(elements), sharded * 1e3, baseline * 1e3, direct * 1e3,
+                  baseline / sharded, sharded / direct);
+      std::fflush(stdout);
+    }
+  }
+  const absl::Status shutdown = (*hilo)->Shutdown();
+  MPI_Finalize();
+  return shutdown.ok() ? 0 : 1;
+}
