@@ -18,6 +18,10 @@ namespace hilo::kernels {
 // sum of data[i]^2 over `count` elements, in float64.
 double SquaredNorm(const void* data, int64_t count, DataType dtype);
 
+// DivideInPlace (kernels/reduce.h) and SquaredNorm of the result, in one pass over memory: the
+// last step of an averaging round, where the data has just been summed across groups.
+double DivideInPlaceAndSquaredNorm(void* data, int64_t count, DataType dtype, int64_t divisor);
+
 }  // namespace hilo::kernels
 
 #endif  // HILO_KERNELS_DISCREPANCY_H_

@@ -1,10 +1,12 @@
 #include "kernels/discrepancy.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/half.h"
+#include "kernels/reduce.h"
 
 namespace hilo::kernels {
 namespace {
@@ -34,6 +36,31 @@ TEST(SquaredNormTest, OtherDtypes) {
   EXPECT_DOUBLE_EQ(SquaredNorm(d.data(), 2, DataType::kFloat64), 0.3125);
   const std::vector<int64_t> l = {int64_t{1} << 20};
   EXPECT_DOUBLE_EQ(SquaredNorm(l.data(), 1, DataType::kInt64), std::ldexp(1.0, 40));
+}
+
+TEST(DivideInPlaceAndSquaredNormTest, MatchesTheTwoSeparateKernelsBitForBit) {
+  for (DataType dtype : {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16,
+                         DataType::kBFloat16, DataType::kInt32, DataType::kInt64}) {
+    const int n = 37;
+    std::vector<char> a(n * DataTypeSize(dtype)), b;
+    for (int i = 0; i < n; ++i) {
+      const float value = 1.7f * static_cast<float>(i) - 20.0f;
+      char* out = a.data() + i * DataTypeSize(dtype);
+      switch (dtype) {
+        case DataType::kFloat32: std::memcpy(out, &value, 4); break;
+        case DataType::kFloat64: { double d = value; std::memcpy(out, &d, 8); break; }
+        case DataType::kFloat16: { uint16_t h = FloatToFloat16(value); std::memcpy(out, &h, 2); break; }
+        case DataType::kBFloat16: { uint16_t h = FloatToBFloat16(value); std::memcpy(out, &h, 2); break; }
+        case DataType::kInt32: { int32_t x = static_cast<int32_t>(value); std::memcpy(out, &x, 4); break; }
+        case DataType::kInt64: { int64_t x = static_cast<int64_t>(value); std::memcpy(out, &x, 8); break; }
+      }
+    }
+    b = a;
+    const double fused = DivideInPlaceAndSquaredNorm(a.data(), n, dtype, 3);
+    DivideInPlace(b.data(), n, dtype, 3);
+    EXPECT_EQ(a, b) << DataTypeName(dtype);
+    EXPECT_DOUBLE_EQ(fused, SquaredNorm(b.data(), n, dtype)) << DataTypeName(dtype);
+  }
 }
 
 }  // namespace

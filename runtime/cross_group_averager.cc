@@ -98,8 +98,7 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
     *before += kernels::SquaredNorm(flat, count, dtype);
     HILO_RETURN_IF_ERROR(world_->AllreduceSum(flat, count, dtype));
     HILO_RETURN_IF_ERROR(world_->Synchronize());
-    kernels::DivideInPlace(flat, count, dtype, topology_.world_size);
-    *after += kernels::SquaredNorm(flat, count, dtype);
+    *after += kernels::DivideInPlaceAndSquaredNorm(flat, count, dtype, topology_.world_size);
     return absl::OkStatus();
   }
 
@@ -111,8 +110,7 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
   // Step 1: the k owners of this shard (one per group) average it over the cross communicator.
   HILO_RETURN_IF_ERROR(cross_->AllreduceSum(shard, shard_count, dtype));
   HILO_RETURN_IF_ERROR(cross_->Synchronize());
-  kernels::DivideInPlace(shard, shard_count, dtype, topology_.num_groups);
-  *after += kernels::SquaredNorm(shard, shard_count, dtype);
+  *after += kernels::DivideInPlaceAndSquaredNorm(shard, shard_count, dtype, topology_.num_groups);
   // Step 2: the group reassembles the averaged model from its members' shards, in place.
   std::vector<int64_t> counts(shards);
   for (int j = 0; j < shards; ++j) counts[j] = ShardSize(count, shards, j);

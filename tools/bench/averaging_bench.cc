@@ -1,13 +1,14 @@
 // Benchmark of one cross-group averaging round: hilo's sharded algorithm, hilo's baseline
 // (world allreduce / P), and the sharded algorithm written directly against MPI here (the floor
-// for hilo's overhead), measured in one MPI job. The direct version runs first, before hilo
-// starts, so that it has the machine to itself: what hilo adds, its coordinator thread included,
-// shows up in hilo's numbers only.
+// for hilo's overhead), measured in one MPI job. The direct version runs while hilo is stopped,
+// so that it has the machine to itself: what hilo adds, its coordinator thread included, shows up
+// in hilo's numbers only. Direct and hilo blocks alternate (hilo starts and stops each time) so
+// that the machine's drift does not favour either.
 //
 // Run as every rank of a job (tools/bench/run_averaging_bench.sh runs the layouts of the issue):
 //   mpirun -np 8 -x HILO_GROUP_SIZE=4 bazel-bin/tools/bench/averaging_bench --sizes=1M,10M,25M
-// Each round is timed from a barrier to the slowest rank's finish; the median of --rounds rounds
-// (after --warmup untimed ones) is reported, per model size, as a table on stdout and one JSON
+// Each round is timed from a barrier to the slowest rank's finish; the median over all blocks is
+// reported, per model size, as a table on stdout and one JSON
 // object per line prefixed with "JSON " for scripts.
 #include <mpi.h>
 
@@ -24,8 +25,10 @@
 #include "client/hilo_cpp.h"
 
 ABSL_FLAG(std::string, sizes, "1M,10M,25M", "model sizes in float32 elements (K and M suffixes)");
-ABSL_FLAG(int, rounds, 7, "timed rounds per algorithm and size");
-ABSL_FLAG(int, warmup, 2, "untimed rounds first");
+ABSL_FLAG(int, rounds, 9, "timed rounds per algorithm and size, in all");
+ABSL_FLAG(int, warmup, 1, "untimed rounds before each block");
+ABSL_FLAG(int, blocks, 3,
+          "the rounds are split into this many alternating blocks of direct MPI and hilo");
 
 namespace {
 
@@ -60,8 +63,8 @@ void DirectShardedRound(std::vector<float>& model, MPI_Comm group, MPI_Comm cros
                  displacements.data(), MPI_FLOAT, group);
 }
 
-// Median over rounds of the slowest rank's time for one call of `round`.
-double MedianRoundSeconds(const std::function<void()>& round, int warmup, int rounds) {
+// The slowest rank's time for each of `rounds` calls of `round`, after `warmup` untimed ones.
+std::vector<double> RoundSeconds(const std::function<void()>& round, int warmup, int rounds) {
   for (int i = 0; i < warmup; ++i) round();
   std::vector<double> times;
   for (int i = 0; i < rounds; ++i) {
@@ -72,8 +75,16 @@ double MedianRoundSeconds(const std::function<void()>& round, int warmup, int ro
     MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     times.push_back(slowest);
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return times;
+}
+
+void Append(std::vector<double>* all, const std::vector<double>& more) {
+  all->insert(all->end(), more.begin(), more.end());
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
 }
 
 }  // namespace
@@ -89,8 +100,10 @@ int main(int argc, char** argv) {
     }
   }
   const int warmup = absl::GetFlag(FLAGS_warmup), rounds = absl::GetFlag(FLAGS_rounds);
+  const int blocks = std::max(1, absl::GetFlag(FLAGS_blocks));
 
-  // MPI first, with the thread level hilo needs; hilo then uses it (and leaves it to us).
+  // MPI first, with the thread level hilo needs; hilo then uses it and leaves it to us, which
+  // also lets hilo start and stop several times in this process.
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   absl::StatusOr<hilo::RuntimeConfig> config = hilo::ConfigFromEnvironment();
@@ -101,65 +114,70 @@ int main(int argc, char** argv) {
   int world_rank = 0, world_size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-  // The layout hilo will build: groups of consecutive ranks.
+  // The layout hilo builds: groups of consecutive ranks.
   const int group_size = config->group_size > 0 ? config->group_size : world_size;
   const int num_groups = world_size / group_size;
   MPI_Comm group, cross;
   MPI_Comm_split(MPI_COMM_WORLD, world_rank / group_size, world_rank % group_size, &group);
   MPI_Comm_split(MPI_COMM_WORLD, world_rank % group_size, world_rank / group_size, &cross);
-  std::vector<double> direct_seconds;
-  for (int64_t elements : sizes) {
-    std::vector<float> model(elements, static_cast<float>(world_rank / group_size));
-    direct_seconds.push_back(MedianRoundSeconds(
-        [&] { DirectShardedRound(model, group, cross, num_groups); }, warmup, rounds));
-  }
-  MPI_Comm_free(&group);
-  MPI_Comm_free(&cross);
 
-  absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
-  if (!hilo.ok()) {
-    std::fprintf(stderr, "averaging_bench: %s\n", hilo.status().ToString().c_str());
-    return 1;
+  // Alternating blocks: the direct version with the machine to itself (hilo stopped), then hilo
+  // started, measured, and stopped. Alternating spreads the machine's drift over all three.
+  std::vector<std::vector<double>> direct(sizes.size()), sharded(sizes.size()), baseline(sizes.size());
+  const int per_block = std::max(1, rounds / blocks);
+  for (int block = 0; block < blocks; ++block) {
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      std::vector<float> model(sizes[s], static_cast<float>(world_rank / group_size));
+      Append(&direct[s], RoundSeconds([&] { DirectShardedRound(model, group, cross, num_groups); },
+                                      warmup, per_block));
+    }
+    absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
+    if (!hilo.ok()) {
+      std::fprintf(stderr, "averaging_bench: %s\n", hilo.status().ToString().c_str());
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      const int64_t elements = sizes[s];
+      std::vector<float> model(elements, static_cast<float>(world_rank / group_size));
+      auto hilo_round = [&](hilo::AveragingAlgorithm algorithm) {
+        hilo::AveragingOptions options;
+        options.algorithm = algorithm;
+        options.check_group_consistency = false;
+        absl::StatusOr<hilo::Handle> handle = (*hilo)->AverageAcrossGroups(
+            "bench.model", {{model.data(), hilo::DataType::kFloat32, {elements}}}, options);
+        absl::Status status = handle.ok() ? handle->Wait(absl::Minutes(5)) : handle.status();
+        if (!status.ok()) {
+          std::fprintf(stderr, "rank %d: %s\n", world_rank, status.ToString().c_str());
+          MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+      };
+      Append(&sharded[s], RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kSharded); },
+                                       warmup, per_block));
+      Append(&baseline[s], RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kWorldAllreduce); },
+                                        warmup, per_block));
+    }
+    if (!(*hilo)->Shutdown().ok()) MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  const hilo::Topology topology = *(*hilo)->topology();
-  const bool leader = topology.world_rank == 0;
-  if (leader) {
+
+  if (world_rank == 0) {
     std::printf("averaging round, P = %d as %d groups x %d, median of %d rounds (ms)\n",
-                topology.world_size, topology.num_groups, topology.group_size, rounds);
+                world_size, num_groups, group_size, per_block * blocks);
     std::printf("%10s %12s %14s %12s %16s %18s\n", "elements", "hilo-sharded", "hilo-baseline",
                 "mpi-sharded", "baseline/sharded", "sharded/mpi-direct");
-  }
-  for (size_t size_index = 0; size_index < sizes.size(); ++size_index) {
-    const int64_t elements = sizes[size_index];
-    std::vector<float> model(elements, static_cast<float>(topology.group));
-    auto hilo_round = [&](hilo::AveragingAlgorithm algorithm) {
-      hilo::AveragingOptions options;
-      options.algorithm = algorithm;
-      options.check_group_consistency = false;
-      absl::StatusOr<hilo::Handle> handle = (*hilo)->AverageAcrossGroups(
-          "bench.model", {{model.data(), hilo::DataType::kFloat32, {elements}}}, options);
-      absl::Status status = handle.ok() ? handle->Wait(absl::Minutes(5)) : handle.status();
-      if (!status.ok()) {
-        std::fprintf(stderr, "rank %d: %s\n", topology.world_rank, status.ToString().c_str());
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
-    };
-    const double sharded = MedianRoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kSharded); }, warmup, rounds);
-    const double baseline = MedianRoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kWorldAllreduce); }, warmup, rounds);
-    const double direct = direct_seconds[size_index];
-    if (leader) {
-      std::printf("%10lld %12.2f %14.2f %12.2f %15.2fx %17.2fx\n", static_cast<long long>(elements),
-                  sharded * 1e3, baseline * 1e3, direct * 1e3, baseline / sharded, sharded / direct);
+    for (size_t s = 0; s < sizes.size(); ++s) {
+      const double h = Median(sharded[s]), b = Median(baseline[s]), d = Median(direct[s]);
+      std::printf("%10lld %12.2f %14.2f %12.2f %15.2fx %17.2fx\n", static_cast<long long>(sizes[s]),
+                  h * 1e3, b * 1e3, d * 1e3, b / h, h / d);
       std::printf("JSON {\"world_size\": %d, \"num_groups\": %d, \"group_size\": %d, \"elements\": %lld, "
                   "\"hilo_sharded_ms\": %.3f, \"hilo_baseline_ms\": %.3f, \"mpi_sharded_ms\": %.3f, "
                   "\"baseline_over_sharded\": %.3f, \"sharded_over_mpi\": %.3f}\n",
-                  topology.world_size, topology.num_groups, topology.group_size,
-                  static_cast<long long>(elements), sharded * 1e3, baseline * 1e3, direct * 1e3,
-                  baseline / sharded, sharded / direct);
-      std::fflush(stdout);
+                  world_size, num_groups, group_size, static_cast<long long>(sizes[s]), h * 1e3,
+                  b * 1e3, d * 1e3, b / h, h / d);
     }
+    std::fflush(stdout);
   }
-  const absl::Status shutdown = (*hilo)->Shutdown();
+  MPI_Comm_free(&group);
+  MPI_Comm_free(&cross);
   MPI_Finalize();
-  return shutdown.ok() ? 0 : 1;
+  return 0;
 }

@@ -141,7 +141,7 @@ absl::Status MpiCommunicator::WaitWithoutSpinning(MPI_Request* request, absl::st
   // between tests, doubling the pause up to a cap that bounds the added latency.
   constexpr int kEagerPolls = 64;
   constexpr auto kFirstPause = std::chrono::microseconds(10);
-  constexpr auto kLongestPause = std::chrono::microseconds(200);
+  constexpr auto kLongestPause = std::chrono::microseconds(100);
   auto pause = kFirstPause;
   for (int polls = 0;; ++polls) {
     int done = 0;
