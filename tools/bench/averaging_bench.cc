@@ -114,8 +114,13 @@ int main(int argc, char** argv) {
   int world_rank = 0, world_size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-  // The layout hilo builds: groups of consecutive ranks.
-  const int group_size = config->group_size > 0 ? config->group_size : world_size;
+  // The layout hilo builds: groups of consecutive ranks, by default the ranks of a node.
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node);
+  int node_size = 0;
+  MPI_Comm_size(node, &node_size);
+  MPI_Comm_free(&node);
+  const int group_size = config->group_size > 0 ? config->group_size : node_size;
   const int num_groups = world_size / group_size;
   MPI_Comm group, cross;
   MPI_Comm_split(MPI_COMM_WORLD, world_rank / group_size, world_rank % group_size, &group);

@@ -1,0 +1,108 @@
+// hilo across emulated nodes (tools/netns/emulated_nodes.sh): with the default group size a group
+// is a node, so group collectives stay inside a namespace and averaging rounds cross the link.
+//   multi_node_mpi_test EXPECTED_NODES
+// Checks the topology against the hostnames, results of group, world and averaging collectives,
+// and the bytes per communicator; prints the time of a sharded and a baseline round.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "client/hilo_cpp.h"
+
+namespace {
+
+int failures = 0;
+
+void Check(bool ok, int rank, const std::string& what) {
+  if (!ok && ++failures <= 10) std::fprintf(stderr, "rank %d: FAILED %s\n", rank, what.c_str());
+}
+
+// Every member's hostname on `kind`, in communicator rank order.
+std::vector<std::string> Hostnames(hilo::Context& hilo, hilo::CommunicatorKind kind) {
+  char mine[64] = {0};
+  gethostname(mine, sizeof(mine) - 1);
+  hilo::CollectiveOptions options;
+  options.communicator = kind;
+  absl::StatusOr<hilo::Handle> handle =
+      hilo.Allgather("hostnames", {mine, hilo::DataType::kInt64, {1, 8}}, options);
+  std::vector<std::string> names;
+  if (!handle.ok() || !handle->Wait(absl::Seconds(120)).ok()) return names;
+  for (size_t offset = 0; offset < handle->output().size(); offset += 64) {
+    names.emplace_back(handle->output().data() + offset);
+  }
+  return names;
+}
+
+double RoundSeconds(hilo::Context& hilo, std::vector<float>& model, hilo::AveragingAlgorithm algorithm) {
+  hilo::AveragingOptions options;
+  options.algorithm = algorithm;
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<hilo::Handle> handle = hilo.AverageAcrossGroups(
+      "timed", {{model.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(model.size())}}}, options);
+  if (!handle.ok() || !handle->Wait(absl::Seconds(300)).ok()) return -1;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int expected_nodes = argc > 1 ? std::atoi(argv[1]) : 0;
+  absl::StatusOr<std::unique_ptr<hilo::Context>> started = hilo::Context::Init();
+  if (!started.ok()) {
+    std::fprintf(stderr, "init: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  hilo::Context& hilo = **started;
+  const hilo::Topology t = *hilo.topology();
+  const int rank = t.world_rank;
+
+  Check(t.num_groups == expected_nodes, rank,
+        "one group per node: " + std::to_string(t.num_groups) + " groups");
+  Check(t.group_size == t.local_size, rank, "group size = ranks per node");
+  const std::vector<std::string> group_hosts = Hostnames(hilo, hilo::CommunicatorKind::kGroup);
+  const std::vector<std::string> cross_hosts = Hostnames(hilo, hilo::CommunicatorKind::kCross);
+  for (const std::string& host : group_hosts) Check(host == group_hosts[0], rank, "a group is one host");
+  for (size_t i = 1; i < cross_hosts.size(); ++i) {
+    Check(cross_hosts[i] != cross_hosts[0], rank, "a cross set spans different hosts");
+  }
+
+  // Group and world allreduces.
+  std::vector<double> in_group(1000, t.world_rank), in_world(1000, t.world_rank);
+  hilo::CollectiveOptions group_average;
+  group_average.communicator = hilo::CommunicatorKind::kGroup;
+  group_average.reduce_op = hilo::ReduceOp::kAverage;
+  absl::StatusOr<hilo::Handle> g = hilo.Allreduce("g", {in_group.data(), hilo::DataType::kFloat64, {1000}}, group_average);
+  absl::StatusOr<hilo::Handle> w = hilo.Allreduce("w", {in_world.data(), hilo::DataType::kFloat64, {1000}});
+  Check(g.ok() && g->Wait(absl::Seconds(120)).ok() && w.ok() && w->Wait(absl::Seconds(120)).ok(), rank,
+        "allreduces complete");
+  Check(in_group[999] == t.group * t.group_size + (t.group_size - 1) / 2.0, rank, "group average");
+  Check(in_world[0] == t.world_size * (t.world_size - 1) / 2.0, rank, "world sum");
+
+  // An averaging round across the link: the result, and the bytes each communicator carried.
+  const int64_t n = 4 << 20;
+  std::vector<float> model(n, static_cast<float>(t.group));
+  const int64_t cross_before = hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes;
+  const double sharded_s = RoundSeconds(hilo, model, hilo::AveragingAlgorithm::kSharded);
+  const int64_t cross_bytes = hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes - cross_before;
+  Check(sharded_s > 0, rank, "sharded round completes");
+  Check(model[0] == (t.num_groups - 1) / 2.0f && model[n - 1] == model[0], rank, "averaged model");
+  Check(cross_bytes == (n / t.group_size + (t.group_rank < n % t.group_size)) * 4, rank,
+        "cross bytes = N/G * 4, got " + std::to_string(cross_bytes));
+  const double baseline_s = RoundSeconds(hilo, model, hilo::AveragingAlgorithm::kWorldAllreduce);
+  Check(baseline_s > 0, rank, "baseline round completes");
+  if (rank == 0) {
+    std::printf("%d nodes x %d ranks: averaging round of %lld float32: sharded %.1f ms, "
+                "world-allreduce %.1f ms (%.2fx); cross bytes per rank %lld; %s\n",
+                t.num_groups, t.group_size, static_cast<long long>(n), sharded_s * 1e3,
+                baseline_s * 1e3, baseline_s / sharded_s, static_cast<long long>(cross_bytes),
+                failures == 0 ? "OK" : "FAILED");
+  }
+  const absl::Status shutdown = hilo.Shutdown();
+  return failures == 0 && shutdown.ok() ? 0 : 1;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs an MPI job across several emulated nodes on this machine: one network namespace per node
+# with its own address and hostname, all on one bridge, each node's link limited with tc.
+# OpenMPI reaches the other nodes through a launch agent (instead of ssh) that enters their
+# namespace. Needs root (ip netns, tc). Everything is removed on exit, even on failure.
+#
+#   emulated_nodes.sh [--nodes N] [--slots S] [--rate 1gbit] [--delay 0ms] -- PROGRAM [ARGS...]
+#
+# PROGRAM runs as N*S ranks (S per node) via mpirun inside node 1. HILO_* variables in the
+# environment reach every rank. Within a node ranks use shared memory; between nodes, TCP over
+# the limited link. The default group is a node, so a group's allreduces stay inside a namespace
+# and cross-group rounds cross the link.
+set -euo pipefail
+
+nodes=2
+slots=2
+rate=1gbit
+delay=0ms
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes="$2"; shift 2 ;;
+    --slots) slots="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
+    --delay) delay="$2"; shift 2 ;;
+    --) shift; break ;;
+    *) echo "emulated_nodes.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "emulated_nodes.sh: no program given (use -- PROGRAM ARGS)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "emulated_nodes.sh: needs root (ip netns, tc)" >&2; exit 2; }
+[[ "$nodes" =~ ^[1-9][0-9]*$ && "$nodes" -le 200 && "$slots" =~ ^[1-9][0-9]*$ ]] || {
+  echo "emulated_nodes.sh: --nodes (1..200) and --slots must be positive numbers" >&2; exit 2; }
+
+# Names unique to this invocation, so concurrent runs cannot collide.
+prefix="hilo$$"
+subnet="10.$(( ($$ >> 8) % 200 + 20 )).$(( $$ % 250 )).0"
+subnet_prefix="${subnet%.0}"
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/hilo-netns.XXXXXX")
+
+cleanup() {
+  for i in $(seq 1 "$nodes"); do ip netns del "${prefix}n$i" 2>/dev/null || true; done
+  ip netns del "${prefix}sw" 2>/dev/null || true
+  rm -rf "$workdir"
+}
+trap cleanup EXIT INT TERM
+
+# The switch: a namespace holding one bridge; node i hangs off it by a veth pair.
+ip netns add "${prefix}sw"
+ip -n "${prefix}sw" link add br0 type bridge
+ip -n "${prefix}sw" link set br0 up
+hosts=()
+for i in $(seq 1 "$nodes"); do
+  ns="${prefix}n$i"
+  ip netns add "$ns"
+  ip link add "${prefix}a$i" type veth peer name "${prefix}b$i"
+  ip link set "${prefix}a$i" netns "$ns"
+  ip link set "${prefix}b$i" netns "${prefix}sw"
+  ip -n "$ns" link set "${prefix}a$i" name eth0
+  ip -n "$ns" addr add "${subnet_prefix}.$i/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+  ip -n "${prefix}sw" link set "${prefix}b$i" master br0
+  ip -n "${prefix}sw" link set "${prefix}b$i" up
+  # The node's link: everything it sends leaves at `rate` (plus `delay`).
+  if [ "$delay" != "0ms" ]; then
+    ip netns exec "$ns" tc qdisc add dev eth0 root handle 1: netem delay "$delay"
+    ip netns exec "$ns" tc qdisc add dev eth0 parent 1: handle 2: tbf rate "$rate" burst 256kb latency 50ms
+  else
+    ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 256kb latency 50ms
+  fi
+  echo "${subnet_prefix}.$i $ns node$i" >> "$workdir/hosts"
+  hosts+=("${subnet_prefix}.$i:$slots")
+done
+
+# OpenMPI's launch agent: `agent HOST COMMAND...` runs COMMAND on HOST's node, with the node's
+# hostname (distinct hostnames stop OpenMPI from treating two namespaces as one shared-memory node).
+cat > "$workdir/agent" <<AGENT
+#!/usr/bin/env bash
+host="\$1"; shift
+read -r _ ns name < <(grep "^\$host " "$workdir/hosts")
+[ -n "\$ns" ] || { echo "hilo launch agent: unknown host \$host" >&2; exit 1; }
+exec ip netns exec "\$ns" unshare -u sh -c "hostname \$name; exec \$*"
+AGENT
+chmod +x "$workdir/agent"
+
+forward=()
+for name in $(env | grep -o '^HILO_[A-Z_]*' || true); do forward+=(-x "$name"); done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+status=0
+ip netns exec "${prefix}n1" unshare -u sh -c 'hostname node1; exec "$@"' sh \
+  mpirun --mca plm_rsh_agent "$workdir/agent" \
+    --mca btl self,vader,tcp --mca btl_tcp_if_include "$subnet/24" \
+    --mca oob_tcp_if_include "$subnet/24" \
+    --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1 \
+    -H "$(IFS=,; echo "${hosts[*]}")" -np $(( nodes * slots )) --oversubscribe --bind-to none \
+    "${forward[@]}" "$@" || status=$?
+exit "$status"
