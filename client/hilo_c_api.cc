@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,16 @@ hilo_status_t ToC(const absl::Status& status) {
   return Fail(status);
 }
 
+// The C callback as a C++ completion function (empty when there is no callback).
+std::function<void(const absl::Status&)> ToCppCallback(hilo_completion_callback_t callback,
+                                                       void* arg) {
+  if (callback == nullptr) return nullptr;
+  return [callback, arg](const absl::Status& status) {
+    const std::string message(status.message());
+    callback(static_cast<hilo_status_t>(status.code()), message.c_str(), arg);
+  };
+}
+
 template <typename Getter>
 hilo_status_t GetTopologyField(const hilo_context_t* context, int* out, Getter getter) {
   if (context == nullptr || out == nullptr) {
@@ -84,13 +95,7 @@ hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, 
   cpp_options.communicator = static_cast<hilo::CommunicatorKind>(resolved.communicator);
   cpp_options.reduce_op = static_cast<hilo::ReduceOp>(resolved.reduce_op);
   cpp_options.root_rank = resolved.root_rank;
-  if (resolved.callback != nullptr) {
-    cpp_options.on_complete = [callback = resolved.callback,
-                               arg = resolved.callback_arg](const absl::Status& status) {
-      const std::string message(status.message());
-      callback(static_cast<hilo_status_t>(status.code()), message.c_str(), arg);
-    };
-  }
+  cpp_options.on_complete = ToCppCallback(resolved.callback, resolved.callback_arg);
   absl::StatusOr<hilo::Handle> result;
   switch (collective) {
     case hilo::CollectiveType::kAllreduce:
@@ -249,13 +254,7 @@ hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const ch
   if (resolved.check_group_consistency >= 0) {
     cpp_options.check_group_consistency = resolved.check_group_consistency != 0;
   }
-  if (resolved.callback != nullptr) {
-    cpp_options.on_complete = [callback = resolved.callback,
-                               arg = resolved.callback_arg](const absl::Status& status) {
-      const std::string message(status.message());
-      callback(static_cast<hilo_status_t>(status.code()), message.c_str(), arg);
-    };
-  }
+  cpp_options.on_complete = ToCppCallback(resolved.callback, resolved.callback_arg);
   std::vector<hilo::TensorView> views;
   views.reserve(num_parameters);
   for (int i = 0; i < num_parameters; ++i) {
