@@ -1,5 +1,6 @@
 // hilo's demo job: many named tensors per step, averaged inside each group every step and summed
-// over the whole world for some, the way a hierarchical local-SGD training step uses hilo.
+// over the whole world for some, and every --tau steps a cross-group averaging round of a model
+// whose groups have drifted apart: the way a hierarchical local-SGD training run uses hilo.
 // Every rank checks every result against the value it must have; rank 0 prints progress and a
 // summary with throughput. Exit status 0 only if every rank saw every result right.
 //
@@ -27,6 +28,8 @@ ABSL_FLAG(int, world_every, 4,
           "every Nth tensor is summed over the world instead of averaged in the group");
 ABSL_FLAG(int, report_every, 50, "print progress every N steps (0: only the summary)");
 ABSL_FLAG(double, timeout_s, 120, "fail a step whose collective takes longer than this");
+ABSL_FLAG(int, tau, 10, "steps between cross-group averaging rounds (0: none)");
+ABSL_FLAG(int64_t, model_elements, 1 << 20, "float32 parameters of the averaged model");
 
 namespace {
 
@@ -89,6 +92,13 @@ int Run() {
   const int64_t group_rank_sum = member_rank_sum(hilo::CommunicatorKind::kGroup);
   const int64_t world_rank_sum = member_rank_sum(hilo::CommunicatorKind::kWorld);
 
+  // The model: identical inside a group, different across groups (group g adds g * 0.01 per
+  // step, as if each group followed its own data), so each round has something to average.
+  const int tau = absl::GetFlag(FLAGS_tau);
+  std::vector<float> model(absl::GetFlag(FLAGS_model_elements), 1.0f);
+  int rounds = 0;
+  double last_discrepancy = 0;
+
   int64_t wrong_values = 0;
   std::string first_error;
   std::vector<hilo::Handle> handles(num_tensors);
@@ -127,6 +137,25 @@ int Run() {
         if (std::fabs(value - expected) > 1e-6f * std::max(1.0f, std::fabs(expected))) ++wrong_values;
       }
     }
+    for (float& w : model) w += 0.01f * static_cast<float>(topology.group + 1);
+    if (tau > 0 && (step + 1) % tau == 0 && first_error.empty()) {
+      // Every group's model is 1 + 0.01 * (g + 1) * (steps since the last round) above the
+      // last average; the new average is the mean over groups.
+      const float before_mean = model[0] - 0.01f * static_cast<float>(topology.group + 1) * tau;
+      absl::StatusOr<hilo::Handle> round = hilo.AverageAcrossGroups(
+          "demo/model", {{model.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(model.size())}}});
+      absl::Status status = round.ok() ? round->Wait(timeout) : round.status();
+      if (!status.ok()) {
+        first_error = absl::StrCat("averaging round after step ", step, ": ", status.ToString());
+      } else {
+        ++rounds;
+        last_discrepancy = round->discrepancy().value_or(-1);
+        const float expected = before_mean + 0.01f * tau * (topology.num_groups + 1) / 2.0f;
+        for (float w : model) {
+          if (std::fabs(w - expected) > 1e-4f * std::fabs(expected)) ++wrong_values;
+        }
+      }
+    }
     const int report_every = absl::GetFlag(FLAGS_report_every);
     if (leader && report_every > 0 && (step + 1) % report_every == 0) {
       const double window_s = absl::ToDoubleSeconds(absl::Now() - window_start);
@@ -138,6 +167,9 @@ int Run() {
     }
   }
   const double elapsed_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const int64_t group_traffic = hilo.TransportCounters(hilo::CommunicatorKind::kGroup)->bytes;
+  const int64_t cross_traffic = hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes;
+  const int64_t world_traffic = hilo.TransportCounters(hilo::CommunicatorKind::kWorld)->bytes;
 
   // Every rank's verdict, gathered with hilo itself.
   int64_t failures[2] = {wrong_values, first_error.empty() ? 0 : 1};
@@ -168,8 +200,15 @@ int Run() {
     std::printf("%-34s %.1f MiB/s (group %.1f, world %.1f)\n", "payload allreduced per rank",
                 steps * (group_bytes + world_bytes) / 1048576.0 / elapsed_s,
                 steps * group_bytes / 1048576.0 / elapsed_s, steps * world_bytes / 1048576.0 / elapsed_s);
+    std::printf("%-34s %d (every %d steps, %lld parameters), last discrepancy D = %.3g\n",
+                "cross-group averaging rounds", rounds, tau,
+                static_cast<long long>(model.size()), last_discrepancy);
+    std::printf("%-34s group %.1f MiB, cross %.1f MiB, world %.1f MiB\n",
+                "bytes handed to the transport (rank 0)", group_traffic / 1048576.0,
+                cross_traffic / 1048576.0, world_traffic / 1048576.0);
     if (failed_ranks_total == 0 && wrong_total == 0) {
-      std::printf("%-34s all %.0f results on every rank match the reference\n", "check", operations);
+      std::printf("%-34s all %.0f allreduce results and %d averaged models on every rank match "
+                  "the reference\n", "check", operations, rounds);
     } else {
       std::printf("%-34s FAILED: %lld wrong values, %d ranks with errors\n", "check",
                   static_cast<long long>(wrong_total), failed_ranks_total);
