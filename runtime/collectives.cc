@@ -1,5 +1,7 @@
 #include "runtime/collectives.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/reduce.h"
 #include "runtime/common/status_macros.h"
@@ -24,6 +26,44 @@ absl::Status RunAllreduce(transport::Communicator& communicator, const TensorReq
   HILO_RETURN_IF_ERROR(communicator.Synchronize());
   if (request.reduce_op == ReduceOp::kAverage && communicator.size() > 1) {
     kernels::DivideInPlace(request.data, count, request.dtype, communicator.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunFusedAllreduce(transport::Communicator& communicator,
+                               absl::Span<const TensorRequest* const> requests,
+                               FusionBuffer& buffer) {
+  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+  if (requests.empty()) return absl::OkStatus();
+  const DataType dtype = requests[0]->dtype;
+  const ReduceOp op = requests[0]->reduce_op;
+  const size_t element = DataTypeSize(dtype);
+  int64_t total = 0;
+  for (const TensorRequest* request : requests) {
+    if (request->dtype != dtype || request->reduce_op != op) {
+      return absl::InternalError(absl::StrCat("fused allreduce mixes '", requests[0]->name,
+                                              "' and '", request->name, "'"));
+    }
+    total += ElementCount(request->shape);
+  }
+  if (total == 0) return absl::OkStatus();
+  char* packed = buffer.Get(static_cast<size_t>(total) * element);
+  char* cursor = packed;
+  for (const TensorRequest* request : requests) {
+    const size_t bytes = static_cast<size_t>(ElementCount(request->shape)) * element;
+    if (bytes > 0) std::memcpy(cursor, request->data, bytes);
+    cursor += bytes;
+  }
+  HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
+  HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  if (op == ReduceOp::kAverage && communicator.size() > 1) {
+    kernels::DivideInPlace(packed, total, dtype, communicator.size());
+  }
+  cursor = packed;
+  for (const TensorRequest* request : requests) {
+    const size_t bytes = static_cast<size_t>(ElementCount(request->shape)) * element;
+    if (bytes > 0) std::memcpy(request->data, cursor, bytes);
+    cursor += bytes;
   }
   return absl::OkStatus();
 }

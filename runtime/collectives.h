@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/transport/communicator.h"
 
@@ -19,6 +20,12 @@ namespace hilo {
 
 // In place on request.data: the sum, or the average over the communicator's ranks.
 absl::Status RunAllreduce(transport::Communicator& communicator, const TensorRequest& request);
+
+// Several allreduces of one dtype and reduce op as one transport call: the tensors are packed
+// into `buffer`, reduced together, divided once for an average, and unpacked in place.
+absl::Status RunFusedAllreduce(transport::Communicator& communicator,
+                               absl::Span<const TensorRequest* const> requests,
+                               FusionBuffer& buffer);
 
 // In place on request.data: root's data on every rank.
 absl::Status RunBroadcast(transport::Communicator& communicator, const TensorRequest& request);

@@ -2,14 +2,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/fusion.h"
 
 namespace hilo {
 
 Controller::Controller(transport::ControlChannel* channel, std::string communicator_name,
-                       int world_rank)
+                       int world_rank, int64_t fusion_threshold_bytes)
     : channel_(channel),
       communicator_name_(std::move(communicator_name)),
       world_rank_(world_rank),
+      fusion_threshold_bytes_(fusion_threshold_bytes),
       table_(channel->size(), communicator_name_) {}
 
 absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
@@ -42,7 +44,7 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
         HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
       }
     }
-    for (proto::Response& response : table_.TakeReady()) {
+    for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
       *responses.add_responses() = std::move(response);
     }
     if (!responses.SerializeToString(&reply)) {

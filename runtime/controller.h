@@ -24,7 +24,9 @@ namespace hilo {
 class Controller {
  public:
   // `channel` must outlive the controller. `world_rank` is this rank's, for the shutdown record.
-  Controller(transport::ControlChannel* channel, std::string communicator_name, int world_rank);
+  // The coordinator fuses ready allreduces up to `fusion_threshold_bytes` (0: no fusion).
+  Controller(transport::ControlChannel* channel, std::string communicator_name, int world_rank,
+             int64_t fusion_threshold_bytes = 0);
 
   absl::StatusOr<proto::ResponseList> Negotiate(std::vector<proto::Request> new_requests,
                                                 bool request_shutdown);
@@ -35,6 +37,7 @@ class Controller {
   transport::ControlChannel* const channel_;
   const std::string communicator_name_;
   const int world_rank_;
+  const int64_t fusion_threshold_bytes_;
   ReadinessTable table_;
 };
 

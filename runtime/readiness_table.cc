@@ -155,9 +155,13 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
   response.set_reduce_op(requests[0].reduce_op());
   response.set_root_rank(requests[0].root_rank());
   switch (collective) {
-    case proto::ALLREDUCE:
+    case proto::ALLREDUCE: {
       response.set_type(proto::Response::ALLREDUCE);
+      int64_t elements = 1;
+      for (int64_t dim : requests[0].shape()) elements *= dim;
+      response.add_tensor_sizes(elements);
       break;
+    }
     case proto::BROADCAST:
       response.set_type(proto::Response::BROADCAST);
       break;

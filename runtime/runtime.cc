@@ -138,7 +138,8 @@ absl::Status Runtime::InitializeOnCoordinator() {
                                               "; the topology says ", topology_.ToString()));
     }
     controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
-        communicator, topology_.CommunicatorName(kind), topology_.world_rank);
+        communicator, topology_.CommunicatorName(kind), topology_.world_rank,
+        config_.fusion_threshold_bytes);
     counted_[static_cast<int>(kind)] =
         std::make_unique<transport::CountingCommunicator>(communicator);
   }
@@ -187,7 +188,28 @@ void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList&
   for (const proto::Response& response : responses.responses()) ExecuteOne(kind, response);
 }
 
+void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response) {
+  std::vector<TensorEntry> entries;
+  for (const std::string& name : response.tensor_names()) {
+    absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
+    if (!entry.ok()) {
+      HILO_LOG(logger_, LogLevel::kError, "response for unknown tensor: ", entry.status().message());
+      continue;
+    }
+    entries.push_back(*std::move(entry));
+  }
+  std::vector<const TensorRequest*> requests;
+  for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
+  const absl::Status status =
+      RunFusedAllreduce(*counted_[static_cast<int>(kind)], requests, fusion_buffer_);
+  for (TensorEntry& entry : entries) entry.operation->Complete(status);
+}
+
 void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response) {
+  if (response.type() == proto::Response::ALLREDUCE && response.tensor_names_size() > 1) {
+    ExecuteFusedAllreduce(kind, response);
+    return;
+  }
   transport::Communicator& communicator = *counted_[static_cast<int>(kind)];
   for (const std::string& name : response.tensor_names()) {
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);

@@ -35,6 +35,7 @@
 #include "runtime/common/logging.h"
 #include "runtime/controller.h"
 #include "runtime/cross_group_averager.h"
+#include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/tensor_queue.h"
 #include "runtime/topology.h"
@@ -87,6 +88,7 @@ class Runtime {
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
+  void ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response);
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
   absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
@@ -105,6 +107,7 @@ class Runtime {
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
+  FusionBuffer fusion_buffer_;
   // What the data plane goes through: the communicators above, counted. Created at init (before
   // init_done_ is notified) and destroyed with the Runtime, so other threads may read counters.
   std::array<std::unique_ptr<transport::CountingCommunicator>, kNumCommunicatorKinds> counted_;

@@ -66,6 +66,15 @@ absl::Status ApplyCheckGroupConsistency(absl::string_view value, RuntimeConfig* 
   return absl::OkStatus();
 }
 
+absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config) {
+  int64_t bytes = 0;
+  if (!absl::SimpleAtoi(value, &bytes) || bytes < 0) {
+    return BadValue("HILO_FUSION_THRESHOLD", value, "a number of bytes >= 0 (0 disables fusion)");
+  }
+  config->fusion_threshold_bytes = bytes;
+  return absl::OkStatus();
+}
+
 constexpr ConfigOption kRegistry[] = {
     {"HILO_GROUP_SIZE", "0",
      "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
@@ -87,6 +96,10 @@ constexpr ConfigOption kRegistry[] = {
      "1 = before each averaging round, verify that the members of every group hold identical "
      "parameters and fail the round with FAILED_PRECONDITION naming those that differ.",
      &ApplyCheckGroupConsistency},
+    {"HILO_FUSION_THRESHOLD", "67108864",
+     "Largest fused allreduce in bytes: allreduces of one communicator, dtype and op that are "
+     "ready in the same cycle travel in one transport call up to this size. 0 disables fusion.",
+     &ApplyFusionThreshold},
 };
 
 }  // namespace
@@ -133,7 +146,8 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_CYCLE_TIME_MS=", absl::ToDoubleMilliseconds(config.cycle_time),
                       " HILO_LOG_LEVEL=", LogLevelName(config.log_level),
                       " HILO_AVERAGING_ALGORITHM=", AveragingAlgorithmName(config.averaging_algorithm),
-                      " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0);
+                      " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0,
+                      " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes);
 }
 
 }  // namespace hilo

@@ -38,6 +38,9 @@ struct RuntimeConfig {
   // Default for checking, before each averaging round, that group members hold identical
   // parameters (costs one checksum pass and a tiny allgather).
   bool check_group_consistency = false;
+  // Allreduces of one communicator, dtype and op that become ready together are packed into one
+  // transport call of at most this many bytes. 0 disables fusion.
+  int64_t fusion_threshold_bytes = int64_t{64} << 20;
 };
 
 struct ConfigOption {
