@@ -1,5 +1,6 @@
 #include "runtime/readiness_table.h"
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
@@ -55,6 +56,40 @@ std::string DescribeParameters(const proto::Request& request) {
                       absl::StrJoin(parts, ", "));
 }
 
+// True when `other` asks for exactly what `first` asks for (the fields BuildResponse checks).
+// The common case, decided without building any of the strings an error message needs.
+bool SameRequest(const proto::Request& first, const proto::Request& other) {
+  if (other.collective() != first.collective() || other.dtype() != first.dtype()) return false;
+  switch (first.collective()) {
+    case proto::ALLREDUCE:
+      return other.reduce_op() == first.reduce_op() &&
+             std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
+                        other.shape().end());
+    case proto::BROADCAST:
+      return other.root_rank() == first.root_rank() &&
+             std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
+                        other.shape().end());
+    case proto::ALLGATHER:
+      return first.shape_size() > 0 && other.shape_size() == first.shape_size() &&
+             std::equal(first.shape().begin() + 1, first.shape().end(), other.shape().begin() + 1);
+    case proto::AVERAGE_ACROSS_GROUPS:
+      if (other.algorithm() != first.algorithm() ||
+          other.check_group_consistency() != first.check_group_consistency() ||
+          other.parameters_size() != first.parameters_size()) {
+        return false;
+      }
+      for (int i = 0; i < first.parameters_size(); ++i) {
+        if (other.parameters(i).dtype() != first.parameters(i).dtype() ||
+            other.parameters(i).count() != first.parameters(i).count()) {
+          return false;
+        }
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 ReadinessTable::ReadinessTable(int communicator_size, std::string communicator_name)
@@ -100,55 +135,60 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
   proto::Response response;
   response.add_tensor_names(name);
 
-  // Checked in order of how fundamental the disagreement is; the first one found is reported.
-  std::vector<std::pair<std::string, std::string>> checks;
-  checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
-                        return std::string(CollectiveTypeName(FromProto(r.collective())));
-                      }));
-  checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
-                        return std::string(DataTypeName(FromProto(r.dtype())));
-                      }));
+  bool agree = true;
+  for (size_t r = 1; r < requests.size() && agree; ++r) agree = SameRequest(requests[0], requests[r]);
   const proto::CollectiveType collective = requests[0].collective();
-  if (collective == proto::ALLREDUCE) {
-    checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(ReduceOpName(FromProto(r.reduce_op())));
+  if (!agree) {
+    // Only a disagreement needs the descriptions below. Checked in order of how fundamental the
+    // disagreement is; the first one found is reported.
+    std::vector<std::pair<std::string, std::string>> checks;
+    checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(CollectiveTypeName(FromProto(r.collective())));
                         }));
-  }
-  if (collective == proto::ALLGATHER) {
-    // Only the first dimension may differ; the rest must match.
-    checks.emplace_back("shape (beyond the first dimension)",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          if (r.shape_size() == 0) return std::string("a scalar");
-                          return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
-                                                                    r.shape().end(), ", "),
-                                              "]");
+    checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(DataTypeName(FromProto(r.dtype())));
                         }));
-  } else {
-    checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
-  }
-  if (collective == proto::BROADCAST) {
-    checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return absl::StrCat("root ", r.root_rank());
-                        }));
-  }
-  if (collective == proto::AVERAGE_ACROSS_GROUPS) {
-    checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
-    checks.emplace_back("averaging algorithm",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
-                        }));
-    checks.emplace_back("group consistency check",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(r.check_group_consistency() ? "on" : "off");
-                        }));
-  }
-  for (const auto& [what, disagreement] : checks) {
-    if (disagreement.empty()) continue;
-    response.set_type(proto::Response::ERROR);
-    response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
-                                            communicator_name_, ": ", what,
-                                            " differs across ranks: ", disagreement));
-    return response;
+    if (collective == proto::ALLREDUCE) {
+      checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
+                            return std::string(ReduceOpName(FromProto(r.reduce_op())));
+                          }));
+    }
+    if (collective == proto::ALLGATHER) {
+      // Only the first dimension may differ; the rest must match.
+      checks.emplace_back("shape (beyond the first dimension)",
+                          DescribeDisagreement(requests, [](const proto::Request& r) {
+                            if (r.shape_size() == 0) return std::string("a scalar");
+                            return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
+                                                                      r.shape().end(), ", "),
+                                                "]");
+                          }));
+    } else {
+      checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
+    }
+    if (collective == proto::BROADCAST) {
+      checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
+                            return absl::StrCat("root ", r.root_rank());
+                          }));
+    }
+    if (collective == proto::AVERAGE_ACROSS_GROUPS) {
+      checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
+      checks.emplace_back("averaging algorithm",
+                          DescribeDisagreement(requests, [](const proto::Request& r) {
+                            return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
+                          }));
+      checks.emplace_back("group consistency check",
+                          DescribeDisagreement(requests, [](const proto::Request& r) {
+                            return std::string(r.check_group_consistency() ? "on" : "off");
+                          }));
+    }
+    for (const auto& [what, disagreement] : checks) {
+      if (disagreement.empty()) continue;
+      response.set_type(proto::Response::ERROR);
+      response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
+                                              communicator_name_, ": ", what,
+                                              " differs across ranks: ", disagreement));
+      return response;
+    }
   }
 
   response.set_dtype(requests[0].dtype());

@@ -20,9 +20,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "client/hilo_cpp.h"
+#include "tools/bench/bench_util.h"
 
 ABSL_FLAG(std::string, sizes, "1M,10M,25M", "model sizes in float32 elements (K and M suffixes)");
 ABSL_FLAG(int, rounds, 9, "timed rounds per algorithm and size, in all");
@@ -30,18 +29,8 @@ ABSL_FLAG(int, warmup, 1, "untimed rounds before each block");
 ABSL_FLAG(int, blocks, 3,
           "the rounds are split into this many alternating blocks of direct MPI and hilo");
 
+namespace hilo {
 namespace {
-
-int64_t ParseSize(const std::string& text) {
-  int64_t multiplier = 1;
-  std::string digits = text;
-  if (!digits.empty() && (digits.back() == 'M' || digits.back() == 'm')) multiplier = 1 << 20;
-  if (!digits.empty() && (digits.back() == 'K' || digits.back() == 'k')) multiplier = 1 << 10;
-  if (multiplier != 1) digits.pop_back();
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(digits, &value) || value <= 0) return -1;
-  return value * multiplier;
-}
 
 // The sharded round written directly against MPI: the same layout and steps as
 // runtime/cross_group_averager.cc, without the runtime around it.
@@ -63,42 +52,17 @@ void DirectShardedRound(std::vector<float>& model, MPI_Comm group, MPI_Comm cros
                  displacements.data(), MPI_FLOAT, group);
 }
 
-// The slowest rank's time for each of `rounds` calls of `round`, after `warmup` untimed ones.
-std::vector<double> RoundSeconds(const std::function<void()>& round, int warmup, int rounds) {
-  for (int i = 0; i < warmup; ++i) round();
-  std::vector<double> times;
-  for (int i = 0; i < rounds; ++i) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const double start = MPI_Wtime();
-    round();
-    double mine = MPI_Wtime() - start, slowest = 0;
-    MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    times.push_back(slowest);
-  }
-  return times;
-}
-
 void Append(std::vector<double>* all, const std::vector<double>& more) {
   all->insert(all->end(), more.begin(), more.end());
 }
 
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 }  // namespace
+}  // namespace hilo
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  std::vector<int64_t> sizes;
-  for (absl::string_view text : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
-    sizes.push_back(ParseSize(std::string(text)));
-    if (sizes.back() <= 0) {
-      std::fprintf(stderr, "averaging_bench: bad size '%s'\n", std::string(text).c_str());
-      return 2;
-    }
-  }
+  const std::vector<int64_t> sizes = hilo::bench::ParseSizes(absl::GetFlag(FLAGS_sizes));
+  if (sizes.empty()) return 2;
   const int warmup = absl::GetFlag(FLAGS_warmup), rounds = absl::GetFlag(FLAGS_rounds);
   const int blocks = std::max(1, absl::GetFlag(FLAGS_blocks));
 
@@ -133,7 +97,7 @@ int main(int argc, char** argv) {
   for (int block = 0; block < blocks; ++block) {
     for (size_t s = 0; s < sizes.size(); ++s) {
       std::vector<float> model(sizes[s], static_cast<float>(world_rank / group_size));
-      Append(&direct[s], RoundSeconds([&] { DirectShardedRound(model, group, cross, num_groups); },
+      hilo::Append(&direct[s], hilo::bench::RoundSeconds([&] { hilo::DirectShardedRound(model, group, cross, num_groups); },
                                       warmup, per_block));
     }
     absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
@@ -156,9 +120,9 @@ int main(int argc, char** argv) {
           MPI_Abort(MPI_COMM_WORLD, 1);
         }
       };
-      Append(&sharded[s], RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kSharded); },
+      hilo::Append(&sharded[s], hilo::bench::RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kSharded); },
                                        warmup, per_block));
-      Append(&baseline[s], RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kWorldAllreduce); },
+      hilo::Append(&baseline[s], hilo::bench::RoundSeconds([&] { hilo_round(hilo::AveragingAlgorithm::kWorldAllreduce); },
                                         warmup, per_block));
     }
     if (!(*hilo)->Shutdown().ok()) MPI_Abort(MPI_COMM_WORLD, 1);
@@ -170,7 +134,7 @@ int main(int argc, char** argv) {
     std::printf("%10s %12s %14s %12s %16s %18s\n", "elements", "hilo-sharded", "hilo-baseline",
                 "mpi-sharded", "baseline/sharded", "sharded/mpi-direct");
     for (size_t s = 0; s < sizes.size(); ++s) {
-      const double h = Median(sharded[s]), b = Median(baseline[s]), d = Median(direct[s]);
+      const double h = hilo::bench::Median(sharded[s]), b = hilo::bench::Median(baseline[s]), d = hilo::bench::Median(direct[s]);
       std::printf("%10lld %12.2f %14.2f %12.2f %15.2fx %17.2fx\n", static_cast<long long>(sizes[s]),
                   h * 1e3, b * 1e3, d * 1e3, b / h, h / d);
       std::printf("JSON {\"world_size\": %d, \"num_groups\": %d, \"group_size\": %d, \"elements\": %lld, "
