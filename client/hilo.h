@@ -226,6 +226,9 @@ typedef struct hilo_local_sgd_step {
 hilo_status_t hilo_local_sgd_step(const hilo_context_t* context, int tau, int64_t warmup_steps,
                                   int64_t step, hilo_local_sgd_step_t* out);
 
+/* Response-cache hits and misses on this rank since init (either pointer may be NULL). */
+hilo_status_t hilo_cache_stats(const hilo_context_t* context, int64_t* hits, int64_t* misses);
+
 /* ---- Handles ---- */
 
 /* 1 if the operation is done (successfully or not), 0 if not, -1 for a NULL handle. Never

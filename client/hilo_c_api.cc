@@ -324,6 +324,15 @@ hilo_status_t hilo_local_sgd_step(const hilo_context_t* context, int tau, int64_
   return HILO_OK;
 }
 
+hilo_status_t hilo_cache_stats(const hilo_context_t* context, int64_t* hits, int64_t* misses) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  absl::StatusOr<hilo::CacheStats> stats = context->context->ResponseCacheStats();
+  if (!stats.ok()) return Fail(stats.status());
+  if (hits != nullptr) *hits = stats->hits;
+  if (misses != nullptr) *misses = stats->misses;
+  return HILO_OK;
+}
+
 int hilo_poll(const hilo_handle_t* handle) {
   if (handle == nullptr) return -1;
   return handle->handle.Poll() ? 1 : 0;

@@ -76,6 +76,11 @@ absl::StatusOr<Topology> Context::topology() const {
   return runtime_->topology();
 }
 
+absl::StatusOr<CacheStats> Context::ResponseCacheStats() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->cache_stats();
+}
+
 absl::StatusOr<size_t> Context::queue_depth() const {
   HILO_RETURN_IF_ERROR(CheckRunning());
   return runtime_->queue_depth();

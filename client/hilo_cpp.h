@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "kernels/dtype.h"
 #include "runtime/common/config.h"
+#include "runtime/controller.h"
 #include "runtime/local_sgd_schedule.h"
 #include "runtime/operation.h"
 #include "runtime/parameters.h"
@@ -137,6 +138,9 @@ class Context {
 
   // Payload this rank has handed to the transport on one communicator, since init.
   absl::StatusOr<transport::TransportCounters> TransportCounters(CommunicatorKind kind) const;
+
+  // Response-cache hits and misses on this rank since init (docs/protocol.md).
+  absl::StatusOr<CacheStats> ResponseCacheStats() const;
 
   // Tensors enqueued on this rank and not yet done.
   absl::StatusOr<size_t> queue_depth() const;

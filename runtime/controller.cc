@@ -5,19 +5,154 @@
 #include "runtime/fusion.h"
 
 namespace hilo {
+namespace {
+
+constexpr int kBitsPerWord = 64;
+// Flag bits of the last word. Flags and invalidations are ORs across ranks, carried inverted so
+// that the same bitwise AND computes them.
+constexpr uint64_t kHasUncachedWork = 1;
+constexpr uint64_t kWantsShutdown = 2;
+
+// The single-tensor response for tensor `index` of a (possibly fused) response.
+proto::Response SingleResponse(const proto::Response& response, int index) {
+  proto::Response single;
+  single.set_type(response.type());
+  single.add_tensor_names(response.tensor_names(index));
+  single.set_dtype(response.dtype());
+  single.set_reduce_op(response.reduce_op());
+  single.set_root_rank(response.root_rank());
+  if (index < response.tensor_sizes_size()) single.add_tensor_sizes(response.tensor_sizes(index));
+  return single;
+}
+
+}  // namespace
 
 Controller::Controller(transport::ControlChannel* channel, std::string communicator_name,
-                       int world_rank, int64_t fusion_threshold_bytes)
+                       int world_rank, int64_t fusion_threshold_bytes, int cache_capacity)
     : channel_(channel),
       communicator_name_(std::move(communicator_name)),
       world_rank_(world_rank),
       fusion_threshold_bytes_(fusion_threshold_bytes),
-      table_(channel->size(), communicator_name_) {}
+      table_(channel->size(), communicator_name_),
+      cache_(cache_capacity) {}
 
 absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
                                                           bool request_shutdown) {
+  if (!cache_.enabled()) {
+    for (const proto::Request& request : new_requests) {
+      if (ResponseCache::Cacheable(request)) misses_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return FullNegotiation(std::move(new_requests), request_shutdown);
+  }
+
+  // Sort this cycle's requests: cache candidates become bits, the rest take the full path.
+  std::vector<proto::Request> uncached = std::move(deferred_);
+  deferred_.clear();
+  std::vector<int> invalidated;
+  for (proto::Request& request : new_requests) {
+    const std::optional<int> slot =
+        ResponseCache::Cacheable(request) ? cache_.Find(request.tensor_name()) : std::nullopt;
+    if (slot && ResponseCache::SameSignature(cache_.signature(*slot), request)) {
+      pending_hits_[*slot] = std::move(request);
+      continue;
+    }
+    if (slot) invalidated.push_back(*slot);  // same name, new shape/dtype/op: everyone drops it
+    uncached.push_back(std::move(request));
+  }
+
+  // One allreduce: [hit bits | inverted invalidation bits | inverted flags].
+  const int words_per_set = (cache_.capacity() + kBitsPerWord - 1) / kBitsPerWord;
+  std::vector<uint64_t> words(2 * words_per_set + 1, 0);
+  for (const auto& [slot, request] : pending_hits_) {
+    words[slot / kBitsPerWord] |= uint64_t{1} << (slot % kBitsPerWord);
+  }
+  for (int i = words_per_set; i < 2 * words_per_set + 1; ++i) words[i] = ~uint64_t{0};
+  for (int slot : invalidated) {
+    words[words_per_set + slot / kBitsPerWord] &= ~(uint64_t{1} << (slot % kBitsPerWord));
+  }
+  if (!uncached.empty()) words.back() &= ~kHasUncachedWork;
+  if (request_shutdown) words.back() &= ~kWantsShutdown;
+  HILO_RETURN_IF_ERROR(channel_->AllreduceBitwiseAnd(absl::MakeSpan(words)));
+  const bool anyone_uncached = (words.back() & kHasUncachedWork) == 0;
+  const bool anyone_shutdown = (words.back() & kWantsShutdown) == 0;
+
+  // Invalidations (the same set on every rank): drop the slots; a hit waiting on one goes the
+  // full way now, where the coordinator will compare it with the changed request.
+  bool any_invalidated = false;
+  for (int slot = 0; slot < cache_.capacity(); ++slot) {
+    if (words[words_per_set + slot / kBitsPerWord] & (uint64_t{1} << (slot % kBitsPerWord))) continue;
+    any_invalidated = true;
+    auto pending = pending_hits_.find(slot);
+    if (pending != pending_hits_.end()) {
+      uncached.push_back(std::move(pending->second));
+      pending_hits_.erase(pending);
+    }
+    cache_.Erase(slot);
+  }
+
+  // Hits every rank has ready: replay their responses in slot order.
+  std::vector<proto::Response> replayed;
+  for (int slot = 0; slot < cache_.capacity(); ++slot) {
+    if ((words[slot / kBitsPerWord] & (uint64_t{1} << (slot % kBitsPerWord))) == 0) continue;
+    replayed.push_back(cache_.response(slot));
+    cache_.Touch(slot);
+    pending_hits_.erase(slot);
+    hits_.fetch_add(1, std::memory_order_relaxed);
+  }
+  proto::ResponseList result;
+  for (proto::Response& response : PlanFusion(std::move(replayed), fusion_threshold_bytes_)) {
+    *result.add_responses() = std::move(response);
+  }
+
+  if (anyone_uncached || anyone_shutdown || any_invalidated) {
+    for (const proto::Request& request : uncached) {
+      if (!ResponseCache::Cacheable(request)) continue;
+      misses_.fetch_add(1, std::memory_order_relaxed);
+      reported_[request.tensor_name()] = request;
+    }
+    HILO_ASSIGN_OR_RETURN(proto::ResponseList full,
+                          FullNegotiation(std::move(uncached), request_shutdown));
+    RememberAgreed(full);
+    for (proto::Response& response : *full.mutable_responses()) {
+      *result.add_responses() = std::move(response);
+    }
+    result.set_shutdown(full.shutdown());
+    result.set_shutdown_requested_by(full.shutdown_requested_by());
+  }
+  return result;
+}
+
+void Controller::RememberAgreed(const proto::ResponseList& agreed) {
+  for (const proto::Response& response : agreed.responses()) {
+    const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
+                          response.type() == proto::Response::BROADCAST;
+    for (int i = 0; i < response.tensor_names_size(); ++i) {
+      const std::string& name = response.tensor_names(i);
+      auto reported = reported_.find(name);
+      if (cache_it && reported != reported_.end()) {
+        cache_.Put(reported->second, SingleResponse(response, i));
+      } else if (response.type() == proto::Response::ERROR) {
+        if (std::optional<int> slot = cache_.Find(name)) cache_.Erase(*slot);
+      }
+      if (reported != reported_.end()) reported_.erase(reported);
+    }
+  }
+  // A Put may have given a waiting hit's slot to another tensor: that hit takes the full path.
+  for (auto it = pending_hits_.begin(); it != pending_hits_.end();) {
+    const std::optional<int> slot = cache_.Find(it->second.tensor_name());
+    if (slot == it->first) {
+      ++it;
+      continue;
+    }
+    deferred_.push_back(std::move(it->second));
+    it = pending_hits_.erase(it);
+  }
+}
+
+absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
+    std::vector<proto::Request> requests, bool request_shutdown) {
   proto::RequestList mine;
-  for (proto::Request& request : new_requests) *mine.add_requests() = std::move(request);
+  for (proto::Request& request : requests) *mine.add_requests() = std::move(request);
   mine.set_shutdown(request_shutdown);
   mine.set_world_rank(world_rank_);
   std::string serialized;

@@ -1,44 +1,80 @@
 // One negotiation round on one communicator (Horovod's controller, over a ControlChannel).
 //
 // Every rank calls Negotiate() once per cycle with the requests for tensors that became ready on
-// it since the previous cycle. Rank 0 of the communicator (the coordinator) gathers all ranks'
-// RequestLists, records them in its ReadinessTable, and broadcasts one ResponseList: the tensors
-// now ready everywhere, in one order, plus the shutdown decision. Every rank returns that same
-// list and executes it in order — that shared order is what keeps collectives from deadlocking
-// when ranks enqueue tensors in different orders.
+// it since the previous cycle, and gets back the same ordered ResponseList as every other rank;
+// executing it in order keeps collectives from deadlocking when ranks enqueue in different orders.
 //
-// Collective over the channel; owned and called by the coordinator thread only.
+// Two paths (docs/protocol.md):
+//  * Cached: a request whose name and signature are in the ResponseCache is only announced as a
+//    bit. One bitwise-AND allreduce tells every rank which cached tensors all ranks have ready
+//    (their cached responses are replayed, in slot order), which slots some rank invalidated
+//    (a changed shape or dtype), and whether anyone has uncached work or wants to shut down.
+//  * Full: only when some rank has uncached requests, an invalidation or a shutdown: rank 0 of
+//    the communicator (the coordinator) gathers all ranks' RequestLists, records them in its
+//    ReadinessTable, fuses what it can, and broadcasts one ResponseList.
+// A repeated training step therefore negotiates with one small allreduce.
+//
+// Collective over the channel; owned and called by the coordinator thread only (cache_stats()
+// may be read from any thread).
 #ifndef HILO_RUNTIME_CONTROLLER_H_
 #define HILO_RUNTIME_CONTROLLER_H_
 
+#include <atomic>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "proto/negotiation.pb.h"
 #include "runtime/readiness_table.h"
+#include "runtime/response_cache.h"
 #include "runtime/transport/control_channel.h"
 
 namespace hilo {
 
+struct CacheStats {
+  int64_t hits = 0;    // requests served from the response cache
+  int64_t misses = 0;  // cacheable requests that needed the full negotiation
+};
+
 class Controller {
  public:
   // `channel` must outlive the controller. `world_rank` is this rank's, for the shutdown record.
-  // The coordinator fuses ready allreduces up to `fusion_threshold_bytes` (0: no fusion).
+  // The coordinator fuses ready allreduces up to `fusion_threshold_bytes` (0: no fusion); the
+  // cache holds `cache_capacity` tensors (0: no cache). Both must be equal on all ranks.
   Controller(transport::ControlChannel* channel, std::string communicator_name, int world_rank,
-             int64_t fusion_threshold_bytes = 0);
+             int64_t fusion_threshold_bytes = 0, int cache_capacity = 0);
 
   absl::StatusOr<proto::ResponseList> Negotiate(std::vector<proto::Request> new_requests,
                                                 bool request_shutdown);
 
   bool is_coordinator() const { return channel_->rank() == 0; }
+  CacheStats cache_stats() const { return {hits_.load(), misses_.load()}; }
 
  private:
+  // The gather / decide / broadcast round.
+  absl::StatusOr<proto::ResponseList> FullNegotiation(std::vector<proto::Request> requests,
+                                                      bool request_shutdown);
+  // Updates the cache from an agreed list (same order on every rank), and sends back to the full
+  // path any pending hit whose slot no longer holds its tensor.
+  void RememberAgreed(const proto::ResponseList& agreed);
+
   transport::ControlChannel* const channel_;
   const std::string communicator_name_;
   const int world_rank_;
   const int64_t fusion_threshold_bytes_;
-  ReadinessTable table_;
+  ReadinessTable table_;  // used on the coordinator only
+  ResponseCache cache_;
+  // This rank's requests sent on the full path and not yet answered: the signatures to cache.
+  absl::flat_hash_map<std::string, proto::Request> reported_;
+  // Requests waiting for every rank to have their cached slot ready, by slot.
+  std::map<int, proto::Request> pending_hits_;
+  // Requests that must take the full path next cycle (their cache slot was reassigned).
+  std::vector<proto::Request> deferred_;
+  std::atomic<int64_t> hits_{0};
+  std::atomic<int64_t> misses_{0};
 };
 
 }  // namespace hilo

@@ -1,10 +1,13 @@
 #include "runtime/controller.h"
 
 #include <algorithm>
+#include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/transport/local/local_communicator.h"
 
@@ -71,6 +74,152 @@ TEST(ControllerTest, ShutdownFromAnyRankReachesEveryRank) {
   for (const proto::ResponseList& result : results) {
     EXPECT_TRUE(result.shutdown());
     EXPECT_EQ(result.shutdown_requested_by(), 2);
+  }
+}
+
+// Counts the full negotiations a controller runs (each starts with a gather).
+class CountingChannel final : public transport::ControlChannel {
+ public:
+  explicit CountingChannel(transport::ControlChannel* inner) : inner_(inner) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  absl::StatusOr<std::vector<std::string>> GatherToRoot(const std::string& local) override {
+    ++gathers;
+    return inner_->GatherToRoot(local);
+  }
+  absl::Status BroadcastFromRoot(std::string* message) override {
+    return inner_->BroadcastFromRoot(message);
+  }
+  absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override {
+    return inner_->AllreduceBitwiseAnd(words);
+  }
+  int gathers = 0;
+
+ private:
+  transport::ControlChannel* inner_;
+};
+
+proto::Request Shaped(const std::string& name, int64_t length) {
+  proto::Request request = MakeRequest(name);
+  request.clear_shape();
+  request.add_shape(length);
+  return request;
+}
+
+// Runs `cycles` negotiation cycles on `ranks` threads with a cache of `capacity`.
+// script(rank, cycle) gives that rank's new requests; returns each rank's executed responses.
+struct CachedRun {
+  std::vector<std::vector<proto::Response>> executed;
+  std::vector<CacheStats> stats;
+  std::vector<int> gathers;
+};
+
+CachedRun RunCached(int ranks, int cycles, int capacity,
+                    const std::function<std::vector<proto::Request>(int, int)>& script) {
+  auto channels = transport::LocalCommunicator::CreateGroup(ranks, "world");
+  CachedRun run;
+  run.executed.resize(ranks);
+  run.stats.resize(ranks);
+  run.gathers.resize(ranks);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < ranks; ++rank) {
+    threads.emplace_back([&, rank] {
+      CountingChannel channel(channels[rank].get());
+      Controller controller(&channel, "world", rank, /*fusion_threshold_bytes=*/0, capacity);
+      for (int cycle = 0; cycle < cycles; ++cycle) {
+        std::vector<proto::Request> requests = script(rank, cycle);
+        for (proto::Request& request : requests) request.set_world_rank(rank);  // as the queue does
+        absl::StatusOr<proto::ResponseList> responses =
+            controller.Negotiate(std::move(requests), false);
+        ASSERT_TRUE(responses.ok()) << responses.status();
+        for (const proto::Response& response : responses->responses()) {
+          run.executed[rank].push_back(response);
+        }
+      }
+      run.stats[rank] = controller.cache_stats();
+      run.gathers[rank] = channel.gathers;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return run;
+}
+
+std::vector<std::string> ExecutedNames(const std::vector<proto::Response>& responses) {
+  std::vector<std::string> names;
+  for (const proto::Response& response : responses) {
+    for (const std::string& name : response.tensor_names()) names.push_back(name);
+  }
+  return names;
+}
+
+TEST(ControllerCacheTest, RepeatedStepsNegotiateWithOneAllreduce) {
+  // Every cycle is a training step of the same five tensors.
+  const std::vector<std::string> step = {"w1", "b1", "w2", "b2", "out"};
+  CachedRun run = RunCached(3, 10, 64, [&](int, int) {
+    std::vector<proto::Request> requests;
+    for (const std::string& name : step) requests.push_back(Shaped(name, 8));
+    return requests;
+  });
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_EQ(ExecutedNames(run.executed[rank]).size(), 50u);
+    EXPECT_EQ(ExecutedNames(run.executed[rank]), ExecutedNames(run.executed[0]));
+    EXPECT_EQ(run.stats[rank].misses, 5);  // the first step only
+    EXPECT_EQ(run.stats[rank].hits, 45);
+    EXPECT_EQ(run.gathers[rank], 1) << "only the first step needs the coordinator";
+  }
+}
+
+TEST(ControllerCacheTest, RanksHittingInDifferentOrdersAgree) {
+  // Cycle 0 caches t0..t5; afterwards each rank reports them one or two per cycle, each rank in
+  // its own order, so the cached bits become complete at different cycles.
+  CachedRun run = RunCached(3, 20, 16, [](int rank, int cycle) {
+    std::vector<proto::Request> requests;
+    if (cycle == 0 || cycle == 10) {
+      if (cycle == 0) for (int i = 0; i < 6; ++i) requests.push_back(Shaped("t" + std::to_string(i), 4));
+      return requests;
+    }
+    const int slot = cycle % 10 - 1;  // 0..8 within each half
+    if (cycle > 10 || slot >= 6) return requests;
+    const int index = rank == 0 ? slot : rank == 1 ? 5 - slot : (slot * 5) % 6;
+    requests.push_back(Shaped("t" + std::to_string(index), 4));
+    return requests;
+  });
+  for (int rank = 0; rank < 3; ++rank) {
+    std::vector<std::string> names = ExecutedNames(run.executed[rank]);
+    EXPECT_EQ(names, ExecutedNames(run.executed[0]));
+    EXPECT_EQ(names.size(), 12u);
+    EXPECT_EQ(run.stats[rank].hits, 6);
+  }
+}
+
+TEST(ControllerCacheTest, ChangedShapeInvalidatesTheEntryAndIsCaughtAsAMismatch) {
+  CachedRun run = RunCached(3, 3, 16, [](int rank, int cycle) {
+    // Cycle 0 caches w as [4]; in cycle 1 rank 1 changes it to [3]; cycle 2 is [4] everywhere.
+    const int64_t length = (cycle == 1 && rank == 1) ? 3 : 4;
+    return std::vector<proto::Request>{Shaped("w", length)};
+  });
+  for (int rank = 0; rank < 3; ++rank) {
+    ASSERT_EQ(run.executed[rank].size(), 3u);
+    EXPECT_EQ(run.executed[rank][0].type(), proto::Response::ALLREDUCE);
+    EXPECT_EQ(run.executed[rank][1].type(), proto::Response::ERROR);
+    EXPECT_THAT(run.executed[rank][1].error_message(), ::testing::HasSubstr("[3] on rank 1"));
+    EXPECT_EQ(run.executed[rank][2].type(), proto::Response::ALLREDUCE);
+    EXPECT_EQ(run.stats[rank].hits, 0);  // the error dropped the entry; cycle 2 re-negotiates
+    EXPECT_EQ(run.gathers[rank], 3);
+  }
+}
+
+TEST(ControllerCacheTest, EvictionAndDisabledCacheStayCorrect) {
+  for (int capacity : {0, 2}) {
+    CachedRun run = RunCached(2, 6, capacity, [](int, int) {
+      return std::vector<proto::Request>{Shaped("a", 1), Shaped("b", 1), Shaped("c", 1)};
+    });
+    for (int rank = 0; rank < 2; ++rank) {
+      EXPECT_EQ(ExecutedNames(run.executed[rank]).size(), 18u) << capacity;
+      EXPECT_EQ(ExecutedNames(run.executed[rank]), ExecutedNames(run.executed[0]));
+      if (capacity == 0) EXPECT_EQ(run.stats[rank].hits, 0);
+      EXPECT_LE(run.stats[rank].hits, 12);
+    }
   }
 }
 

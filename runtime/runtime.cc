@@ -73,8 +73,11 @@ absl::Status Runtime::InitializeOnCoordinator() {
 
   // One allgather tells every rank each rank's node size (the default group is a node, which
   // needs the same number of ranks on every node) and configured group size (which must agree).
-  constexpr int kFields = 2;
-  const int64_t mine[kFields] = {session_->local_size(), config_.group_size};
+  // Settings that must be equal everywhere ride along: the fusion plan and the cache's bit
+  // layout are computed independently on every rank.
+  constexpr int kFields = 4;
+  const int64_t mine[kFields] = {session_->local_size(), config_.group_size,
+                                 config_.fusion_threshold_bytes, config_.cache_capacity};
   std::vector<int64_t> all(static_cast<size_t>(world.size()) * kFields);
   HILO_RETURN_IF_ERROR(world.Allgather(mine, kFields, all.data(),
                                        std::vector<int64_t>(world.size(), kFields),
@@ -91,8 +94,21 @@ absl::Status Runtime::InitializeOnCoordinator() {
     if (it == group_sizes.end()) it = group_sizes.insert(group_sizes.end(), {value, {}});
     it->second.push_back(r);
   }
+  std::vector<int> other_settings;
+  for (int r = 0; r < world.size(); ++r) {
+    if (all[r * kFields + 2] != config_.fusion_threshold_bytes ||
+        all[r * kFields + 3] != config_.cache_capacity) {
+      other_settings.push_back(r);
+    }
+  }
   absl::StatusOr<Topology> topology;
-  if (group_sizes.size() == 1) {
+  if (!other_settings.empty()) {
+    topology = absl::InvalidArgumentError(absl::StrCat(
+        "HILO_FUSION_THRESHOLD or HILO_CACHE_CAPACITY differ between this rank (",
+        config_.fusion_threshold_bytes, ", ", config_.cache_capacity, ") and rank",
+        other_settings.size() > 1 ? "s " : " ", absl::StrJoin(other_settings, ", "),
+        "; set them the same everywhere"));
+  } else if (group_sizes.size() == 1) {
     topology = MakeTopology(session_->world_rank(), session_->world_size(),
                             session_->local_rank(), session_->local_size(),
                             static_cast<int>(min_local), static_cast<int>(max_local),
@@ -139,7 +155,7 @@ absl::Status Runtime::InitializeOnCoordinator() {
     }
     controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
         communicator, topology_.CommunicatorName(kind), topology_.world_rank,
-        config_.fusion_threshold_bytes);
+        config_.fusion_threshold_bytes, config_.cache_capacity);
     counted_[static_cast<int>(kind)] =
         std::make_unique<transport::CountingCommunicator>(communicator);
   }
@@ -174,6 +190,9 @@ absl::Status Runtime::RunCycles() {
       HILO_ASSIGN_OR_RETURN(proto::ResponseList responses,
                             controllers_[index]->Negotiate(std::move(requests),
                                                            is_world && shutdown));
+      const CacheStats stats = controllers_[index]->cache_stats();
+      cache_hits_[index].store(stats.hits, std::memory_order_relaxed);
+      cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
       ExecuteResponses(kind, responses);
       if (is_world && responses.shutdown()) {
         HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
@@ -285,6 +304,15 @@ transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) 
   const int index = static_cast<int>(kind);
   if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
   return counted_[index]->counters();
+}
+
+CacheStats Runtime::cache_stats() const {
+  CacheStats total;
+  for (int index = 0; index < kNumCommunicatorKinds; ++index) {
+    total.hits += cache_hits_[index].load(std::memory_order_relaxed);
+    total.misses += cache_misses_[index].load(std::memory_order_relaxed);
+  }
+  return total;
 }
 
 std::vector<AveragingRecord> Runtime::averaging_history() const {

@@ -21,6 +21,7 @@
 #define HILO_RUNTIME_RUNTIME_H_
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <vector>
 #include <memory>
@@ -75,6 +76,9 @@ class Runtime {
   // only; see transport/counting_communicator.h). Zero before init completes.
   transport::TransportCounters transport_counters(CommunicatorKind kind) const;
 
+  // Response-cache hits and misses of this rank, over all communicators, since init.
+  CacheStats cache_stats() const;
+
   // The most recent averaging rounds, oldest first (at most kAveragingHistoryLimit).
   std::vector<AveragingRecord> averaging_history() const ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr size_t kAveragingHistoryLimit = 100000;
@@ -108,6 +112,9 @@ class Runtime {
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
   FusionBuffer fusion_buffer_;
+  // Copied from the controllers after every negotiation, so that any thread may read them.
+  std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_hits_{};
+  std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_misses_{};
   // What the data plane goes through: the communicators above, counted. Created at init (before
   // init_done_ is notified) and destroyed with the Runtime, so other threads may read counters.
   std::array<std::unique_ptr<transport::CountingCommunicator>, kNumCommunicatorKinds> counted_;

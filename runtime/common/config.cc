@@ -75,6 +75,15 @@ absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config
   return absl::OkStatus();
 }
 
+absl::Status ApplyCacheCapacity(absl::string_view value, RuntimeConfig* config) {
+  int capacity = 0;
+  if (!absl::SimpleAtoi(value, &capacity) || capacity < 0 || capacity > (1 << 20)) {
+    return BadValue("HILO_CACHE_CAPACITY", value, "a number of tensors from 0 (off) to 1048576");
+  }
+  config->cache_capacity = capacity;
+  return absl::OkStatus();
+}
+
 constexpr ConfigOption kRegistry[] = {
     {"HILO_GROUP_SIZE", "0",
      "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
@@ -100,6 +109,11 @@ constexpr ConfigOption kRegistry[] = {
      "Largest fused allreduce in bytes: allreduces of one communicator, dtype and op that are "
      "ready in the same cycle travel in one transport call up to this size. 0 disables fusion.",
      &ApplyFusionThreshold},
+    {"HILO_CACHE_CAPACITY", "1024",
+     "Tensors per communicator in the response cache (LRU): a step that resubmits cached tensors "
+     "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
+     "broadcast. 0 disables the cache.",
+     &ApplyCacheCapacity},
 };
 
 }  // namespace
@@ -147,7 +161,8 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_LOG_LEVEL=", LogLevelName(config.log_level),
                       " HILO_AVERAGING_ALGORITHM=", AveragingAlgorithmName(config.averaging_algorithm),
                       " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0,
-                      " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes);
+                      " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes,
+                      " HILO_CACHE_CAPACITY=", config.cache_capacity);
 }
 
 }  // namespace hilo

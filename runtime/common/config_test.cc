@@ -31,13 +31,14 @@ TEST(ConfigTest, DefaultsMatchTheRegistry) {
   EXPECT_EQ(config->averaging_algorithm, AveragingAlgorithm::kSharded);
   EXPECT_FALSE(config->check_group_consistency);
   EXPECT_EQ(config->fusion_threshold_bytes, int64_t{64} << 20);
+  EXPECT_EQ(config->cache_capacity, 1024);
 }
 
 TEST(ConfigTest, ValuesOverrideDefaults) {
   absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup(
       {{"HILO_GROUP_SIZE", "4"}, {"HILO_CYCLE_TIME_MS", "2.5"}, {"HILO_LOG_LEVEL", "DEBUG"},
        {"HILO_AVERAGING_ALGORITHM", "world-allreduce"}, {"HILO_CHECK_GROUP_CONSISTENCY", "1"},
-       {"HILO_FUSION_THRESHOLD", "0"}}));
+       {"HILO_FUSION_THRESHOLD", "0"}, {"HILO_CACHE_CAPACITY", "0"}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->group_size, 4);
   EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
@@ -45,6 +46,7 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
   EXPECT_EQ(config->averaging_algorithm, AveragingAlgorithm::kWorldAllreduce);
   EXPECT_TRUE(config->check_group_consistency);
   EXPECT_EQ(config->fusion_threshold_bytes, 0);
+  EXPECT_EQ(config->cache_capacity, 0);
 }
 
 TEST(ConfigTest, BadValuesNameTheVariable) {
@@ -52,7 +54,8 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
            {"HILO_GROUP_SIZE", "-1"}, {"HILO_GROUP_SIZE", "four"}, {"HILO_CYCLE_TIME_MS", "0"},
            {"HILO_CYCLE_TIME_MS", "nan"}, {"HILO_LOG_LEVEL", "loud"},
            {"HILO_AVERAGING_ALGORITHM", "ring"}, {"HILO_CHECK_GROUP_CONSISTENCY", "yes"},
-           {"HILO_FUSION_THRESHOLD", "-1"}, {"HILO_FUSION_THRESHOLD", "64M"}}) {
+           {"HILO_FUSION_THRESHOLD", "-1"}, {"HILO_FUSION_THRESHOLD", "64M"},
+           {"HILO_CACHE_CAPACITY", "-5"}}) {
     absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
     ASSERT_FALSE(config.ok()) << name << "=" << value;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

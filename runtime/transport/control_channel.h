@@ -8,10 +8,12 @@
 #ifndef HILO_RUNTIME_TRANSPORT_CONTROL_CHANNEL_H_
 #define HILO_RUNTIME_TRANSPORT_CONTROL_CHANNEL_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 namespace hilo::transport {
 
@@ -28,6 +30,10 @@ class ControlChannel {
 
   // Rank 0's `*message` replaces every other rank's. Blocking.
   virtual absl::Status BroadcastFromRoot(std::string* message) = 0;
+
+  // In place: words[i] becomes the bitwise AND of every rank's words[i]. Every rank passes the
+  // same number of words. Blocking. (The response cache's whole negotiation.)
+  virtual absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) = 0;
 };
 
 }  // namespace hilo::transport

@@ -63,8 +63,10 @@ TEST(FusionMpiTest, ManySmallTensorsAreFusedUnlessDisabled) {
     // Tensors ready in the same cycle are fused; the enqueue loop may straddle a few cycles, and
     // each fused call holds at most threshold / 16 KiB tensors.
     const int64_t per_call = std::max<int64_t>(1, threshold / (kElements * 4));
-    EXPECT_GE(calls, (kTensors + per_call - 1) / per_call);
-    EXPECT_LE(calls, kTensors / 4) << "fusion should cut the calls at least fourfold";
+    const int64_t fewest = (kTensors + per_call - 1) / per_call;
+    EXPECT_GE(calls, fewest);
+    // Each cycle boundary the enqueue loop straddles can split one fused call in two.
+    EXPECT_LE(calls, fewest + 4) << "tensors ready together should travel together";
   }
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/transport/local/local_communicator.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -121,6 +122,18 @@ absl::Status LocalCommunicator::BroadcastFromRoot(std::string* message) {
     copy = *static_cast<const std::string*>(all[0]);
   });
   *message = std::move(copy);
+  return absl::OkStatus();
+}
+
+absl::Status LocalCommunicator::AllreduceBitwiseAnd(absl::Span<uint64_t> words) {
+  std::vector<uint64_t> result(words.begin(), words.end());
+  Exchange(words.data(), [&](const std::vector<const void*>& all) {
+    for (const void* other : all) {
+      const uint64_t* theirs = static_cast<const uint64_t*>(other);
+      for (size_t i = 0; i < result.size(); ++i) result[i] &= theirs[i];
+    }
+  });
+  std::copy(result.begin(), result.end(), words.begin());
   return absl::OkStatus();
 }
 

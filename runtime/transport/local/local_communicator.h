@@ -45,6 +45,7 @@ class LocalCommunicator final : public Communicator, public ControlChannel {
 
   absl::StatusOr<std::vector<std::string>> GatherToRoot(const std::string& local) override;
   absl::Status BroadcastFromRoot(std::string* message) override;
+  absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
 
   struct Shared;  // state common to the group
 

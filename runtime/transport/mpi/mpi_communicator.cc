@@ -134,6 +134,15 @@ absl::Status MpiCommunicator::ReduceScatterSum(const void* send, void* recv,
                "MPI_Reduce_scatter");
 }
 
+absl::Status MpiCommunicator::AllreduceBitwiseAnd(absl::Span<uint64_t> words) {
+  if (words.size() > static_cast<size_t>(INT_MAX)) return absl::OutOfRangeError("too many words");
+  MPI_Request request;
+  HILO_RETURN_IF_ERROR(Check(MPI_Iallreduce(MPI_IN_PLACE, words.data(), static_cast<int>(words.size()),
+                                            MPI_UINT64_T, MPI_BAND, comm_, &request),
+                             "MPI_Iallreduce(control bits)"));
+  return WaitWithoutSpinning(&request, "MPI_Iallreduce(control bits)");
+}
+
 absl::Status MpiCommunicator::WaitWithoutSpinning(MPI_Request* request, absl::string_view call) {
   // Negotiation waits for the slowest rank to start its cycle, which on an idle job is most of
   // the time. A blocking MPI wait would poll at full speed for all of it (on an oversubscribed

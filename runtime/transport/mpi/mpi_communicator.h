@@ -56,6 +56,7 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
 
   absl::StatusOr<std::vector<std::string>> GatherToRoot(const std::string& local) override;
   absl::Status BroadcastFromRoot(std::string* message) override;
+  absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
 
  private:
   absl::Status Check(int code, absl::string_view call) const;
