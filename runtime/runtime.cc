@@ -168,13 +168,32 @@ absl::Status Runtime::InitializeOnCoordinator() {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Duration IdleCycleTime(const RuntimeConfig& config, int64_t idle_cycles) {
+  // After kIdleCyclesBeforeBackoff cycles with nothing in flight here, the pause doubles each
+  // cycle up to kLongestIdleCycle: an idle job then costs a few negotiations per second instead
+  // of a thousand. Any enqueue on this rank wakes it at once; a rank with nothing to do delays
+  // the others' negotiations by at most kLongestIdleCycle, and only after it has been idle.
+  constexpr int64_t kIdleCyclesBeforeBackoff = 100;
+  constexpr absl::Duration kLongestIdleCycle = absl::Milliseconds(50);
+  if (idle_cycles < kIdleCyclesBeforeBackoff) return config.cycle_time;
+  const int64_t doublings = std::min<int64_t>(idle_cycles - kIdleCyclesBeforeBackoff, 16);
+  return std::max(config.cycle_time, std::min(config.cycle_time * (int64_t{1} << doublings),
+                                               kLongestIdleCycle));
+}
+
+}  // namespace
+
 absl::Status Runtime::RunCycles() {
   absl::Time next_cycle = absl::Now();
+  int64_t idle_cycles = 0;
   while (true) {
     // Sleep until the cycle time has passed, unless work arrives first: a step that enqueues
     // tensors starts negotiating at once instead of waiting out the cycle.
     queue_.WaitForWork(next_cycle);
-    next_cycle = absl::Now() + config_.cycle_time;
+    idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
+    next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
     bool shutdown;
     {
       absl::MutexLock lock(&mu_);

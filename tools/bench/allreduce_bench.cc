@@ -19,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/hilo_cpp.h"
 #include "tools/bench/bench_util.h"
 
@@ -29,6 +30,7 @@ ABSL_FLAG(int, blocks, 2, "alternating blocks of raw MPI and hilo");
 ABSL_FLAG(int, step_tensors, 100, "tensors per step in (b) and (c)");
 ABSL_FLAG(int64_t, step_tensor_bytes, 16 << 10, "bytes per tensor in (b) and (c)");
 ABSL_FLAG(int, memory_steps, 10000, "steps of (b) through hilo for the memory measurement (0: skip)");
+ABSL_FLAG(double, idle_seconds, 3, "measure the CPU an idle hilo uses over this long (0: skip)");
 
 namespace hilo {
 namespace {
@@ -144,6 +146,21 @@ int main(int argc, char** argv) {
     if (!(*hilo)->Shutdown().ok()) MPI_Abort(MPI_COMM_WORLD, 1);
   }
 
+  // CPU used by an idle runtime: start hilo, let it settle, and measure this process's CPU time
+  // (all threads) while the main thread sleeps.
+  const double idle_seconds = absl::GetFlag(FLAGS_idle_seconds);
+  double idle_cpu_fraction = -1;
+  if (idle_seconds > 0) {
+    absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
+    if (!hilo.ok()) MPI_Abort(MPI_COMM_WORLD, 1);
+    absl::SleepFor(absl::Seconds(1));
+    const double cpu_start = hilo::bench::ProcessCpuSeconds();
+    absl::SleepFor(absl::Seconds(idle_seconds));
+    const double mine = (hilo::bench::ProcessCpuSeconds() - cpu_start) / idle_seconds;
+    if (!(*hilo)->Shutdown().ok()) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Reduce(&mine, &idle_cpu_fraction, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  }
+
   if (rank == 0) {
     const double bus = 2.0 * (size - 1) / size;
     std::printf("(a) allreduce of one float32 tensor, %d ranks, median of %d rounds\n", size, per_block * blocks);
@@ -179,6 +196,12 @@ int main(int argc, char** argv) {
       std::printf("JSON {\"part\": \"memory\", \"ranks\": %d, \"steps\": %d, \"rss_after_1000_mib\": %.2f, "
                   "\"rss_end_mib\": %.2f, \"peak_growth_mib\": %.2f}\n",
                   size, memory_steps, rss_early / 1048576.0, rss_end / 1048576.0, rss_peak_growth / 1048576.0);
+    }
+    if (idle_seconds > 0) {
+      std::printf("idle: an idle runtime used %.2f%% of a core (the busiest of %d ranks, over %.1f s)\n",
+                  idle_cpu_fraction * 100, size, idle_seconds);
+      std::printf("JSON {\"part\": \"idle\", \"ranks\": %d, \"max_cpu_percent\": %.3f}\n", size,
+                  idle_cpu_fraction * 100);
     }
     std::fflush(stdout);
   }

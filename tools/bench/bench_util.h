@@ -26,6 +26,9 @@ double Median(std::vector<double> values);
 // This process's resident set size, in bytes (/proc/self/statm).
 int64_t ResidentBytes();
 
+// CPU time used by this process so far, all threads, in seconds.
+double ProcessCpuSeconds();
+
 }  // namespace hilo::bench
 
 #endif  // HILO_TOOLS_BENCH_BENCH_UTIL_H_
