@@ -16,6 +16,11 @@ namespace hilo {
 Runtime::Runtime(const RuntimeConfig& config) : config_(config), logger_(config.log_level) {}
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeConfig& config) {
+  // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: every mutex
+  // (one per operation's Notification) is then registered in a global lock graph, a measurable
+  // cost per tensor on hilo's hot path. It is a debugging aid that release builds of Abseil
+  // disable; hilo disables it too. (It is process-wide, like Abseil's release default.)
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::unique_ptr<Runtime> runtime(new Runtime(config));
   {
     absl::MutexLock lock(&runtime->join_mu_);
