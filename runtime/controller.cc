@@ -79,25 +79,30 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
   // Invalidations (the same set on every rank): drop the slots; a hit waiting on one goes the
   // full way now, where the coordinator will compare it with the changed request.
   bool any_invalidated = false;
-  for (int slot = 0; slot < cache_.capacity(); ++slot) {
-    if (words[words_per_set + slot / kBitsPerWord] & (uint64_t{1} << (slot % kBitsPerWord))) continue;
-    any_invalidated = true;
-    auto pending = pending_hits_.find(slot);
-    if (pending != pending_hits_.end()) {
-      uncached.push_back(std::move(pending->second));
-      pending_hits_.erase(pending);
+  for (int word = 0; word < words_per_set; ++word) {
+    for (uint64_t bits = ~words[words_per_set + word]; bits != 0; bits &= bits - 1) {
+      const int slot = word * kBitsPerWord + __builtin_ctzll(bits);
+      if (slot >= cache_.capacity()) break;
+      any_invalidated = true;
+      auto pending = pending_hits_.find(slot);
+      if (pending != pending_hits_.end()) {
+        uncached.push_back(std::move(pending->second));
+        pending_hits_.erase(pending);
+      }
+      cache_.Erase(slot);
     }
-    cache_.Erase(slot);
   }
 
   // Hits every rank has ready: replay their responses in slot order.
   std::vector<proto::Response> replayed;
-  for (int slot = 0; slot < cache_.capacity(); ++slot) {
-    if ((words[slot / kBitsPerWord] & (uint64_t{1} << (slot % kBitsPerWord))) == 0) continue;
-    replayed.push_back(cache_.response(slot));
-    cache_.Touch(slot);
-    pending_hits_.erase(slot);
-    hits_.fetch_add(1, std::memory_order_relaxed);
+  for (int word = 0; word < words_per_set; ++word) {
+    for (uint64_t bits = words[word]; bits != 0; bits &= bits - 1) {
+      const int slot = word * kBitsPerWord + __builtin_ctzll(bits);
+      replayed.push_back(cache_.response(slot));
+      cache_.Touch(slot);
+      pending_hits_.erase(slot);
+      hits_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   proto::ResponseList result;
   for (proto::Response& response : PlanFusion(std::move(replayed), fusion_threshold_bytes_)) {

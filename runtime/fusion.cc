@@ -27,8 +27,8 @@ std::vector<proto::Response> PlanFusion(std::vector<proto::Response> responses,
   if (threshold_bytes <= 0) return responses;
   std::vector<proto::Response> planned;
   planned.reserve(responses.size());
-  // Per (dtype, reduce op): the index in `planned` of the response still accepting tensors.
-  std::map<std::pair<int, int>, size_t> open;
+  // Per (dtype, reduce op): the response in `planned` still accepting tensors, and its bytes.
+  std::map<std::pair<int, int>, std::pair<size_t, int64_t>> open;
   for (proto::Response& response : responses) {
     if (!Fusable(response)) {
       planned.push_back(std::move(response));
@@ -37,18 +37,19 @@ std::vector<proto::Response> PlanFusion(std::vector<proto::Response> responses,
     const int64_t bytes = ResponseBytes(response);
     const std::pair<int, int> key = {response.dtype(), response.reduce_op()};
     auto it = open.find(key);
-    if (it != open.end() && ResponseBytes(planned[it->second]) + bytes <= threshold_bytes) {
-      proto::Response& target = planned[it->second];
+    if (it != open.end() && it->second.second + bytes <= threshold_bytes) {
+      proto::Response& target = planned[it->second.first];
       for (int i = 0; i < response.tensor_names_size(); ++i) {
         target.add_tensor_names(response.tensor_names(i));
         target.add_tensor_sizes(response.tensor_sizes(i));
       }
+      it->second.second += bytes;
       continue;
     }
     planned.push_back(std::move(response));
     // A tensor at or above the threshold stays alone (and leaves the open response open); a
     // smaller one that did not fit opens a new fused response.
-    if (bytes < threshold_bytes) open[key] = planned.size() - 1;
+    if (bytes < threshold_bytes) open[key] = {planned.size() - 1, bytes};
   }
   return planned;
 }
