@@ -21,6 +21,8 @@ proto::Response SingleResponse(const proto::Response& response, int index) {
   single.set_dtype(response.dtype());
   single.set_reduce_op(response.reduce_op());
   single.set_root_rank(response.root_rank());
+  single.set_algorithm(response.algorithm());
+  single.set_check_group_consistency(response.check_group_consistency());
   if (index < response.tensor_sizes_size()) single.add_tensor_sizes(response.tensor_sizes(index));
   return single;
 }
@@ -130,7 +132,8 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
 void Controller::RememberAgreed(const proto::ResponseList& agreed) {
   for (const proto::Response& response : agreed.responses()) {
     const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
-                          response.type() == proto::Response::BROADCAST;
+                          response.type() == proto::Response::BROADCAST ||
+                          response.type() == proto::Response::AVERAGE_ACROSS_GROUPS;
     for (int i = 0; i < response.tensor_names_size(); ++i) {
       const std::string& name = response.tensor_names(i);
       auto reported = reported_.find(name);

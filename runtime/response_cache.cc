@@ -9,14 +9,27 @@ ResponseCache::ResponseCache(int capacity) : capacity_(std::max(0, capacity)) {
 }
 
 bool ResponseCache::Cacheable(const proto::Request& request) {
-  return request.collective() == proto::ALLREDUCE || request.collective() == proto::BROADCAST;
+  return request.collective() == proto::ALLREDUCE || request.collective() == proto::BROADCAST ||
+         request.collective() == proto::AVERAGE_ACROSS_GROUPS;
 }
 
 bool ResponseCache::SameSignature(const proto::Request& a, const proto::Request& b) {
-  return a.tensor_name() == b.tensor_name() && a.collective() == b.collective() &&
-         a.dtype() == b.dtype() && a.reduce_op() == b.reduce_op() &&
-         a.root_rank() == b.root_rank() &&
-         std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end());
+  if (a.tensor_name() != b.tensor_name() || a.collective() != b.collective() ||
+      a.dtype() != b.dtype() || a.reduce_op() != b.reduce_op() ||
+      a.root_rank() != b.root_rank() ||
+      !std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end()) ||
+      a.algorithm() != b.algorithm() ||
+      a.check_group_consistency() != b.check_group_consistency() ||
+      a.parameters_size() != b.parameters_size()) {
+    return false;
+  }
+  for (int i = 0; i < a.parameters_size(); ++i) {
+    if (a.parameters(i).dtype() != b.parameters(i).dtype() ||
+        a.parameters(i).count() != b.parameters(i).count()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::optional<int> ResponseCache::Find(const std::string& name) const {

@@ -31,8 +31,8 @@ class ResponseCache {
   int capacity() const { return capacity_; }
   bool enabled() const { return capacity_ > 0; }
 
-  // Whether a request can be served from the cache at all (allreduce and broadcast; other
-  // collectives carry per-step data such as allgather's first dimensions).
+  // Whether a request can be served from the cache at all (allreduce, broadcast and averaging
+  // rounds; allgather carries per-step data, its ranks' first dimensions).
   static bool Cacheable(const proto::Request& request);
   // Whether two requests of the same name ask for the same thing.
   static bool SameSignature(const proto::Request& a, const proto::Request& b);

@@ -69,6 +69,15 @@ TEST(ResponseCacheTest, SignaturesAndCacheability) {
   other_rank.set_world_rank(9);  // who reported it does not matter
   EXPECT_TRUE(ResponseCache::SameSignature(Signature("a", 4), other_rank));
   EXPECT_TRUE(ResponseCache::Cacheable(Signature("a", 1, proto::BROADCAST)));
+  EXPECT_TRUE(ResponseCache::Cacheable(Signature("m", 0, proto::AVERAGE_ACROSS_GROUPS)));
+  proto::Request model = Signature("m", 0, proto::AVERAGE_ACROSS_GROUPS);
+  model.add_parameters()->set_count(10);
+  proto::Request resized = model;
+  resized.mutable_parameters(0)->set_count(11);
+  EXPECT_FALSE(ResponseCache::SameSignature(model, resized));  // a new layout is a new request
+  proto::Request other_algorithm = model;
+  other_algorithm.set_algorithm(proto::WORLD_ALLREDUCE);
+  EXPECT_FALSE(ResponseCache::SameSignature(model, other_algorithm));
   EXPECT_FALSE(ResponseCache::Cacheable(Signature("a", 1, proto::ALLGATHER)));
   EXPECT_FALSE(ResponseCache(0).enabled());
 }
