@@ -2,13 +2,16 @@
 # Runs multi_node_mpi_test across emulated nodes: emulated_nodes_test.sh HARNESS BINARY NODES SLOTS
 set -euo pipefail
 harness="$1"; binary="$2"; nodes="$3"; slots="$4"
-# Network namespaces need root and CAP_NET_ADMIN. Where they cannot exist at all this test has
-# nothing to run on; say so loudly instead of failing the whole suite.
+# The harness needs root and CAP_NET_ADMIN (namespaces, veth pairs) and the kernel's tbf queueing
+# discipline. Where any of that is missing this test has nothing to run on; say so loudly
+# instead of failing the whole suite.
 probe="hiloprobe$$"
-if ! error=$(ip netns add "$probe" 2>&1); then
-  echo "SKIPPED: cannot create network namespaces here ($error)"
-  exit 0
-fi
+skip() { ip netns del "$probe" 2>/dev/null || true; echo "SKIPPED: $1"; exit 0; }
+error=$(ip netns add "$probe" 2>&1) || skip "cannot create network namespaces here ($error)"
+error=$(ip -n "$probe" link add "${probe}a" type veth peer name "${probe}b" 2>&1) ||
+  skip "cannot create veth pairs here ($error)"
+error=$(ip netns exec "$probe" tc qdisc add dev "${probe}a" root tbf rate 1gbit burst 256kb latency 50ms 2>&1) ||
+  skip "cannot limit a link with tc tbf here ($error)"
 ip netns del "$probe"
 "$harness" --nodes "$nodes" --slots "$slots" --rate 1gbit -- "$binary" "$nodes"
 leftover=$(ip netns list | grep -c "^hilo" || true)
