@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/dtype.h"
+#include "runtime/common/rank_values.h"
 #include "runtime/operation.h"
 #include "runtime/wire_format.h"
 
@@ -21,24 +22,11 @@ std::string RequestShape(const proto::Request& request) {
 // otherwise e.g. "[4] on ranks 0, 2, 3; [3] on rank 1" (world ranks).
 std::string DescribeDisagreement(const std::vector<proto::Request>& requests,
                                  const std::function<std::string(const proto::Request&)>& describe) {
-  std::vector<std::pair<std::string, std::vector<int>>> groups;
+  std::vector<std::pair<std::string, int>> value_by_rank;
   for (const proto::Request& request : requests) {
-    const std::string value = describe(request);
-    auto it = groups.begin();
-    while (it != groups.end() && it->first != value) ++it;
-    if (it == groups.end()) {
-      groups.push_back({value, {}});
-      it = groups.end() - 1;
-    }
-    it->second.push_back(request.world_rank());
+    value_by_rank.emplace_back(describe(request), request.world_rank());
   }
-  if (groups.size() <= 1) return "";
-  std::vector<std::string> parts;
-  for (const auto& [value, ranks] : groups) {
-    parts.push_back(absl::StrCat(value, " on rank", ranks.size() > 1 ? "s " : " ",
-                                 absl::StrJoin(ranks, ", ")));
-  }
-  return absl::StrJoin(parts, "; ");
+  return DescribeRanksByValue(value_by_rank);
 }
 
 // "3 tensors, 1325 elements: float32[3], float64[1000], float32[322]" (at most 6 listed).

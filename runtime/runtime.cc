@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "runtime/collectives.h"
+#include "runtime/common/rank_values.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/wire_format.h"
 
@@ -88,17 +89,13 @@ absl::Status Runtime::InitializeOnCoordinator() {
                                        std::vector<int64_t>(world.size(), kFields),
                                        DataType::kInt64));
   int64_t min_local = all[0], max_local = all[0];
-  // Configured group size -> the ranks that have it, in rank order.
-  std::vector<std::pair<int64_t, std::vector<int>>> group_sizes;
+  std::vector<std::pair<std::string, int>> group_size_by_rank;
   for (int r = 0; r < world.size(); ++r) {
     min_local = std::min(min_local, all[r * kFields]);
     max_local = std::max(max_local, all[r * kFields]);
-    const int64_t value = all[r * kFields + 1];
-    auto it = std::find_if(group_sizes.begin(), group_sizes.end(),
-                           [value](const auto& entry) { return entry.first == value; });
-    if (it == group_sizes.end()) it = group_sizes.insert(group_sizes.end(), {value, {}});
-    it->second.push_back(r);
+    group_size_by_rank.emplace_back(absl::StrCat(all[r * kFields + 1]), r);
   }
+  const std::string group_size_disagreement = DescribeRanksByValue(group_size_by_rank);
   std::vector<int> other_settings;
   for (int r = 0; r < world.size(); ++r) {
     if (all[r * kFields + 2] != config_.fusion_threshold_bytes ||
@@ -113,19 +110,14 @@ absl::Status Runtime::InitializeOnCoordinator() {
         config_.fusion_threshold_bytes, ", ", config_.cache_capacity, ") and rank",
         other_settings.size() > 1 ? "s " : " ", absl::StrJoin(other_settings, ", "),
         "; set them the same everywhere"));
-  } else if (group_sizes.size() == 1) {
+  } else if (group_size_disagreement.empty()) {
     topology = MakeTopology(session_->world_rank(), session_->world_size(),
                             session_->local_rank(), session_->local_size(),
                             static_cast<int>(min_local), static_cast<int>(max_local),
                             config_.group_size);
   } else {
-    std::vector<std::string> parts;
-    for (const auto& [value, ranks] : group_sizes) {
-      parts.push_back(absl::StrCat(value, " on rank", ranks.size() > 1 ? "s " : " ",
-                                   absl::StrJoin(ranks, ", ")));
-    }
     topology = absl::InvalidArgumentError(absl::StrCat(
-        "HILO_GROUP_SIZE differs across ranks (", absl::StrJoin(parts, "; "),
+        "HILO_GROUP_SIZE differs across ranks (", group_size_disagreement,
         "); set it the same everywhere, e.g. mpirun -x HILO_GROUP_SIZE"));
   }
   // Every rank must learn whether every other rank can go on: a rank that fails alone and leaves
