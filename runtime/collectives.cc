@@ -1,7 +1,5 @@
 #include "runtime/collectives.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "kernels/reduce.h"
 #include "runtime/common/status_macros.h"
@@ -47,24 +45,18 @@ absl::Status RunFusedAllreduce(transport::Communicator& communicator,
     total += ElementCount(request->shape);
   }
   if (total == 0) return absl::OkStatus();
-  char* packed = buffer.Get(static_cast<size_t>(total) * element);
-  char* cursor = packed;
+  std::vector<PackedSlice> slices;
+  slices.reserve(requests.size());
   for (const TensorRequest* request : requests) {
-    const size_t bytes = static_cast<size_t>(ElementCount(request->shape)) * element;
-    if (bytes > 0) std::memcpy(cursor, request->data, bytes);
-    cursor += bytes;
+    slices.push_back({request->data, static_cast<size_t>(ElementCount(request->shape)) * element});
   }
+  char* packed = buffer.Pack(slices);
   HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
   HILO_RETURN_IF_ERROR(communicator.Synchronize());
   if (op == ReduceOp::kAverage && communicator.size() > 1) {
     kernels::DivideInPlace(packed, total, dtype, communicator.size());
   }
-  cursor = packed;
-  for (const TensorRequest* request : requests) {
-    const size_t bytes = static_cast<size_t>(ElementCount(request->shape)) * element;
-    if (bytes > 0) std::memcpy(request->data, cursor, bytes);
-    cursor += bytes;
-  }
+  buffer.Unpack(slices);
   return absl::OkStatus();
 }
 

@@ -162,19 +162,14 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
                                        algorithm, &partials[0], &partials[1]));
       continue;
     }
-    flat_.resize(static_cast<size_t>(total) * element);
-    char* cursor = flat_.data();
+    std::vector<PackedSlice> slices;
+    slices.reserve(members.size());
     for (const ParameterTensor* tensor : members) {
-      std::memcpy(cursor, tensor->data, tensor->count * element);
-      cursor += tensor->count * element;
+      slices.push_back({tensor->data, static_cast<size_t>(tensor->count) * element});
     }
-    HILO_RETURN_IF_ERROR(
-        AverageFlat(flat_.data(), total, dtype, algorithm, &partials[0], &partials[1]));
-    cursor = flat_.data();
-    for (const ParameterTensor* tensor : members) {
-      std::memcpy(tensor->data, cursor, tensor->count * element);
-      cursor += tensor->count * element;
-    }
+    HILO_RETURN_IF_ERROR(AverageFlat(flat_.Pack(slices), total, dtype, algorithm, &partials[0],
+                                     &partials[1]));
+    flat_.Unpack(slices);
   }
   // One tiny allreduce turns the partial sums into the metric. Sharded: summed over all ranks,
   // before = sum_g ||w_g||^2 and after = k ||w_avg||^2 (each cross set holds one shard of every

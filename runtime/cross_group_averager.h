@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
+#include "runtime/fusion.h"
 #include "runtime/parameters.h"
 #include "runtime/topology.h"
 #include "runtime/transport/communicator.h"
@@ -71,8 +72,8 @@ class CrossGroupAverager {
   transport::Communicator* const world_;
   transport::Communicator* const group_;
   transport::Communicator* const cross_;
-  // Reused across rounds so that steady-state rounds allocate nothing.
-  std::vector<char> flat_;
+  // The flat model of a dtype with several tensors, reused across rounds.
+  FusionBuffer flat_;
 };
 
 }  // namespace hilo

@@ -20,8 +20,15 @@ namespace hilo {
 std::vector<proto::Response> PlanFusion(std::vector<proto::Response> responses,
                                         int64_t threshold_bytes);
 
-// The buffer fused allreduces are packed into: grown to the largest fused response seen (never
-// beyond the fusion threshold) and reused, so steady-state steps allocate nothing.
+// One tensor's bytes in a packed buffer.
+struct PackedSlice {
+  void* data;
+  size_t bytes;
+};
+
+// The buffer several tensors are packed into for one transport call (fused allreduces, the
+// flat model of an averaging round): grown to the largest use seen and reused, so steady-state
+// steps allocate nothing.
 class FusionBuffer {
  public:
   // A buffer of at least `bytes`, valid until the next call.
@@ -30,6 +37,11 @@ class FusionBuffer {
     return buffer_.data();
   }
   size_t capacity() const { return buffer_.size(); }
+
+  // Copies the slices back to back into the buffer and returns it (valid until the next call).
+  char* Pack(const std::vector<PackedSlice>& slices);
+  // Copies the buffer, as laid out by Pack, back into the slices.
+  void Unpack(const std::vector<PackedSlice>& slices) const;
 
  private:
   std::vector<char> buffer_;
