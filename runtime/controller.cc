@@ -1,5 +1,7 @@
 #include "runtime/controller.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/fusion.h"
@@ -12,6 +14,8 @@ constexpr int kBitsPerWord = 64;
 // that the same bitwise AND computes them.
 constexpr uint64_t kHasUncachedWork = 1;
 constexpr uint64_t kWantsShutdown = 2;
+
+int WordsPerSet(int capacity) { return (capacity + kBitsPerWord - 1) / kBitsPerWord; }
 
 // The single-tensor response for tensor `index` of a (possibly fused) response.
 proto::Response SingleResponse(const proto::Response& response, int index) {
@@ -38,51 +42,55 @@ Controller::Controller(transport::ControlChannel* channel, std::string communica
       table_(channel->size(), communicator_name_),
       cache_(cache_capacity) {}
 
-absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
-                                                          bool request_shutdown) {
-  if (!cache_.enabled()) {
-    for (const proto::Request& request : new_requests) {
-      if (ResponseCache::Cacheable(request)) misses_.fetch_add(1, std::memory_order_relaxed);
-    }
-    return FullNegotiation(std::move(new_requests), request_shutdown);
-  }
+int Controller::agreement_words() const {
+  return 2 * WordsPerSet(cache_.capacity()) + 1;
+}
 
+void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
+                            absl::Span<uint64_t> agreement) {
   // Sort this cycle's requests: cache candidates become bits, the rest take the full path.
-  std::vector<proto::Request> uncached = std::move(deferred_);
+  uncached_ = std::move(deferred_);
   deferred_.clear();
   std::vector<int> invalidated;
   for (proto::Request& request : new_requests) {
     const std::optional<int> slot =
-        ResponseCache::Cacheable(request) ? cache_.Find(request.tensor_name()) : std::nullopt;
+        cache_.enabled() && ResponseCache::Cacheable(request) ? cache_.Find(request.tensor_name())
+                                                             : std::nullopt;
     if (slot && ResponseCache::SameSignature(cache_.signature(*slot), request)) {
       pending_hits_[*slot] = std::move(request);
       continue;
     }
     if (slot) invalidated.push_back(*slot);  // same name, new shape/dtype/op: everyone drops it
-    uncached.push_back(std::move(request));
+    uncached_.push_back(std::move(request));
   }
+  request_shutdown_ = request_shutdown;
 
-  // One allreduce: [hit bits | inverted invalidation bits | inverted flags].
-  const int words_per_set = (cache_.capacity() + kBitsPerWord - 1) / kBitsPerWord;
-  std::vector<uint64_t> words(2 * words_per_set + 1, 0);
+  // [hit bits | inverted invalidation bits | inverted flags].
+  const int words_per_set = WordsPerSet(cache_.capacity());
+  std::fill(agreement.begin(), agreement.begin() + words_per_set, 0);
+  std::fill(agreement.begin() + words_per_set, agreement.end(), ~uint64_t{0});
   for (const auto& [slot, request] : pending_hits_) {
-    words[slot / kBitsPerWord] |= uint64_t{1} << (slot % kBitsPerWord);
+    agreement[slot / kBitsPerWord] |= uint64_t{1} << (slot % kBitsPerWord);
   }
-  for (int i = words_per_set; i < 2 * words_per_set + 1; ++i) words[i] = ~uint64_t{0};
   for (int slot : invalidated) {
-    words[words_per_set + slot / kBitsPerWord] &= ~(uint64_t{1} << (slot % kBitsPerWord));
+    agreement[words_per_set + slot / kBitsPerWord] &= ~(uint64_t{1} << (slot % kBitsPerWord));
   }
-  if (!uncached.empty()) words.back() &= ~kHasUncachedWork;
-  if (request_shutdown) words.back() &= ~kWantsShutdown;
-  HILO_RETURN_IF_ERROR(channel_->AllreduceBitwiseAnd(absl::MakeSpan(words)));
-  const bool anyone_uncached = (words.back() & kHasUncachedWork) == 0;
-  const bool anyone_shutdown = (words.back() & kWantsShutdown) == 0;
+  if (!uncached_.empty()) agreement.back() &= ~kHasUncachedWork;
+  if (request_shutdown) agreement.back() &= ~kWantsShutdown;
+}
+
+absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uint64_t> agreed) {
+  std::vector<proto::Request> uncached = std::move(uncached_);
+  uncached_.clear();
+  const bool anyone_uncached = (agreed.back() & kHasUncachedWork) == 0;
+  const bool anyone_shutdown = (agreed.back() & kWantsShutdown) == 0;
+  const int words_per_set = WordsPerSet(cache_.capacity());
 
   // Invalidations (the same set on every rank): drop the slots; a hit waiting on one goes the
   // full way now, where the coordinator will compare it with the changed request.
   bool any_invalidated = false;
   for (int word = 0; word < words_per_set; ++word) {
-    for (uint64_t bits = ~words[words_per_set + word]; bits != 0; bits &= bits - 1) {
+    for (uint64_t bits = ~agreed[words_per_set + word]; bits != 0; bits &= bits - 1) {
       const int slot = word * kBitsPerWord + __builtin_ctzll(bits);
       if (slot >= cache_.capacity()) break;
       any_invalidated = true;
@@ -98,7 +106,7 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
   // Hits every rank has ready: replay their responses in slot order.
   std::vector<proto::Response> replayed;
   for (int word = 0; word < words_per_set; ++word) {
-    for (uint64_t bits = words[word]; bits != 0; bits &= bits - 1) {
+    for (uint64_t bits = agreed[word]; bits != 0; bits &= bits - 1) {
       const int slot = word * kBitsPerWord + __builtin_ctzll(bits);
       replayed.push_back(cache_.response(slot));
       cache_.Touch(slot);
@@ -111,14 +119,16 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
     *result.add_responses() = std::move(response);
   }
 
+  // The full path only when some rank needs it: every rank of this communicator sees the same
+  // agreed flags, so they all take it or all skip it.
   if (anyone_uncached || anyone_shutdown || any_invalidated) {
     for (const proto::Request& request : uncached) {
       if (!ResponseCache::Cacheable(request)) continue;
       misses_.fetch_add(1, std::memory_order_relaxed);
-      reported_[request.tensor_name()] = request;
+      if (cache_.enabled()) reported_[request.tensor_name()] = request;
     }
     HILO_ASSIGN_OR_RETURN(proto::ResponseList full,
-                          FullNegotiation(std::move(uncached), request_shutdown));
+                          FullNegotiation(std::move(uncached), request_shutdown_));
     RememberAgreed(full);
     for (proto::Response& response : *full.mutable_responses()) {
       *result.add_responses() = std::move(response);
@@ -127,6 +137,14 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
     result.set_shutdown_requested_by(full.shutdown_requested_by());
   }
   return result;
+}
+
+absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
+                                                          bool request_shutdown) {
+  std::vector<uint64_t> agreement(agreement_words());
+  BeginCycle(std::move(new_requests), request_shutdown, absl::MakeSpan(agreement));
+  HILO_RETURN_IF_ERROR(channel_->AllreduceBitwiseAnd(absl::MakeSpan(agreement)));
+  return FinishCycle(agreement);
 }
 
 void Controller::RememberAgreed(const proto::ResponseList& agreed) {

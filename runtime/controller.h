@@ -3,6 +3,9 @@
 // Every rank calls Negotiate() once per cycle with the requests for tensors that became ready on
 // it since the previous cycle, and gets back the same ordered ResponseList as every other rank;
 // executing it in order keeps collectives from deadlocking when ranks enqueue in different orders.
+// Negotiate() is BeginCycle(), the bitwise-AND allreduce of the agreement words, FinishCycle():
+// the runtime calls the two halves itself to merge the agreements of all its communicators into
+// one allreduce per cycle (docs/protocol.md).
 //
 // Two paths (docs/protocol.md):
 //  * Cached: a request whose name and signature are in the ResponseCache is only announced as a
@@ -27,6 +30,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "proto/negotiation.pb.h"
 #include "runtime/readiness_table.h"
 #include "runtime/response_cache.h"
@@ -49,6 +53,16 @@ class Controller {
 
   absl::StatusOr<proto::ResponseList> Negotiate(std::vector<proto::Request> new_requests,
                                                 bool request_shutdown);
+
+  // The words this controller contributes to a cycle's bitwise AND (the same on every rank).
+  int agreement_words() const;
+  // Sorts this cycle's new requests and writes this rank's agreement (agreement_words() words).
+  void BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
+                  absl::Span<uint64_t> agreement);
+  // Given the AND of every rank's agreement, replays the cached responses all ranks have ready
+  // and, if some rank needs it, runs the full negotiation. Every rank of the channel must call
+  // it in the same cycle.
+  absl::StatusOr<proto::ResponseList> FinishCycle(absl::Span<const uint64_t> agreed);
 
   bool is_coordinator() const { return channel_->rank() == 0; }
   CacheStats cache_stats() const { return {hits_.load(), misses_.load()}; }
@@ -73,6 +87,9 @@ class Controller {
   std::map<int, proto::Request> pending_hits_;
   // Requests that must take the full path next cycle (their cache slot was reassigned).
   std::vector<proto::Request> deferred_;
+  // Between BeginCycle and FinishCycle: this cycle's requests for the full path.
+  std::vector<proto::Request> uncached_;
+  bool request_shutdown_ = false;
   std::atomic<int64_t> hits_{0};
   std::atomic<int64_t> misses_{0};
 };

@@ -223,5 +223,91 @@ TEST(ControllerCacheTest, EvictionAndDisabledCacheStayCorrect) {
   }
 }
 
+TEST(ControllerCacheTest, CyclesWithNothingNewSkipTheFullPathEvenWithTheCacheOff) {
+  // Cycle 0 reports "a" on every rank, cycle 3 reports "b"; the other cycles are idle.
+  CachedRun run = RunCached(3, 6, /*capacity=*/0, [](int, int cycle) {
+    if (cycle == 0) return std::vector<proto::Request>{Shaped("a", 2)};
+    if (cycle == 3) return std::vector<proto::Request>{Shaped("b", 2)};
+    return std::vector<proto::Request>{};
+  });
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_EQ(ExecutedNames(run.executed[rank]), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(run.gathers[rank], 2) << "only the cycles with new requests gather";
+  }
+}
+
+// Four ranks in two groups of two, as the runtime runs them: each rank has a world and a group
+// controller, and one AND over the world channel carries both agreements, laid out as
+// [world | group 0 | group 1]. Group 0 works in every cycle, group 1 only in some; their
+// agreements must not leak into each other, and a group whose members have nothing new must
+// not gather.
+TEST(ControllerCacheTest, OneWorldAgreementServesEveryGroupSeparately) {
+  constexpr int kRanks = 4, kGroupSize = 2, kCycles = 6, kCapacity = 64;
+  auto world_channels = transport::LocalCommunicator::CreateGroup(kRanks, "world");
+  std::vector<std::vector<std::unique_ptr<transport::LocalCommunicator>>> group_channels;
+  for (int group = 0; group < kRanks / kGroupSize; ++group) {
+    group_channels.push_back(
+        transport::LocalCommunicator::CreateGroup(kGroupSize, absl::StrCat("group ", group)));
+  }
+  std::vector<std::vector<std::string>> group_executed(kRanks), world_executed(kRanks);
+  std::vector<int> group_gathers(kRanks);
+  std::vector<CacheStats> group_stats(kRanks);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < kRanks; ++rank) {
+    threads.emplace_back([&, rank] {
+      const int group = rank / kGroupSize;
+      CountingChannel group_channel(group_channels[group][rank % kGroupSize].get());
+      Controller world(world_channels[rank].get(), "world", rank, 0, kCapacity);
+      Controller mine(&group_channel, absl::StrCat("group ", group), rank, 0, kCapacity);
+      const size_t words = world.agreement_words();
+      ASSERT_EQ(static_cast<size_t>(mine.agreement_words()), words);
+      std::vector<uint64_t> agreement(words * 3);
+      for (int cycle = 0; cycle < kCycles; ++cycle) {
+        std::vector<proto::Request> group_requests;
+        // Group 0: the same two tensors every cycle (cached from cycle 1 on). Group 1: its own
+        // tensor in cycles 2 and 4 only.
+        if (group == 0) {
+          group_requests = {Shaped("g0.w", 4), Shaped("g0.b", 2)};
+        } else if (cycle == 2 || cycle == 4) {
+          group_requests = {Shaped("g1.w", 8)};
+        }
+        std::vector<proto::Request> world_requests;
+        if (cycle == 5) world_requests = {Shaped("everyone", 1)};
+        std::fill(agreement.begin(), agreement.end(), ~uint64_t{0});
+        auto segment = [&](int index) { return absl::MakeSpan(agreement).subspan(index * words, words); };
+        world.BeginCycle(std::move(world_requests), false, segment(0));
+        mine.BeginCycle(std::move(group_requests), false, segment(1 + group));
+        ASSERT_TRUE(world_channels[rank]->AllreduceBitwiseAnd(absl::MakeSpan(agreement)).ok());
+        absl::StatusOr<proto::ResponseList> world_responses = world.FinishCycle(segment(0));
+        ASSERT_TRUE(world_responses.ok()) << world_responses.status();
+        for (const proto::Response& response : world_responses->responses()) {
+          for (const std::string& name : response.tensor_names()) world_executed[rank].push_back(name);
+        }
+        absl::StatusOr<proto::ResponseList> group_responses = mine.FinishCycle(segment(1 + group));
+        ASSERT_TRUE(group_responses.ok()) << group_responses.status();
+        for (const proto::Response& response : group_responses->responses()) {
+          ASSERT_EQ(response.type(), proto::Response::ALLREDUCE) << response.error_message();
+          for (const std::string& name : response.tensor_names()) group_executed[rank].push_back(name);
+        }
+      }
+      group_gathers[rank] = group_channel.gathers;
+      group_stats[rank] = mine.cache_stats();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    EXPECT_EQ(world_executed[rank], std::vector<std::string>{"everyone"}) << rank;
+    if (rank < kGroupSize) {
+      EXPECT_EQ(group_executed[rank].size(), 2u * kCycles) << rank;
+      EXPECT_EQ(group_gathers[rank], 1) << "group 0 negotiates in full only in its first cycle";
+      EXPECT_EQ(group_stats[rank].hits, 2 * (kCycles - 1));
+    } else {
+      EXPECT_EQ(group_executed[rank], (std::vector<std::string>{"g1.w", "g1.w"})) << rank;
+      EXPECT_EQ(group_gathers[rank], 1) << "group 1: the first report only";
+      EXPECT_EQ(group_stats[rank].hits, 1);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hilo

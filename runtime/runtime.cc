@@ -1,6 +1,9 @@
 #include "runtime/runtime.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -182,35 +185,86 @@ absl::Duration IdleCycleTime(const RuntimeConfig& config, int64_t idle_cycles) {
 
 }  // namespace
 
+void Runtime::WaitForBurstToEnd() {
+  // A framework enqueues a step's tensors in a burst, and this thread wakes at the first one.
+  // Negotiating at once would split the step over several cycles (each costing a world-wide
+  // synchronization and a transport call), because every rank negotiates only what it has seen.
+  // So wait until no tensor has arrived for kBurstQuietPeriod, for at most one cycle time.
+  // Yielding, not sleeping: a sleep overshoots by tens of microseconds of timer slack, and on a
+  // busy node the yield hands the CPU to the framework thread that is still enqueueing.
+  constexpr absl::Duration kBurstQuietPeriod = absl::Microseconds(20);
+  const absl::Time start = absl::Now();
+  const absl::Time limit = start + config_.cycle_time;
+  int64_t seen = queue_.additions();
+  absl::Time last_arrival = start;
+  while (true) {
+    sched_yield();
+    const absl::Time now = absl::Now();
+    const int64_t additions = queue_.additions();
+    if (additions != seen) {
+      seen = additions;
+      last_arrival = now;
+    }
+    if (now - last_arrival >= kBurstQuietPeriod || now >= limit) return;
+  }
+}
+
 absl::Status Runtime::RunCycles() {
+  // One bitwise-AND allreduce over the world per cycle carries the cache agreement of every
+  // communicator: the world's segment, then one per group, then one per cross communicator.
+  // A rank fills its own communicators' segments and all ones elsewhere, so each segment's AND
+  // is its members' alone. Without this, a cycle would synchronize the ranks three times.
+  const int segment_words = controllers_[0]->agreement_words();
+  std::array<size_t, kNumCommunicatorKinds> segment_offset{};
+  segment_offset[static_cast<int>(CommunicatorKind::kWorld)] = 0;
+  segment_offset[static_cast<int>(CommunicatorKind::kGroup)] =
+      static_cast<size_t>(segment_words) * (1 + topology_.group);
+  segment_offset[static_cast<int>(CommunicatorKind::kCross)] =
+      static_cast<size_t>(segment_words) * (1 + topology_.num_groups + topology_.group_rank);
+  std::vector<uint64_t> agreement(static_cast<size_t>(segment_words) *
+                                  (1 + topology_.num_groups + topology_.group_size));
+  transport::MpiCommunicator& world = *communicators_[static_cast<int>(CommunicatorKind::kWorld)];
+  const auto segment_of = [&](CommunicatorKind kind) {
+    return absl::MakeSpan(agreement).subspan(segment_offset[static_cast<int>(kind)],
+                                             segment_words);
+  };
+
   absl::Time next_cycle = absl::Now();
   int64_t idle_cycles = 0;
   while (true) {
     // Sleep until the cycle time has passed, unless work arrives first: a step that enqueues
     // tensors starts negotiating at once instead of waiting out the cycle.
     queue_.WaitForWork(next_cycle);
+    if (queue_.size() > 0) WaitForBurstToEnd();
     idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
+    // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
+    // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
+    const absl::Duration spin = idle_cycles == 0 ? config_.control_spin : absl::ZeroDuration();
+    for (auto& communicator : communicators_) communicator->set_control_spin(spin);
     bool shutdown;
     {
       absl::MutexLock lock(&mu_);
       shutdown = shutdown_requested_;
     }
+    std::fill(agreement.begin(), agreement.end(), ~uint64_t{0});
+    for (CommunicatorKind kind : kAllCommunicatorKinds) {
+      controllers_[static_cast<int>(kind)]->BeginCycle(
+          queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank),
+          kind == CommunicatorKind::kWorld && shutdown, segment_of(kind));
+    }
+    HILO_RETURN_IF_ERROR(world.AllreduceBitwiseAnd(absl::MakeSpan(agreement)));
     // The same communicator order on every rank: no rank can wait in a group negotiation while
     // a fellow group member waits in a cross or world one.
     for (CommunicatorKind kind : kAllCommunicatorKinds) {
       const int index = static_cast<int>(kind);
-      const bool is_world = kind == CommunicatorKind::kWorld;
-      std::vector<proto::Request> requests = queue_.TakeNewRequests(
-          kind, topology_.CommunicatorRank(kind), topology_.world_rank);
       HILO_ASSIGN_OR_RETURN(proto::ResponseList responses,
-                            controllers_[index]->Negotiate(std::move(requests),
-                                                           is_world && shutdown));
+                            controllers_[index]->FinishCycle(segment_of(kind)));
       const CacheStats stats = controllers_[index]->cache_stats();
       cache_hits_[index].store(stats.hits, std::memory_order_relaxed);
       cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
       ExecuteResponses(kind, responses);
-      if (is_world && responses.shutdown()) {
+      if (kind == CommunicatorKind::kWorld && responses.shutdown()) {
         HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
                  responses.shutdown_requested_by(), ")");
         return absl::OkStatus();
@@ -237,7 +291,12 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
   const absl::Status status =
       RunFusedAllreduce(*counted_[static_cast<int>(kind)], requests, fusion_buffer_);
-  for (TensorEntry& entry : entries) entry.operation->Complete(status);
+  // Last enqueued first: a framework thread usually waits for its handles in enqueue order, so
+  // it then wakes once, when the first is done, instead of once per tensor (a futex wake and a
+  // context switch each, which cost more than the transport for small tensors on a busy node).
+  for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) {
+    entry->operation->Complete(status);
+  }
 }
 
 void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response) {

@@ -89,6 +89,8 @@ class Runtime {
   void CoordinatorMain();
   absl::Status InitializeOnCoordinator();
   // Runs cycles until shutdown is agreed; returns the error that stopped them, if any.
+  // After a wake-up for new work: returns once the burst of enqueues has paused.
+  void WaitForBurstToEnd();
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);

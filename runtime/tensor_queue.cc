@@ -19,6 +19,7 @@ absl::Status TensorQueue::Add(TensorEntry entry) {
   }
   in_flight.emplace(name, std::move(entry));
   unreported_[index].push_back(name);
+  additions_.fetch_add(1, std::memory_order_release);
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #define HILO_RUNTIME_TENSOR_QUEUE_H_
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,9 +56,13 @@ class TensorQueue {
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Entries added so far, ever (for telling whether a burst of enqueues is still going on).
+  int64_t additions() const { return additions_.load(std::memory_order_acquire); }
+
  private:
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  std::atomic<int64_t> additions_{0};
   mutable absl::Mutex mu_;
   absl::Status closed_reason_ ABSL_GUARDED_BY(mu_);  // OK while open
   bool wake_requested_ ABSL_GUARDED_BY(mu_) = false;

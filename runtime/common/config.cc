@@ -84,6 +84,15 @@ absl::Status ApplyCacheCapacity(absl::string_view value, RuntimeConfig* config) 
   return absl::OkStatus();
 }
 
+absl::Status ApplyControlSpin(absl::string_view value, RuntimeConfig* config) {
+  int64_t microseconds = 0;
+  if (!absl::SimpleAtoi(value, &microseconds) || microseconds < 0 || microseconds > 1000000) {
+    return BadValue("HILO_CONTROL_SPIN_US", value, "microseconds, from 0 to 1000000");
+  }
+  config->control_spin = absl::Microseconds(microseconds);
+  return absl::OkStatus();
+}
+
 constexpr ConfigOption kRegistry[] = {
     {"HILO_GROUP_SIZE", "0",
      "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
@@ -114,6 +123,11 @@ constexpr ConfigOption kRegistry[] = {
      "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
      "broadcast. 0 disables the cache.",
      &ApplyCacheCapacity},
+    {"HILO_CONTROL_SPIN_US", "1000",
+     "While a rank has tensors in flight, how long (microseconds) its negotiation waits poll, "
+     "yielding the CPU between polls, before they sleep between polls. Lower spends less CPU "
+     "waiting for slow ranks; higher cuts latency. An idle rank never polls. 0 = always sleep.",
+     &ApplyControlSpin},
 };
 
 }  // namespace
@@ -162,7 +176,8 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_AVERAGING_ALGORITHM=", AveragingAlgorithmName(config.averaging_algorithm),
                       " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0,
                       " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes,
-                      " HILO_CACHE_CAPACITY=", config.cache_capacity);
+                      " HILO_CACHE_CAPACITY=", config.cache_capacity,
+                      " HILO_CONTROL_SPIN_US=", absl::ToInt64Microseconds(config.control_spin));
 }
 
 }  // namespace hilo

@@ -44,6 +44,9 @@ struct RuntimeConfig {
   // Tensors per communicator whose agreed responses are remembered, so that a repeated step
   // negotiates with one bitwise-AND allreduce. 0 disables the cache.
   int cache_capacity = 1024;
+  // While this rank has work in flight, negotiation waits poll (yielding the CPU) this long
+  // before sleeping between polls.
+  absl::Duration control_spin = absl::Microseconds(1000);
 };
 
 struct ConfigOption {

@@ -1,10 +1,12 @@
 #include "runtime/transport/mpi/mpi_communicator.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <thread>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status_macros.h"
@@ -140,23 +142,32 @@ absl::Status MpiCommunicator::AllreduceBitwiseAnd(absl::Span<uint64_t> words) {
   HILO_RETURN_IF_ERROR(Check(MPI_Iallreduce(MPI_IN_PLACE, words.data(), static_cast<int>(words.size()),
                                             MPI_UINT64_T, MPI_BAND, comm_, &request),
                              "MPI_Iallreduce(control bits)"));
-  return WaitWithoutSpinning(&request, "MPI_Iallreduce(control bits)");
+  return WaitForControl(&request, "MPI_Iallreduce(control bits)");
 }
 
-absl::Status MpiCommunicator::WaitWithoutSpinning(MPI_Request* request, absl::string_view call) {
+absl::Status MpiCommunicator::WaitForControl(MPI_Request* request, absl::string_view call) {
   // Negotiation waits for the slowest rank to start its cycle, which on an idle job is most of
   // the time. A blocking MPI wait would poll at full speed for all of it (on an oversubscribed
-  // node, taking the CPU from ranks that have work), so after a short burst of polls this sleeps
-  // between tests, doubling the pause up to a cap that bounds the added latency.
+  // node, taking the CPU from ranks that have work). So: a short burst of polls; then, for up to
+  // control_spin_ (the runtime sets it while this rank has work in flight), polls that yield the
+  // CPU to any other runnable thread between tests, since a sleep costs tens of microseconds of
+  // timer slack per wake-up; then sleeps between tests, doubling the pause up to a cap that
+  // bounds the added latency.
   constexpr int kEagerPolls = 64;
   constexpr auto kFirstPause = std::chrono::microseconds(10);
   constexpr auto kLongestPause = std::chrono::microseconds(100);
+  const auto spin_until =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(control_spin_);
   auto pause = kFirstPause;
   for (int polls = 0;; ++polls) {
     int done = 0;
     HILO_RETURN_IF_ERROR(Check(MPI_Test(request, &done, MPI_STATUS_IGNORE), call));
     if (done) return absl::OkStatus();
     if (polls < kEagerPolls) continue;
+    if (std::chrono::steady_clock::now() < spin_until) {
+      sched_yield();
+      continue;
+    }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, kLongestPause);
   }
@@ -174,7 +185,7 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::GatherToRoot(const std
   HILO_RETURN_IF_ERROR(Check(MPI_Igather(&local_size, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0,
                                          comm_, &request),
                              "MPI_Igather(control sizes)"));
-  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Igather(control sizes)"));
+  HILO_RETURN_IF_ERROR(WaitForControl(&request, "MPI_Igather(control sizes)"));
   std::vector<int> displacements(sizes.size(), 0);
   int64_t total = 0;
   for (size_t r = 0; r < sizes.size(); ++r) {
@@ -187,7 +198,7 @@ absl::StatusOr<std::vector<std::string>> MpiCommunicator::GatherToRoot(const std
                                           sizes.data(), displacements.data(), MPI_BYTE, 0, comm_,
                                           &request),
                              "MPI_Igatherv(control)"));
-  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Igatherv(control)"));
+  HILO_RETURN_IF_ERROR(WaitForControl(&request, "MPI_Igatherv(control)"));
   std::vector<std::string> messages;
   messages.reserve(sizes.size());
   for (size_t r = 0; r < sizes.size(); ++r) {
@@ -204,11 +215,11 @@ absl::Status MpiCommunicator::BroadcastFromRoot(std::string* message) {
   MPI_Request request;
   HILO_RETURN_IF_ERROR(
       Check(MPI_Ibcast(&size, 1, MPI_INT, 0, comm_, &request), "MPI_Ibcast(control size)"));
-  HILO_RETURN_IF_ERROR(WaitWithoutSpinning(&request, "MPI_Ibcast(control size)"));
+  HILO_RETURN_IF_ERROR(WaitForControl(&request, "MPI_Ibcast(control size)"));
   message->resize(static_cast<size_t>(size));
   HILO_RETURN_IF_ERROR(Check(MPI_Ibcast(message->data(), size, MPI_BYTE, 0, comm_, &request),
                              "MPI_Ibcast(control)"));
-  return WaitWithoutSpinning(&request, "MPI_Ibcast(control)");
+  return WaitForControl(&request, "MPI_Ibcast(control)");
 }
 
 }  // namespace hilo::transport

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "kernels/dtype.h"
 #include "runtime/transport/communicator.h"
 #include "runtime/transport/control_channel.h"
@@ -58,10 +59,15 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   absl::Status BroadcastFromRoot(std::string* message) override;
   absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
 
+  // How long a control-plane wait keeps polling, yielding the CPU between polls, before it
+  // starts sleeping between polls (zero: sleep after a short burst of polls).
+  void set_control_spin(absl::Duration spin) { control_spin_ = spin; }
+
  private:
   absl::Status Check(int code, absl::string_view call) const;
-  // Completes a nonblocking control-plane request, sleeping between polls instead of spinning.
-  absl::Status WaitWithoutSpinning(MPI_Request* request, absl::string_view call);
+  // Completes a nonblocking control-plane request: polls for control_spin_, then sleeps between
+  // polls instead of spinning.
+  absl::Status WaitForControl(MPI_Request* request, absl::string_view call);
   // MPI counts are int: converts element counts, failing with OUT_OF_RANGE if one does not fit.
   absl::Status ToMpiCounts(absl::Span<const int64_t> counts, absl::string_view call,
                            std::vector<int>* out) const;
@@ -71,6 +77,7 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   const MpiTypeTable* types_;
   int rank_ = 0;
   int size_ = 0;
+  absl::Duration control_spin_ = absl::ZeroDuration();
 };
 
 }  // namespace hilo::transport
