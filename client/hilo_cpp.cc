@@ -71,6 +71,8 @@ absl::Status Context::CheckRunning() const {
   return absl::OkStatus();
 }
 
+const RuntimeConfig& Context::config() const { return runtime_->config(); }
+
 absl::StatusOr<Topology> Context::topology() const {
   HILO_RETURN_IF_ERROR(CheckRunning());
   return runtime_->topology();

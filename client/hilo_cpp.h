@@ -108,6 +108,9 @@ class Context {
   // returns FAILED_PRECONDITION. Idempotent.
   absl::Status Shutdown();
 
+  // The settings this context runs with (HILO_* environment or Init's argument).
+  const RuntimeConfig& config() const;
+
   // This rank's place in the job; FAILED_PRECONDITION after shutdown.
   absl::StatusOr<Topology> topology() const;
 

@@ -16,6 +16,19 @@
 #include "runtime/wire_format.h"
 
 namespace hilo {
+namespace {
+
+// HILO_CONTROL_SPIN_US=auto: polling pays only when every rank of the node has a CPU to poll on;
+// on an oversubscribed node a polling rank takes the CPU from the ranks it is waiting for.
+absl::Duration ChooseControlSpin(const RuntimeConfig& config, int local_size) {
+  if (config.control_spin) return *config.control_spin;
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const int usable_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return usable_cpus >= local_size ? absl::Microseconds(1000) : absl::ZeroDuration();
+}
+
+}  // namespace
 
 Runtime::Runtime(const RuntimeConfig& config) : config_(config), logger_(config.log_level) {}
 
@@ -163,8 +176,9 @@ absl::Status Runtime::InitializeOnCoordinator() {
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
       counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
       counted_[static_cast<int>(CommunicatorKind::kCross)].get());
+  control_spin_ = ChooseControlSpin(config_, topology_.local_size);
   HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
-           DescribeConfig(config_));
+           DescribeConfig(config_), " (control spin ", absl::FormatDuration(control_spin_), ")");
   return absl::OkStatus();
 }
 
@@ -240,7 +254,7 @@ absl::Status Runtime::RunCycles() {
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
     // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
     // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
-    const absl::Duration spin = idle_cycles == 0 ? config_.control_spin : absl::ZeroDuration();
+    const absl::Duration spin = idle_cycles == 0 ? control_spin_ : absl::ZeroDuration();
     for (auto& communicator : communicators_) communicator->set_control_spin(spin);
     bool shutdown;
     {

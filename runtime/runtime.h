@@ -110,6 +110,8 @@ class Runtime {
 
   // Owned and used by the coordinator thread only (created and destroyed there).
   std::unique_ptr<transport::MpiSession> session_;
+  // How long control waits poll while this rank has work in flight (set at init).
+  absl::Duration control_spin_ = absl::ZeroDuration();
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;

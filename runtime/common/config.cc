@@ -85,11 +85,33 @@ absl::Status ApplyCacheCapacity(absl::string_view value, RuntimeConfig* config) 
 }
 
 absl::Status ApplyControlSpin(absl::string_view value, RuntimeConfig* config) {
+  if (value == "auto") {
+    config->control_spin.reset();
+    return absl::OkStatus();
+  }
   int64_t microseconds = 0;
   if (!absl::SimpleAtoi(value, &microseconds) || microseconds < 0 || microseconds > 1000000) {
-    return BadValue("HILO_CONTROL_SPIN_US", value, "microseconds, from 0 to 1000000");
+    return BadValue("HILO_CONTROL_SPIN_US", value, "auto, or microseconds from 0 to 1000000");
   }
   config->control_spin = absl::Microseconds(microseconds);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyAveragingPeriod(absl::string_view value, RuntimeConfig* config) {
+  int period = 0;
+  if (!absl::SimpleAtoi(value, &period) || period < 0) {
+    return BadValue("HILO_AVERAGING_PERIOD", value, "a number of steps >= 0 (0: the program's own)");
+  }
+  config->averaging_period = period;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyWarmupSteps(absl::string_view value, RuntimeConfig* config) {
+  int64_t steps = 0;
+  if (!absl::SimpleAtoi(value, &steps) || steps < 0) {
+    return BadValue("HILO_WARMUP_STEPS", value, "a number of steps >= 0");
+  }
+  config->warmup_steps = steps;
   return absl::OkStatus();
 }
 
@@ -123,11 +145,20 @@ constexpr ConfigOption kRegistry[] = {
      "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
      "broadcast. 0 disables the cache.",
      &ApplyCacheCapacity},
-    {"HILO_CONTROL_SPIN_US", "1000",
+    {"HILO_CONTROL_SPIN_US", "auto",
      "While a rank has tensors in flight, how long (microseconds) its negotiation waits poll, "
-     "yielding the CPU between polls, before they sleep between polls. Lower spends less CPU "
-     "waiting for slow ranks; higher cuts latency. An idle rank never polls. 0 = always sleep.",
+     "yielding the CPU between polls, before they sleep between polls. auto = 1000 when the node "
+     "has a CPU for each of its ranks, else 0 (polling ranks would take the CPU from the ranks "
+     "they wait for). An idle rank never polls. 0 = always sleep.",
      &ApplyControlSpin},
+    {"HILO_AVERAGING_PERIOD", "0",
+     "Steps between cross-group averaging rounds (tau) for programs that take it from the "
+     "launcher (hilorun --averaging-period); 0 = the program's own choice.",
+     &ApplyAveragingPeriod},
+    {"HILO_WARMUP_STEPS", "0",
+     "Fully synchronous steps before local SGD starts, for programs that take it from the "
+     "launcher (hilorun --warmup-steps).",
+     &ApplyWarmupSteps},
 };
 
 }  // namespace
@@ -177,7 +208,10 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0,
                       " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes,
                       " HILO_CACHE_CAPACITY=", config.cache_capacity,
-                      " HILO_CONTROL_SPIN_US=", absl::ToInt64Microseconds(config.control_spin));
+                      " HILO_AVERAGING_PERIOD=", config.averaging_period,
+                      " HILO_WARMUP_STEPS=", config.warmup_steps, " HILO_CONTROL_SPIN_US=",
+                      config.control_spin ? absl::StrCat(absl::ToInt64Microseconds(*config.control_spin))
+                                          : std::string("auto"));
 }
 
 }  // namespace hilo

@@ -45,8 +45,12 @@ struct RuntimeConfig {
   // negotiates with one bitwise-AND allreduce. 0 disables the cache.
   int cache_capacity = 1024;
   // While this rank has work in flight, negotiation waits poll (yielding the CPU) this long
-  // before sleeping between polls.
-  absl::Duration control_spin = absl::Microseconds(1000);
+  // before sleeping between polls. Unset ("auto"): the runtime picks from the node's CPUs.
+  std::optional<absl::Duration> control_spin;
+  // The local-SGD schedule the launcher asks for (hilorun --averaging-period, --warmup-steps):
+  // read by programs, not by the runtime. averaging_period 0: the program decides.
+  int averaging_period = 0;
+  int64_t warmup_steps = 0;
 };
 
 struct ConfigOption {

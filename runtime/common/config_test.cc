@@ -5,6 +5,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -32,13 +34,16 @@ TEST(ConfigTest, DefaultsMatchTheRegistry) {
   EXPECT_FALSE(config->check_group_consistency);
   EXPECT_EQ(config->fusion_threshold_bytes, int64_t{64} << 20);
   EXPECT_EQ(config->cache_capacity, 1024);
+  EXPECT_FALSE(config->control_spin.has_value()) << "auto";
 }
 
 TEST(ConfigTest, ValuesOverrideDefaults) {
   absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup(
       {{"HILO_GROUP_SIZE", "4"}, {"HILO_CYCLE_TIME_MS", "2.5"}, {"HILO_LOG_LEVEL", "DEBUG"},
        {"HILO_AVERAGING_ALGORITHM", "world-allreduce"}, {"HILO_CHECK_GROUP_CONSISTENCY", "1"},
-       {"HILO_FUSION_THRESHOLD", "0"}, {"HILO_CACHE_CAPACITY", "0"}}));
+       {"HILO_FUSION_THRESHOLD", "0"}, {"HILO_CACHE_CAPACITY", "0"},
+       {"HILO_CONTROL_SPIN_US", "250"}, {"HILO_AVERAGING_PERIOD", "16"},
+       {"HILO_WARMUP_STEPS", "100"}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->group_size, 4);
   EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
@@ -47,15 +52,21 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
   EXPECT_TRUE(config->check_group_consistency);
   EXPECT_EQ(config->fusion_threshold_bytes, 0);
   EXPECT_EQ(config->cache_capacity, 0);
+  EXPECT_EQ(config->control_spin, absl::Microseconds(250));
+  EXPECT_EQ(config->averaging_period, 16);
+  EXPECT_EQ(config->warmup_steps, 100);
 }
 
 TEST(ConfigTest, BadValuesNameTheVariable) {
-  for (const auto& [name, value] : std::map<std::string, std::string>{
+  // A vector, not a map: several bad values per variable.
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
            {"HILO_GROUP_SIZE", "-1"}, {"HILO_GROUP_SIZE", "four"}, {"HILO_CYCLE_TIME_MS", "0"},
            {"HILO_CYCLE_TIME_MS", "nan"}, {"HILO_LOG_LEVEL", "loud"},
            {"HILO_AVERAGING_ALGORITHM", "ring"}, {"HILO_CHECK_GROUP_CONSISTENCY", "yes"},
            {"HILO_FUSION_THRESHOLD", "-1"}, {"HILO_FUSION_THRESHOLD", "64M"},
-           {"HILO_CACHE_CAPACITY", "-5"}}) {
+           {"HILO_CACHE_CAPACITY", "-5"}, {"HILO_CONTROL_SPIN_US", "-1"},
+           {"HILO_CONTROL_SPIN_US", "fast"}, {"HILO_AVERAGING_PERIOD", "-8"},
+           {"HILO_WARMUP_STEPS", "x"}}) {
     absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
     ASSERT_FALSE(config.ok()) << name << "=" << value;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

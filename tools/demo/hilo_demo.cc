@@ -94,7 +94,9 @@ int Run() {
 
   // The model: identical inside a group, different across groups (group g adds g * 0.01 per
   // step, as if each group followed its own data), so each round has something to average.
-  const int tau = absl::GetFlag(FLAGS_tau);
+  // hilorun --averaging-period (HILO_AVERAGING_PERIOD) overrides --tau.
+  const int tau = hilo.config().averaging_period > 0 ? hilo.config().averaging_period
+                                                     : absl::GetFlag(FLAGS_tau);
   std::vector<float> model(absl::GetFlag(FLAGS_model_elements), 1.0f);
   int rounds = 0;
   double last_discrepancy = 0;

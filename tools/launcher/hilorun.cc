@@ -1,0 +1,277 @@
+// hilorun: launches a hilo job, as horovodrun launches a Horovod one.
+//
+//   hilorun -np 8 [-H node1:4,node2:4 | --hostfile FILE] [--group-size 4] [...] COMMAND [ARGS...]
+//
+// Checks the request before anything starts (one-line errors, exit status 2), then runs COMMAND
+// under mpirun with the HILO_* settings exported to every rank, forwards SIGINT, SIGTERM, SIGHUP,
+// SIGQUIT, SIGUSR1 and SIGUSR2 to the job, and exits with the job's status (128 + N if mpirun
+// was killed by signal N). `hilorun --check-build` prints what this build contains.
+#include <mpi.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "runtime/transport/gpu/gpu_support.h"
+#include "tools/launcher/launch_plan.h"
+
+extern char** environ;
+
+ABSL_FLAG(int, np, 0, "number of ranks (processes) to start");
+ABSL_FLAG(std::string, H, "", "hosts and their slots, e.g. node1:4,node2:4 (default: this machine)");
+ABSL_FLAG(std::string, hostfile, "", "file listing hosts, one per line: 'host slots=N' or 'host:N'");
+ABSL_FLAG(int, group_size, 0, "ranks per group G (0: a group per node); -np must be divisible by it");
+ABSL_FLAG(int, averaging_period, 0,
+          "steps between cross-group averaging rounds (tau), for programs that read "
+          "HILO_AVERAGING_PERIOD; 0: the program's own");
+ABSL_FLAG(int64_t, warmup_steps, -1,
+          "fully synchronous steps before local SGD (HILO_WARMUP_STEPS); -1: the program's own");
+ABSL_FLAG(double, fusion_threshold_mb, -1, "largest fused allreduce in MiB (0: no fusion); -1: default");
+ABSL_FLAG(double, cycle_time_ms, 0, "coordinator cycle time in milliseconds; 0: default");
+ABSL_FLAG(std::string, log_level, "", "hilo's log level: trace, debug, info, warning or error");
+ABSL_FLAG(bool, check_build, false, "print which transports and features this build has, and exit");
+ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun to use");
+ABSL_FLAG(std::string, mpirun_args, "", "extra arguments for mpirun, separated by spaces");
+
+namespace hilo::launcher {
+namespace {
+
+constexpr int kUsageError = 2;
+
+int Fail(absl::string_view message) {
+  std::fprintf(stderr, "hilorun: %.*s\n", static_cast<int>(message.size()), message.data());
+  return kUsageError;
+}
+
+void PrintBuild() {
+  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(mpi_version, &length);
+  std::string mpi(mpi_version, static_cast<size_t>(length));
+  mpi = mpi.substr(0, mpi.find_first_of(",\n"));
+  std::printf("hilo build\n");
+  std::printf("  control plane        MPI (%s)\n", mpi.c_str());
+  std::printf("  host data plane      MPI, all dtypes (float16/bfloat16 summed by hilo's kernels)\n");
+  std::printf("  GPU data plane       compiled against CUDA and NCCL %s; NCCL communicators are not "
+              "yet driven by the runtime\n",
+              transport::NcclVersionString(transport::NcclHeaderVersion()).c_str());
+  absl::StatusOr<int> nccl = transport::NcclRuntimeVersion();
+  std::printf("  NCCL at run time     %s\n",
+              nccl.ok() ? transport::NcclVersionString(*nccl).c_str()
+                        : std::string(nccl.status().message()).c_str());
+  absl::StatusOr<int> gpus = transport::CudaDeviceCount();
+  std::printf("  CUDA devices here    %s\n",
+              gpus.ok() ? absl::StrCat(*gpus).c_str()
+                        : absl::StrCat("none (", gpus.status().message(), ")").c_str());
+  std::printf("  features             response cache, tensor fusion, sharded cross-group "
+              "averaging, local-SGD schedule, group-count advisor\n");
+  std::printf("  not in this build    status endpoint (--status-port), timeline (--timeline)\n");
+}
+
+int UsableCpus() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+}
+
+std::map<std::string, std::string> InheritedHiloVariables() {
+  std::map<std::string, std::string> inherited;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    absl::string_view variable = *entry;
+    if (!absl::StartsWith(variable, "HILO_")) continue;
+    const size_t equals = variable.find('=');
+    if (equals == absl::string_view::npos) continue;
+    inherited[std::string(variable.substr(0, equals))] = std::string(variable.substr(equals + 1));
+  }
+  return inherited;
+}
+
+// Copies what mpirun wrote to its stderr through to ours, and feeds whole lines to `report`.
+// Returns false at end of file.
+bool RelayStderr(int fd, std::string& partial_line, FailureReport& report) {
+  char buffer[4096];
+  const ssize_t got = read(fd, buffer, sizeof(buffer));
+  if (got <= 0) {
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (!partial_line.empty()) report.AddLine(partial_line);
+    partial_line.clear();
+    return false;
+  }
+  fwrite(buffer, 1, static_cast<size_t>(got), stderr);
+  fflush(stderr);
+  partial_line.append(buffer, static_cast<size_t>(got));
+  for (size_t newline; (newline = partial_line.find('\n')) != std::string::npos;) {
+    report.AddLine(absl::string_view(partial_line).substr(0, newline));
+    partial_line.erase(0, newline + 1);
+  }
+  return true;
+}
+
+struct JobResult {
+  int status = 0;         // to exit with
+  std::string who_failed;  // from mpirun's report; empty if it named no rank
+};
+
+// Runs the plan's mpirun, forwarding signals and relaying its stderr.
+JobResult RunJob(const LaunchPlan& plan) {
+  // The signals to forward are blocked here and collected with sigtimedwait, so no handler (and
+  // no global state for it) is needed; the child unblocks them before exec.
+  sigset_t forwarded;
+  sigemptyset(&forwarded);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) {
+    sigaddset(&forwarded, signal_number);
+  }
+  sigset_t previous;
+  sigprocmask(SIG_BLOCK, &forwarded, &previous);
+
+  std::vector<char*> argv;
+  for (const std::string& arg : plan.mpirun_argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  int stderr_pipe[2];
+  if (pipe(stderr_pipe) != 0) {
+    return {Fail(absl::StrCat("pipe failed: ", std::strerror(errno))), ""};
+  }
+  const pid_t child = fork();
+  if (child < 0) return {Fail(absl::StrCat("fork failed: ", std::strerror(errno))), ""};
+  if (child == 0) {
+    // Its own process group, so a terminal's Ctrl-C reaches the job once, through hilorun; and
+    // if hilorun dies, mpirun is told to end the job rather than being left behind.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    dup2(stderr_pipe[1], STDERR_FILENO);
+    close(stderr_pipe[0]);
+    close(stderr_pipe[1]);
+    execvp(argv[0], argv.data());
+    std::fprintf(stderr, "hilorun: cannot run '%s': %s\n", argv[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(stderr_pipe[1]);
+
+  FailureReport report;
+  std::string partial_line;
+  bool relaying = true;
+  JobResult result;
+  while (true) {
+    if (relaying) {
+      pollfd readable = {stderr_pipe[0], POLLIN, 0};
+      if (poll(&readable, 1, 100) > 0) relaying = RelayStderr(stderr_pipe[0], partial_line, report);
+    } else {
+      usleep(100 * 1000);
+    }
+    timespec no_wait = {0, 0};
+    for (int signal_number; (signal_number = sigtimedwait(&forwarded, nullptr, &no_wait)) > 0;) {
+      kill(child, signal_number);
+    }
+    int status = 0;
+    if (waitpid(child, &status, WNOHANG) != child) continue;
+    if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.status = 128 + WTERMSIG(status);
+    break;
+  }
+  // mpirun has exited; what it wrote last is still in the pipe (its own children never held it).
+  while (relaying) {
+    pollfd readable = {stderr_pipe[0], POLLIN, 0};
+    if (poll(&readable, 1, 1000) <= 0) break;
+    relaying = RelayStderr(stderr_pipe[0], partial_line, report);
+  }
+  close(stderr_pipe[0]);
+  result.who_failed = report.Summary();
+  return result;
+}
+
+int Main(int argc, char** argv) {
+  const std::vector<std::string> args(argv, argv + argc);
+  absl::StatusOr<SplitArgs> split = SplitCommandLine(
+      args,
+      {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
+       "fusion_threshold_mb", "cycle_time_ms", "log_level", "mpirun", "mpirun_args"},
+      {"check_build", "help", "helpfull", "version"});
+  if (!split.ok()) return Fail(split.status().message());
+  absl::SetProgramUsageMessage(
+      "runs a hilo job under mpirun: hilorun -np N [-H host:slots,... | --hostfile FILE] "
+      "[--group-size G] [flags] COMMAND [ARGS...]");
+  std::vector<char*> launcher_argv;
+  for (std::string& arg : split->launcher) launcher_argv.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(launcher_argv.size()), launcher_argv.data());
+
+  if (absl::GetFlag(FLAGS_check_build)) {
+    PrintBuild();
+    return 0;
+  }
+
+  LaunchRequest request;
+  request.np = absl::GetFlag(FLAGS_np);
+  request.group_size = absl::GetFlag(FLAGS_group_size);
+  request.mpirun = absl::GetFlag(FLAGS_mpirun);
+  request.command = split->command;
+  request.local_cpus = UsableCpus();
+  const std::string host_list = absl::GetFlag(FLAGS_H);
+  const std::string hostfile = absl::GetFlag(FLAGS_hostfile);
+  if (!host_list.empty() && !hostfile.empty()) return Fail("give -H or --hostfile, not both");
+  if (!host_list.empty()) {
+    absl::StatusOr<std::vector<HostSlots>> hosts = ParseHostList(host_list);
+    if (!hosts.ok()) return Fail(hosts.status().message());
+    request.hosts = *std::move(hosts);
+  }
+  if (!hostfile.empty()) {
+    std::ifstream file(hostfile);
+    if (!file) {
+      return Fail(absl::StrCat("cannot read hostfile '", hostfile, "': ", std::strerror(errno)));
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    absl::StatusOr<std::vector<HostSlots>> hosts = ParseHostfile(text.str(), hostfile);
+    if (!hosts.ok()) return Fail(hosts.status().message());
+    request.hosts = *std::move(hosts);
+  }
+  if (absl::GetFlag(FLAGS_averaging_period) != 0) {
+    request.averaging_period = absl::GetFlag(FLAGS_averaging_period);
+  }
+  if (absl::GetFlag(FLAGS_warmup_steps) != -1) request.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
+  if (absl::GetFlag(FLAGS_fusion_threshold_mb) != -1) {
+    request.fusion_threshold_mb = absl::GetFlag(FLAGS_fusion_threshold_mb);
+  }
+  if (absl::GetFlag(FLAGS_cycle_time_ms) != 0) request.cycle_time_ms = absl::GetFlag(FLAGS_cycle_time_ms);
+  if (!absl::GetFlag(FLAGS_log_level).empty()) request.log_level = absl::GetFlag(FLAGS_log_level);
+  for (absl::string_view arg :
+       absl::StrSplit(absl::GetFlag(FLAGS_mpirun_args), ' ', absl::SkipWhitespace())) {
+    request.extra_mpirun_args.emplace_back(arg);
+  }
+
+  absl::StatusOr<LaunchPlan> plan = PlanLaunch(request, InheritedHiloVariables());
+  if (!plan.ok()) return Fail(plan.status().message());
+  if (geteuid() == 0) {
+    // OpenMPI refuses to run as root unless told twice; a launcher run as root means it.
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  }
+  const JobResult result = RunJob(*plan);
+  if (result.status != 0) {
+    std::fprintf(stderr, "hilorun: the job failed (exit status %d)%s%s\n", result.status,
+                 result.who_failed.empty() ? "" : ": ", result.who_failed.c_str());
+  }
+  return result.status;
+}
+
+}  // namespace
+}  // namespace hilo::launcher
+
+int main(int argc, char** argv) { return hilo::launcher::Main(argc, argv); }
