@@ -23,12 +23,10 @@ if ! [[ "$np" =~ ^[1-9][0-9]*$ && "$group_size" =~ ^[1-9][0-9]*$ ]] || (( np % g
 fi
 
 tools/setup/install_deps.sh
-bazel build --noshow_progress --ui_event_filters=-info //tools/demo:hilo_demo
+bazel build --noshow_progress --ui_event_filters=-info //tools/launcher:hilorun //tools/demo:hilo_demo
 
-# As root OpenMPI needs explicit permission; --oversubscribe runs more ranks than cores; ranks
-# yield the CPU while waiting, so an oversubscribed job does not starve itself.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-exec mpirun -np "$np" --oversubscribe --bind-to none \
-  --mca btl self,vader --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1 \
-  -x HILO_GROUP_SIZE="$group_size" \
+# Launched like any hilo job, through hilorun. Shared memory without the cross-process
+# single-copy path, which containers often forbid.
+exec bazel-bin/tools/launcher/hilorun -np "$np" --group-size "$group_size" \
+  --mpirun-args "--mca btl self,vader --mca btl_vader_single_copy_mechanism none" \
   bazel-bin/tools/demo/hilo_demo "$@"
