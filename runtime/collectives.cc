@@ -1,6 +1,7 @@
 #include "runtime/collectives.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "kernels/reduce.h"
 #include "runtime/common/status_macros.h"
 
@@ -30,7 +31,7 @@ absl::Status RunAllreduce(transport::Communicator& communicator, const TensorReq
 
 absl::Status RunFusedAllreduce(transport::Communicator& communicator,
                                absl::Span<const TensorRequest* const> requests,
-                               FusionBuffer& buffer) {
+                               FusionBuffer& buffer, FusedPhaseTimes* phases) {
   HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
   if (requests.empty()) return absl::OkStatus();
   const DataType dtype = requests[0]->dtype;
@@ -50,13 +51,17 @@ absl::Status RunFusedAllreduce(transport::Communicator& communicator,
   for (const TensorRequest* request : requests) {
     slices.push_back({request->data, static_cast<size_t>(ElementCount(request->shape)) * element});
   }
+  if (phases != nullptr) phases->pack = absl::Now();
   char* packed = buffer.Pack(slices);
+  if (phases != nullptr) phases->transport = absl::Now();
   HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
   HILO_RETURN_IF_ERROR(communicator.Synchronize());
   if (op == ReduceOp::kAverage && communicator.size() > 1) {
     kernels::DivideInPlace(packed, total, dtype, communicator.size());
   }
+  if (phases != nullptr) phases->unpack = absl::Now();
   buffer.Unpack(slices);
+  if (phases != nullptr) phases->end = absl::Now();
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
@@ -23,9 +24,13 @@ absl::Status RunAllreduce(transport::Communicator& communicator, const TensorReq
 
 // Several allreduces of one dtype and reduce op as one transport call: the tensors are packed
 // into `buffer`, reduced together, divided once for an average, and unpacked in place.
+// `phases`, if given, receives when packing, the transport and unpacking began, and the end.
+struct FusedPhaseTimes {
+  absl::Time pack, transport, unpack, end;
+};
 absl::Status RunFusedAllreduce(transport::Communicator& communicator,
                                absl::Span<const TensorRequest* const> requests,
-                               FusionBuffer& buffer);
+                               FusionBuffer& buffer, FusedPhaseTimes* phases = nullptr);
 
 // In place on request.data: root's data on every rank.
 absl::Status RunBroadcast(transport::Communicator& communicator, const TensorRequest& request);

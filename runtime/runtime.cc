@@ -13,6 +13,7 @@
 #include "runtime/collectives.h"
 #include "runtime/common/rank_values.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/timeline.h"
 #include "runtime/wire_format.h"
 
 namespace hilo {
@@ -80,6 +81,7 @@ void Runtime::CoordinatorMain() {
   }
   // Communicators and controllers before the session: MPI objects before MPI_Finalize. The
   // counting wrappers stay (other threads may read their counters) but are never called again.
+  timeline_.reset();  // closes the file
   averager_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& communicator : communicators_) communicator.reset();
@@ -177,6 +179,11 @@ absl::Status Runtime::InitializeOnCoordinator() {
       counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
       counted_[static_cast<int>(CommunicatorKind::kCross)].get());
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
+  if (!config_.timeline_path.empty() && topology_.world_rank == 0) {
+    // Rank 0's view, as Horovod's timeline: every rank executes the same responses in the same
+    // order, so one rank's timeline shows the job's negotiation and transport.
+    HILO_ASSIGN_OR_RETURN(timeline_, Timeline::Open(config_.timeline_path, started_at_));
+  }
   HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
            DescribeConfig(config_), " (control spin ", absl::FormatDuration(control_spin_), ")");
   return absl::OkStatus();
@@ -287,6 +294,11 @@ absl::Status Runtime::RunCycles() {
   }
 }
 
+void Runtime::RecordNegotiation(const TensorEntry& entry, absl::Time agreed) {
+  timeline_->Phase(entry.request.name, "QUEUE", entry.enqueued_at, entry.reported_at);
+  timeline_->Phase(entry.request.name, "NEGOTIATE", entry.reported_at, agreed);
+}
+
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
   for (const proto::Response& response : responses.responses()) ExecuteOne(kind, response);
 }
@@ -303,8 +315,19 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   }
   std::vector<const TensorRequest*> requests;
   for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
-  const absl::Status status =
-      RunFusedAllreduce(*counted_[static_cast<int>(kind)], requests, fusion_buffer_);
+  FusedPhaseTimes phases;
+  const absl::Status status = RunFusedAllreduce(*counted_[static_cast<int>(kind)], requests,
+                                                fusion_buffer_, timeline_ ? &phases : nullptr);
+  if (timeline_ != nullptr && status.ok()) {
+    const std::string args = absl::StrCat("\"fused_tensors\": ", entries.size(), ", \"communicator\": ",
+                                          JsonString(CommunicatorKindName(kind)));
+    for (const TensorEntry& entry : entries) {
+      RecordNegotiation(entry, phases.pack);
+      timeline_->Phase(entry.request.name, "PACK", phases.pack, phases.transport, args);
+      timeline_->Phase(entry.request.name, "TRANSPORT", phases.transport, phases.unpack, args);
+      timeline_->Phase(entry.request.name, "UNPACK", phases.unpack, phases.end, args);
+    }
+  }
   // Last enqueued first: a framework thread usually waits for its handles in enqueue order, so
   // it then wakes once, when the first is done, instead of once per tensor (a futex wake and a
   // context switch each, which cost more than the transport for small tensors on a busy node).
@@ -329,6 +352,8 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
       continue;
     }
     const TensorRequest& request = entry->request;
+    const absl::Time started = absl::Now();
+    if (timeline_ != nullptr) RecordNegotiation(*entry, started);
     switch (response.type()) {
       case proto::Response::ERROR:
         entry->operation->Complete(absl::InvalidArgumentError(response.error_message()));
@@ -359,6 +384,12 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         entry->operation->Complete(absl::InternalError(
             absl::StrCat("unknown response type ", response.type(), " for '", name, "'")));
     }
+    if (timeline_ != nullptr && response.type() != proto::Response::ERROR) {
+      timeline_->Phase(name, response.type() == proto::Response::AVERAGE_ACROSS_GROUPS
+                                 ? "AVERAGE_ACROSS_GROUPS" : "TRANSPORT",
+                       started, absl::Now(),
+                       absl::StrCat("\"communicator\": ", JsonString(CommunicatorKindName(kind))));
+    }
   }
 }
 
@@ -385,6 +416,11 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
   HILO_LOG(logger_, LogLevel::kDebug, "averaging round ", record.round, " (",
            AveragingAlgorithmName(algorithm), ", ", record.elements, " elements): D = ",
            record.discrepancy, " in ", absl::FormatDuration(record.duration));
+  if (timeline_ != nullptr) {
+    timeline_->Phase("averaging rounds", AveragingAlgorithmName(algorithm), start, start + record.duration,
+                     absl::StrCat("\"round\": ", record.round, ", \"elements\": ", record.elements,
+                                  ", \"discrepancy\": ", record.discrepancy));
+  }
   entry.operation->set_discrepancy(result->discrepancy);
   entry.operation->Complete(absl::OkStatus());
 }
@@ -494,7 +530,7 @@ absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest reques
   HILO_RETURN_IF_ERROR(ValidateRequest(request));
   auto operation = std::make_shared<Operation>(std::move(request.callback));
   request.callback = nullptr;
-  HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation}));
+  HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation, absl::Now(), {}}));
   return operation;
 }
 

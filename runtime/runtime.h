@@ -39,6 +39,7 @@
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/tensor_queue.h"
+#include "runtime/timeline.h"
 #include "runtime/topology.h"
 #include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/mpi/mpi_session.h"
@@ -91,6 +92,8 @@ class Runtime {
   // Runs cycles until shutdown is agreed; returns the error that stopped them, if any.
   // After a wake-up for new work: returns once the burst of enqueues has paused.
   void WaitForBurstToEnd();
+  // Timeline: the QUEUE and NEGOTIATE phases of an entry whose response was agreed at `agreed`.
+  void RecordNegotiation(const TensorEntry& entry, absl::Time agreed);
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
@@ -115,6 +118,8 @@ class Runtime {
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
+  const absl::Time started_at_ = absl::Now();
+  std::unique_ptr<Timeline> timeline_;  // rank 0 with HILO_TIMELINE set; coordinator thread only
   FusionBuffer fusion_buffer_;
   // Copied from the controllers after every negotiation, so that any thread may read them.
   std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_hits_{};

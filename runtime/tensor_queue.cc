@@ -1,6 +1,7 @@
 #include "runtime/tensor_queue.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "runtime/wire_format.h"
 
 namespace hilo {
@@ -32,6 +33,7 @@ std::vector<proto::Request> TensorQueue::TakeNewRequests(CommunicatorKind kind,
   for (const std::string& name : unreported_[index]) {
     auto it = in_flight_[index].find(name);
     if (it == in_flight_[index].end()) continue;
+    it->second.reported_at = absl::Now();
     proto::Request request = ToProtoRequest(it->second.request);
     request.set_communicator_rank(communicator_rank);
     request.set_world_rank(world_rank);

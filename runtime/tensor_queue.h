@@ -28,6 +28,8 @@ namespace hilo {
 struct TensorEntry {
   TensorRequest request;
   std::shared_ptr<Operation> operation;
+  absl::Time enqueued_at;  // when the framework enqueued it
+  absl::Time reported_at;  // when the coordinator took it into a negotiation
 };
 
 class TensorQueue {

@@ -115,6 +115,11 @@ absl::Status ApplyWarmupSteps(absl::string_view value, RuntimeConfig* config) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyTimeline(absl::string_view value, RuntimeConfig* config) {
+  config->timeline_path = std::string(value);
+  return absl::OkStatus();
+}
+
 constexpr ConfigOption kRegistry[] = {
     {"HILO_GROUP_SIZE", "0",
      "Ranks per group (G). The world of P ranks is split into P/G groups of consecutive ranks; "
@@ -159,6 +164,11 @@ constexpr ConfigOption kRegistry[] = {
      "Fully synchronous steps before local SGD starts, for programs that take it from the "
      "launcher (hilorun --warmup-steps).",
      &ApplyWarmupSteps},
+    {"HILO_TIMELINE", "",
+     "File to which rank 0 writes a Chrome-trace timeline (Perfetto, chrome://tracing): per "
+     "tensor its QUEUE, NEGOTIATE, PACK, TRANSPORT and UNPACK phases, and the averaging rounds. "
+     "Empty: no timeline.",
+     &ApplyTimeline},
 };
 
 }  // namespace
@@ -209,7 +219,8 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes,
                       " HILO_CACHE_CAPACITY=", config.cache_capacity,
                       " HILO_AVERAGING_PERIOD=", config.averaging_period,
-                      " HILO_WARMUP_STEPS=", config.warmup_steps, " HILO_CONTROL_SPIN_US=",
+                      " HILO_WARMUP_STEPS=", config.warmup_steps, " HILO_TIMELINE=",
+                      config.timeline_path, " HILO_CONTROL_SPIN_US=",
                       config.control_spin ? absl::StrCat(absl::ToInt64Microseconds(*config.control_spin))
                                           : std::string("auto"));
 }

@@ -51,6 +51,8 @@ struct RuntimeConfig {
   // read by programs, not by the runtime. averaging_period 0: the program decides.
   int averaging_period = 0;
   int64_t warmup_steps = 0;
+  // Where rank 0 writes a Chrome-trace timeline (runtime/timeline.h); empty: none.
+  std::string timeline_path;
 };
 
 struct ConfigOption {

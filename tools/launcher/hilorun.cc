@@ -46,6 +46,7 @@ ABSL_FLAG(int64_t, warmup_steps, -1,
 ABSL_FLAG(double, fusion_threshold_mb, -1, "largest fused allreduce in MiB (0: no fusion); -1: default");
 ABSL_FLAG(double, cycle_time_ms, 0, "coordinator cycle time in milliseconds; 0: default");
 ABSL_FLAG(std::string, log_level, "", "hilo's log level: trace, debug, info, warning or error");
+ABSL_FLAG(std::string, timeline, "", "write rank 0's Chrome-trace timeline to this file (HILO_TIMELINE)");
 ABSL_FLAG(bool, check_build, false, "print which transports and features this build has, and exit");
 ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun to use");
 ABSL_FLAG(std::string, mpirun_args, "", "extra arguments for mpirun, separated by spaces");
@@ -82,7 +83,9 @@ void PrintBuild() {
                         : absl::StrCat("none (", gpus.status().message(), ")").c_str());
   std::printf("  features             response cache, tensor fusion, sharded cross-group "
               "averaging, local-SGD schedule, group-count advisor\n");
-  std::printf("  not in this build    status endpoint (--status-port), timeline (--timeline)\n");
+  std::printf("  timeline             --timeline FILE (Chrome trace of rank 0)\n");
+  std::printf("  not in this build    status endpoint (--status-port), progress (--progress), "
+              "stall inspector\n");
 }
 
 int UsableCpus() {
@@ -202,7 +205,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<SplitArgs> split = SplitCommandLine(
       args,
       {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
-       "fusion_threshold_mb", "cycle_time_ms", "log_level", "mpirun", "mpirun_args"},
+       "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "mpirun", "mpirun_args"},
       {"check_build", "help", "helpfull", "version"});
   if (!split.ok()) return Fail(split.status().message());
   absl::SetProgramUsageMessage(
@@ -251,6 +254,15 @@ int Main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_cycle_time_ms) != 0) request.cycle_time_ms = absl::GetFlag(FLAGS_cycle_time_ms);
   if (!absl::GetFlag(FLAGS_log_level).empty()) request.log_level = absl::GetFlag(FLAGS_log_level);
+  if (!absl::GetFlag(FLAGS_timeline).empty()) {
+    // Absolute, so that ranks started in another directory write where the user meant.
+    std::string path = absl::GetFlag(FLAGS_timeline);
+    if (path[0] != '/') {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof(cwd)) != nullptr) path = absl::StrCat(cwd, "/", path);
+    }
+    request.timeline = path;
+  }
   for (absl::string_view arg :
        absl::StrSplit(absl::GetFlag(FLAGS_mpirun_args), ' ', absl::SkipWhitespace())) {
     request.extra_mpirun_args.emplace_back(arg);

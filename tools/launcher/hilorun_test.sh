@@ -42,7 +42,7 @@ grep -q "control plane *MPI (Open MPI" <<<"$build" || fail "--check-build: $buil
 
 # 3. A real job, with the launcher's settings reaching the ranks.
 out=$("$hilorun" -np 4 --group-size 2 --averaging-period 5 --fusion-threshold-mb 1 \
-      --cycle-time-ms 2 --log-level warning --mpirun-args "$mpi_args" \
+      --cycle-time-ms 2 --log-level warning --timeline "$TMPDIR/timeline.json" --mpirun-args "$mpi_args" \
       "$demo" --steps=20 --tensors=8 --max_elements=4096 --model_elements=4096 --report_every=0 2>&1)
 status=$?
 echo "$out" | tail -12
@@ -50,6 +50,31 @@ echo "$out" | tail -12
 grep -q "4 ranks = 2 groups x 2" <<<"$out" || fail "the job did not run as 2 groups of 2"
 grep -Eq "cross-group averaging rounds +4 \(every 5 steps" <<<"$out" ||
   fail "--averaging-period 5 did not reach the job"
+
+# The timeline: valid JSON; per tensor the phases in order; fused allreduces packed and
+# unpacked; the averaging rounds with their discrepancy.
+python3 - "$TMPDIR/timeline.json" <<'PY' || fail "the timeline does not check out"
+import json, sys, collections
+events = json.load(open(sys.argv[1]))
+rows = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
+phases = collections.defaultdict(list)
+for e in events:
+    if e["ph"] == "X":
+        assert e["dur"] >= 0 and e["ts"] >= 0, e
+        phases[rows[e["pid"]]].append(e)
+order = ["QUEUE", "NEGOTIATE", "PACK", "TRANSPORT", "UNPACK"]
+fused = [name for name, es in phases.items() if any(e["name"] == "PACK" for e in es)]
+assert fused, "no fused allreduce in the timeline"
+for name in fused:
+    first = [e["name"] for e in sorted(phases[name], key=lambda e: e["ts"])][:5]
+    assert first == order, (name, first)
+    assert all(e["args"]["fused_tensors"] >= 1 for e in phases[name] if e["name"] == "PACK")
+rounds = [e for e in phases["averaging rounds"]]
+assert len(rounds) == 4, len(rounds)
+assert all("discrepancy" in e["args"] for e in rounds)
+print("timeline: %d rows, %d events, %d fused tensors, %d averaging rounds"
+      % (len(rows), len(events), len(fused), len(rounds)))
+PY
 
 # 4. The job's exit status comes back.
 "$hilorun" -np 2 --mpirun-args "$mpi_args" sh -c 'exit 7' >/dev/null 2>&1

@@ -212,6 +212,8 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
     plan.environment["HILO_LOG_LEVEL"] = level;
   }
 
+  if (request.timeline) plan.environment["HILO_TIMELINE"] = *request.timeline;
+
   std::vector<std::string>& argv = plan.mpirun_argv;
   argv = {request.mpirun, "-np", absl::StrCat(request.np)};
   if (!request.hosts.empty()) {

@@ -53,6 +53,7 @@ struct LaunchRequest {
   std::optional<double> fusion_threshold_mb;
   std::optional<double> cycle_time_ms;
   std::optional<std::string> log_level;
+  std::optional<std::string> timeline;  // HILO_TIMELINE
   std::string mpirun = "mpirun";
   std::vector<std::string> extra_mpirun_args;
   std::vector<std::string> command;

@@ -92,6 +92,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   request.fusion_threshold_mb = 32;
   request.cycle_time_ms = 2.5;
   request.log_level = "INFO";
+  request.timeline = "/tmp/run/timeline.json";
   absl::StatusOr<LaunchPlan> plan = PlanLaunch(request, {{"HILO_CACHE_CAPACITY", "64"},
                                                          {"HILO_GROUP_SIZE", "2"}});
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -102,6 +103,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   EXPECT_EQ(plan->environment.at("HILO_FUSION_THRESHOLD"), "33554432");
   EXPECT_EQ(plan->environment.at("HILO_CYCLE_TIME_MS"), "2.5");
   EXPECT_EQ(plan->environment.at("HILO_LOG_LEVEL"), "info");
+  EXPECT_EQ(plan->environment.at("HILO_TIMELINE"), "/tmp/run/timeline.json");
   const std::vector<std::string>& argv = plan->mpirun_argv;
   EXPECT_EQ(argv.front(), "mpirun");
   EXPECT_TRUE(Contains(argv, {"-np", "8"}));

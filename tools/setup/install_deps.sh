@@ -9,6 +9,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   iproute2
+  python3
 )
 
 missing=()
