@@ -73,6 +73,11 @@ absl::Status Context::CheckRunning() const {
 
 const RuntimeConfig& Context::config() const { return runtime_->config(); }
 
+absl::StatusOr<std::vector<StallReport>> Context::CurrentStalls() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->current_stalls();
+}
+
 absl::StatusOr<Topology> Context::topology() const {
   HILO_RETURN_IF_ERROR(CheckRunning());
   return runtime_->topology();

@@ -145,6 +145,11 @@ class Context {
   // Response-cache hits and misses on this rank since init (docs/protocol.md).
   absl::StatusOr<CacheStats> ResponseCacheStats() const;
 
+  // Tensors that some ranks submitted and others have not for HILO_STALL_WARNING_SECONDS, as
+  // this rank sees them: a communicator's stalls are seen by its rank 0 (world rank 0 sees the
+  // world's). Oldest first; empty when nothing is stalled.
+  absl::StatusOr<std::vector<StallReport>> CurrentStalls() const;
+
   // Tensors enqueued on this rank and not yet done.
   absl::StatusOr<size_t> queue_depth() const;
 

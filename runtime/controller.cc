@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/fusion.h"
 
@@ -14,6 +15,7 @@ constexpr int kBitsPerWord = 64;
 // that the same bitwise AND computes them.
 constexpr uint64_t kHasUncachedWork = 1;
 constexpr uint64_t kWantsShutdown = 2;
+constexpr uint64_t kAborts = 4;
 
 int WordsPerSet(int capacity) { return (capacity + kBitsPerWord - 1) / kBitsPerWord; }
 
@@ -49,6 +51,7 @@ int Controller::agreement_words() const {
 void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
                             absl::Span<uint64_t> agreement) {
   // Sort this cycle's requests: cache candidates become bits, the rest take the full path.
+  const absl::Time now = absl::Now();
   uncached_ = std::move(deferred_);
   deferred_.clear();
   std::vector<int> invalidated;
@@ -57,19 +60,24 @@ void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool reque
         cache_.enabled() && ResponseCache::Cacheable(request) ? cache_.Find(request.tensor_name())
                                                              : std::nullopt;
     if (slot && ResponseCache::SameSignature(cache_.signature(*slot), request)) {
-      pending_hits_[*slot] = std::move(request);
+      pending_hits_[*slot] = PendingHit{std::move(request), now};
       continue;
     }
     if (slot) invalidated.push_back(*slot);  // same name, new shape/dtype/op: everyone drops it
     uncached_.push_back(std::move(request));
   }
   request_shutdown_ = request_shutdown;
+  // A hit that has waited long for the others goes the full way, where the coordinator sees who
+  // has not submitted it: invalidating its slot sends every rank's hit on it there.
+  for (const auto& [slot, hit] : pending_hits_) {
+    if (now - hit.since >= stall_warning_ / 2) invalidated.push_back(slot);
+  }
 
   // [hit bits | inverted invalidation bits | inverted flags].
   const int words_per_set = WordsPerSet(cache_.capacity());
   std::fill(agreement.begin(), agreement.begin() + words_per_set, 0);
   std::fill(agreement.begin() + words_per_set, agreement.end(), ~uint64_t{0});
-  for (const auto& [slot, request] : pending_hits_) {
+  for (const auto& [slot, unused_hit] : pending_hits_) {
     agreement[slot / kBitsPerWord] |= uint64_t{1} << (slot % kBitsPerWord);
   }
   for (int slot : invalidated) {
@@ -80,6 +88,7 @@ void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool reque
 }
 
 absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uint64_t> agreed) {
+  const absl::Time now = absl::Now();
   std::vector<proto::Request> uncached = std::move(uncached_);
   uncached_.clear();
   const bool anyone_uncached = (agreed.back() & kHasUncachedWork) == 0;
@@ -96,7 +105,7 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
       any_invalidated = true;
       auto pending = pending_hits_.find(slot);
       if (pending != pending_hits_.end()) {
-        uncached.push_back(std::move(pending->second));
+        uncached.push_back(LeaveCachedPath(std::move(pending->second), now));
         pending_hits_.erase(pending);
       }
       cache_.Erase(slot);
@@ -147,6 +156,43 @@ absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Req
   return FinishCycle(agreement);
 }
 
+proto::Request Controller::LeaveCachedPath(PendingHit hit, absl::Time now) const {
+  hit.request.set_waiting_us(absl::ToInt64Microseconds(now - hit.since));
+  return std::move(hit.request);
+}
+
+std::string DescribeStall(const StallReport& stall) {
+  return absl::StrCat("tensor '", stall.tensor, "' on ", stall.communicator, ": submitted by rank",
+                      stall.submitted_by.size() == 1 ? " " : "s ",
+                      absl::StrJoin(stall.submitted_by, ", "), ", not by rank",
+                      stall.missing.size() == 1 ? " " : "s ", absl::StrJoin(stall.missing, ", "),
+                      ", for ",
+                      absl::FormatDuration(absl::Trunc(stall.waiting, absl::Milliseconds(100))));
+}
+
+std::vector<StallReport> Controller::StalledTensors(absl::Time now,
+                                                    absl::Duration at_least) const {
+  std::vector<StallReport> stalled;
+  if (!is_coordinator()) return stalled;
+  for (ReadinessTable::Stalled& tensor : table_.StalledSince(now, at_least)) {
+    StallReport report{communicator_name_, std::move(tensor.name), tensor.waiting,
+                       std::move(tensor.reported_world_ranks), {}};
+    for (int rank : tensor.missing_communicator_ranks) {
+      report.missing.push_back(rank < static_cast<int>(member_world_ranks_.size())
+                                   ? member_world_ranks_[rank]
+                                   : rank);
+    }
+    stalled.push_back(std::move(report));
+  }
+  return stalled;
+}
+
+void Controller::RaiseAbort(absl::Span<uint64_t> agreement) { agreement.back() &= ~kAborts; }
+
+bool Controller::AnyoneAborts(absl::Span<const uint64_t> agreed) {
+  return (agreed.back() & kAborts) == 0;
+}
+
 void Controller::RememberAgreed(const proto::ResponseList& agreed) {
   for (const proto::Response& response : agreed.responses()) {
     const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
@@ -165,12 +211,12 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed) {
   }
   // A Put may have given a waiting hit's slot to another tensor: that hit takes the full path.
   for (auto it = pending_hits_.begin(); it != pending_hits_.end();) {
-    const std::optional<int> slot = cache_.Find(it->second.tensor_name());
+    const std::optional<int> slot = cache_.Find(it->second.request.tensor_name());
     if (slot == it->first) {
       ++it;
       continue;
     }
-    deferred_.push_back(std::move(it->second));
+    deferred_.push_back(LeaveCachedPath(std::move(it->second), absl::Now()));
     it = pending_hits_.erase(it);
   }
 }

@@ -30,6 +30,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "proto/negotiation.pb.h"
 #include "runtime/readiness_table.h"
@@ -42,6 +44,17 @@ struct CacheStats {
   int64_t hits = 0;    // requests served from the response cache
   int64_t misses = 0;  // cacheable requests that needed the full negotiation
 };
+
+// A tensor that some ranks of a communicator submitted and others have not, for a while.
+struct StallReport {
+  std::string communicator;  // "world", "group 1", ...
+  std::string tensor;
+  absl::Duration waiting;
+  std::vector<int> submitted_by;  // world ranks
+  std::vector<int> missing;       // world ranks
+};
+// "tensor 'w' on world: submitted by ranks 0, 1, 3, not by rank 2, for 12.5s".
+std::string DescribeStall(const StallReport& stall);
 
 class Controller {
  public:
@@ -65,6 +78,21 @@ class Controller {
   absl::StatusOr<proto::ResponseList> FinishCycle(absl::Span<const uint64_t> agreed);
 
   bool is_coordinator() const { return channel_->rank() == 0; }
+
+  // The stall inspector. A cache hit that has waited `warning` / 2 for the other ranks is sent
+  // the full way (its slot invalidated everywhere), so that the coordinator learns who has not
+  // submitted it; StalledTensors() (coordinator only) lists what has waited `at_least`.
+  void set_stall_warning(absl::Duration warning) { stall_warning_ = warning; }
+  // World ranks of the communicator's members, by communicator rank, for naming missing ranks.
+  void set_member_world_ranks(std::vector<int> world_ranks) {
+    member_world_ranks_ = std::move(world_ranks);
+  }
+  std::vector<StallReport> StalledTensors(absl::Time now, absl::Duration at_least) const;
+
+  // A flag every rank can raise in its agreement and every rank sees after the AND: the runtime
+  // uses the world's to stop the whole job together (stall shutdown).
+  static void RaiseAbort(absl::Span<uint64_t> agreement);
+  static bool AnyoneAborts(absl::Span<const uint64_t> agreed);
   CacheStats cache_stats() const { return {hits_.load(), misses_.load()}; }
 
  private:
@@ -83,8 +111,16 @@ class Controller {
   ResponseCache cache_;
   // This rank's requests sent on the full path and not yet answered: the signatures to cache.
   absl::flat_hash_map<std::string, proto::Request> reported_;
-  // Requests waiting for every rank to have their cached slot ready, by slot.
-  std::map<int, proto::Request> pending_hits_;
+  // Requests waiting for every rank to have their cached slot ready, by slot, and since when.
+  struct PendingHit {
+    proto::Request request;
+    absl::Time since;
+  };
+  std::map<int, PendingHit> pending_hits_;
+  // Takes a pending hit out to the full path, noting how long it has waited.
+  proto::Request LeaveCachedPath(PendingHit hit, absl::Time now) const;
+  absl::Duration stall_warning_ = absl::Seconds(60);
+  std::vector<int> member_world_ranks_;
   // Requests that must take the full path next cycle (their cache slot was reassigned).
   std::vector<proto::Request> deferred_;
   // Between BeginCycle and FinishCycle: this cycle's requests for the full path.

@@ -83,7 +83,7 @@ bool SameRequest(const proto::Request& first, const proto::Request& other) {
 ReadinessTable::ReadinessTable(int communicator_size, std::string communicator_name)
     : communicator_size_(communicator_size), communicator_name_(std::move(communicator_name)) {}
 
-absl::Status ReadinessTable::Add(proto::Request request) {
+absl::Status ReadinessTable::Add(proto::Request request, absl::Time now) {
   const int rank = request.communicator_rank();
   if (rank < 0 || rank >= communicator_size_) {
     return absl::InternalError(absl::StrCat("request for '", request.tensor_name(),
@@ -94,6 +94,7 @@ absl::Status ReadinessTable::Add(proto::Request request) {
   if (entry.by_rank.empty()) {
     entry.by_rank.resize(communicator_size_);
     entry.reported.assign(communicator_size_, false);
+    entry.first_reported = now - absl::Microseconds(request.waiting_us());
   }
   if (entry.reported[rank]) {
     return absl::InternalError(absl::StrCat("rank ", rank, " of ", communicator_name_,
@@ -104,6 +105,30 @@ absl::Status ReadinessTable::Add(proto::Request request) {
   entry.by_rank[rank] = std::move(request);
   if (++entry.reported_count == communicator_size_) ready_.push_back(name);
   return absl::OkStatus();
+}
+
+std::vector<ReadinessTable::Stalled> ReadinessTable::StalledSince(absl::Time now,
+                                                                  absl::Duration at_least) const {
+  std::vector<Stalled> stalled;
+  for (const auto& [name, entry] : entries_) {
+    if (entry.reported_count == communicator_size_ || now - entry.first_reported < at_least) {
+      continue;
+    }
+    Stalled tensor{name, now - entry.first_reported, {}, {}};
+    for (int rank = 0; rank < communicator_size_; ++rank) {
+      if (entry.reported[rank]) {
+        tensor.reported_world_ranks.push_back(entry.by_rank[rank].world_rank());
+      } else {
+        tensor.missing_communicator_ranks.push_back(rank);
+      }
+    }
+    std::sort(tensor.reported_world_ranks.begin(), tensor.reported_world_ranks.end());
+    stalled.push_back(std::move(tensor));
+  }
+  std::sort(stalled.begin(), stalled.end(), [](const Stalled& a, const Stalled& b) {
+    return a.waiting != b.waiting ? a.waiting > b.waiting : a.name < b.name;
+  });
+  return stalled;
 }
 
 std::vector<proto::Response> ReadinessTable::TakeReady() {

@@ -15,6 +15,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "proto/negotiation.pb.h"
 
 namespace hilo {
@@ -26,7 +28,9 @@ class ReadinessTable {
 
   // Records a request from request.communicator_rank(). INTERNAL if that rank already reported
   // the same name and it is still pending (a protocol violation), or if the rank is out of range.
-  absl::Status Add(proto::Request request);
+  // `now` is when the coordinator received it (the stall clock of a tensor starts at its first
+  // report).
+  absl::Status Add(proto::Request request, absl::Time now = absl::Now());
 
   // Responses for every tensor all ranks have reported since the last call, in the order they
   // became ready.
@@ -35,11 +39,22 @@ class ReadinessTable {
   // Tensors reported by some ranks but not all.
   size_t pending() const { return entries_.size() - ready_.size(); }
 
+  // Tensors that some ranks reported at least `at_least` before `now` and others have not,
+  // oldest first: the stall inspector's view.
+  struct Stalled {
+    std::string name;
+    absl::Duration waiting;
+    std::vector<int> reported_world_ranks;        // who submitted it
+    std::vector<int> missing_communicator_ranks;  // who has not
+  };
+  std::vector<Stalled> StalledSince(absl::Time now, absl::Duration at_least) const;
+
  private:
   struct Entry {
     std::vector<proto::Request> by_rank;  // indexed by communicator rank
     std::vector<bool> reported;
     int reported_count = 0;
+    absl::Time first_reported;
   };
 
   proto::Response BuildResponse(const std::string& name, const Entry& entry) const;

@@ -6,6 +6,16 @@
 namespace hilo {
 namespace {
 
+proto::Request MakeStallRequest(const std::string& name, int communicator_rank, int world_rank) {
+  proto::Request request;
+  request.set_tensor_name(name);
+  request.set_communicator_rank(communicator_rank);
+  request.set_world_rank(world_rank);
+  request.add_shape(4);
+  return request;
+}
+
+
 using ::testing::HasSubstr;
 
 proto::Request MakeRequest(const std::string& name, int rank, std::vector<int64_t> shape,
@@ -154,6 +164,34 @@ TEST(ReadinessTableTest, NameCanBeReusedAfterItCompletes) {
     ASSERT_TRUE(table.Add(MakeRequest("a", 0, {1})).ok());
     EXPECT_EQ(table.TakeReady().size(), 1u);
   }
+}
+
+TEST(ReadinessTableTest, StalledTensorsNameWhoSubmittedAndWhoDidNot) {
+  ReadinessTable table(3, "group 0");
+  const absl::Time t0 = absl::FromUnixSeconds(100);
+  proto::Request a = MakeStallRequest("a", 0, 10);
+  ASSERT_TRUE(table.Add(a, t0).ok());
+  proto::Request a2 = MakeStallRequest("a", 2, 12);
+  ASSERT_TRUE(table.Add(a2, t0 + absl::Seconds(1)).ok());
+  // "b" arrives later but its reporter had already waited 30 s on a cache hit.
+  proto::Request b = MakeStallRequest("b", 1, 11);
+  b.set_waiting_us(30000000);
+  ASSERT_TRUE(table.Add(b, t0 + absl::Seconds(5)).ok());
+  std::vector<ReadinessTable::Stalled> stalled = table.StalledSince(t0 + absl::Seconds(10), absl::Seconds(8));
+  ASSERT_EQ(stalled.size(), 2u);
+  EXPECT_EQ(stalled[0].name, "b");  // oldest first: 35 s
+  EXPECT_EQ(stalled[0].waiting, absl::Seconds(35));
+  EXPECT_EQ(stalled[0].reported_world_ranks, std::vector<int>{11});
+  EXPECT_EQ(stalled[0].missing_communicator_ranks, (std::vector<int>{0, 2}));
+  EXPECT_EQ(stalled[1].name, "a");
+  EXPECT_EQ(stalled[1].reported_world_ranks, (std::vector<int>{10, 12}));
+  EXPECT_EQ(stalled[1].missing_communicator_ranks, std::vector<int>{1});
+  EXPECT_TRUE(table.StalledSince(t0 + absl::Seconds(10), absl::Seconds(40)).empty());
+  // Once everyone has it, it is ready, not stalled.
+  ASSERT_TRUE(table.Add(MakeStallRequest("a", 1, 11), t0 + absl::Seconds(11)).ok());
+  stalled = table.StalledSince(t0 + absl::Seconds(12), absl::Seconds(1));
+  ASSERT_EQ(stalled.size(), 1u);
+  EXPECT_EQ(stalled[0].name, "b");
 }
 
 }  // namespace

@@ -168,9 +168,15 @@ absl::Status Runtime::InitializeOnCoordinator() {
                                               communicator->rank(), " of ", communicator->size(),
                                               "; the topology says ", topology_.ToString()));
     }
-    controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
+    Controller& controller = *(controllers_[static_cast<int>(kind)] = std::make_unique<Controller>(
         communicator, topology_.CommunicatorName(kind), topology_.world_rank,
-        config_.fusion_threshold_bytes, config_.cache_capacity);
+        config_.fusion_threshold_bytes, config_.cache_capacity));
+    controller.set_stall_warning(config_.stall_warning);
+    std::vector<int> member_world_ranks;
+    for (int member = 0; member < communicator->size(); ++member) {
+      member_world_ranks.push_back(topology_.WorldRankOf(kind, member));
+    }
+    controller.set_member_world_ranks(std::move(member_world_ranks));
     counted_[static_cast<int>(kind)] =
         std::make_unique<transport::CountingCommunicator>(communicator);
   }
@@ -274,7 +280,11 @@ absl::Status Runtime::RunCycles() {
           queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank),
           kind == CommunicatorKind::kWorld && shutdown, segment_of(kind));
     }
+    if (!stall_stop_reason_.empty()) Controller::RaiseAbort(segment_of(CommunicatorKind::kWorld));
     HILO_RETURN_IF_ERROR(world.AllreduceBitwiseAnd(absl::MakeSpan(agreement)));
+    if (Controller::AnyoneAborts(segment_of(CommunicatorKind::kWorld))) {
+      return StopForStall(world);
+    }
     // The same communicator order on every rank: no rank can wait in a group negotiation while
     // a fellow group member waits in a cross or world one.
     for (CommunicatorKind kind : kAllCommunicatorKinds) {
@@ -291,12 +301,75 @@ absl::Status Runtime::RunCycles() {
         return absl::OkStatus();
       }
     }
+    InspectStalls(absl::Now());
   }
 }
 
 void Runtime::RecordNegotiation(const TensorEntry& entry, absl::Time agreed) {
   timeline_->Phase(entry.request.name, "QUEUE", entry.enqueued_at, entry.reported_at);
   timeline_->Phase(entry.request.name, "NEGOTIATE", entry.reported_at, agreed);
+}
+
+void Runtime::InspectStalls(absl::Time now) {
+  if (now < next_stall_inspection_) return;
+  next_stall_inspection_ = now + std::min(absl::Seconds(1), config_.stall_warning / 2);
+  std::vector<StallReport> stalls;
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    for (StallReport& stall :
+         controllers_[static_cast<int>(kind)]->StalledTensors(now, config_.stall_warning)) {
+      stalls.push_back(std::move(stall));
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    current_stalls_ = stalls;
+  }
+  if (stalls.empty()) return;
+  if (now >= next_stall_warning_) {
+    next_stall_warning_ = now + config_.stall_warning;
+    constexpr size_t kMostListed = 10;
+    for (size_t i = 0; i < stalls.size() && i < kMostListed; ++i) {
+      HILO_LOG(logger_, LogLevel::kWarning, "stalled: ", DescribeStall(stalls[i]),
+               " (HILO_STALL_WARNING_SECONDS=", absl::ToDoubleSeconds(config_.stall_warning), ")");
+    }
+    if (stalls.size() > kMostListed) {
+      HILO_LOG(logger_, LogLevel::kWarning, "stalled: and ", stalls.size() - kMostListed,
+               " more tensors");
+    }
+  }
+  if (config_.stall_shutdown > absl::ZeroDuration() && stall_stop_reason_.empty() &&
+      stalls.front().waiting >= config_.stall_shutdown) {
+    // The oldest stall decides; every rank learns it next cycle (StopForStall).
+    stall_stop_reason_ = DescribeStall(stalls.front());
+    HILO_LOG(logger_, LogLevel::kError, "stopping the job: ", stall_stop_reason_,
+             " (HILO_STALL_SHUTDOWN_SECONDS=", absl::ToDoubleSeconds(config_.stall_shutdown), ")");
+  }
+}
+
+absl::Status Runtime::StopForStall(transport::MpiCommunicator& world) {
+  // Only the ranks that inspected the stall know what it is: gather their descriptions, so that
+  // every rank's error names the tensor and the missing ranks.
+  HILO_ASSIGN_OR_RETURN(std::vector<std::string> reasons, world.GatherToRoot(stall_stop_reason_));
+  std::string joined;
+  if (world.rank() == 0) {
+    std::vector<std::string> distinct;
+    for (std::string& reason : reasons) {
+      if (!reason.empty() &&
+          std::find(distinct.begin(), distinct.end(), reason) == distinct.end()) {
+        distinct.push_back(std::move(reason));
+      }
+    }
+    joined = absl::StrJoin(distinct, "; ");
+  }
+  HILO_RETURN_IF_ERROR(world.BroadcastFromRoot(&joined));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "hilo stopped the job after a stall of HILO_STALL_SHUTDOWN_SECONDS=",
+      absl::ToDoubleSeconds(config_.stall_shutdown), " s: ", joined));
+}
+
+std::vector<StallReport> Runtime::current_stalls() const {
+  absl::MutexLock lock(&mu_);
+  return current_stalls_;
 }
 
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {

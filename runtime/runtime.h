@@ -80,6 +80,10 @@ class Runtime {
   // Response-cache hits and misses of this rank, over all communicators, since init.
   CacheStats cache_stats() const;
 
+  // Tensors stalled for at least HILO_STALL_WARNING_SECONDS, as this rank's last inspection saw
+  // them (only a communicator's rank 0 sees its communicator's stalls), oldest first.
+  std::vector<StallReport> current_stalls() const;
+
   // The most recent averaging rounds, oldest first (at most kAveragingHistoryLimit).
   std::vector<AveragingRecord> averaging_history() const ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr size_t kAveragingHistoryLimit = 100000;
@@ -92,6 +96,12 @@ class Runtime {
   // Runs cycles until shutdown is agreed; returns the error that stopped them, if any.
   // After a wake-up for new work: returns once the burst of enqueues has paused.
   void WaitForBurstToEnd();
+  // The stall inspector, run by the coordinator at most once a second: records the stalls,
+  // warns once per warning period, and arms the job-wide stop after HILO_STALL_SHUTDOWN_SECONDS.
+  void InspectStalls(absl::Time now);
+  // Every rank, in the same cycle: shares the stall descriptions and returns the error to stop
+  // with.
+  absl::Status StopForStall(transport::MpiCommunicator& world);
   // Timeline: the QUEUE and NEGOTIATE phases of an entry whose response was agreed at `agreed`.
   void RecordNegotiation(const TensorEntry& entry, absl::Time agreed);
   absl::Status RunCycles();
@@ -133,6 +143,11 @@ class Runtime {
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   int64_t averaging_rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<AveragingRecord> averaging_history_ ABSL_GUARDED_BY(mu_);
+  std::vector<StallReport> current_stalls_ ABSL_GUARDED_BY(mu_);
+  // Coordinator thread only.
+  absl::Time next_stall_inspection_ = absl::InfinitePast();
+  absl::Time next_stall_warning_ = absl::InfinitePast();
+  std::string stall_stop_reason_;  // set once a stall has lasted HILO_STALL_SHUTDOWN_SECONDS
   // Serializes concurrent Shutdown() calls around the join.
   absl::Mutex join_mu_;
   std::thread coordinator_ ABSL_GUARDED_BY(join_mu_);

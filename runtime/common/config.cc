@@ -115,6 +115,28 @@ absl::Status ApplyWarmupSteps(absl::string_view value, RuntimeConfig* config) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::Duration> ParseSeconds(absl::string_view name, absl::string_view value,
+                                            bool allow_zero) {
+  double seconds = 0;
+  if (!absl::SimpleAtod(value, &seconds) || !(allow_zero ? seconds >= 0 : seconds > 0) ||
+      seconds > 86400 * 365) {
+    return BadValue(name, value, allow_zero ? "seconds, >= 0 (0: never)" : "seconds, > 0");
+  }
+  return absl::Seconds(seconds);
+}
+
+absl::Status ApplyStallWarning(absl::string_view value, RuntimeConfig* config) {
+  HILO_ASSIGN_OR_RETURN(config->stall_warning,
+                        ParseSeconds("HILO_STALL_WARNING_SECONDS", value, false));
+  return absl::OkStatus();
+}
+
+absl::Status ApplyStallShutdown(absl::string_view value, RuntimeConfig* config) {
+  HILO_ASSIGN_OR_RETURN(config->stall_shutdown,
+                        ParseSeconds("HILO_STALL_SHUTDOWN_SECONDS", value, true));
+  return absl::OkStatus();
+}
+
 absl::Status ApplyTimeline(absl::string_view value, RuntimeConfig* config) {
   config->timeline_path = std::string(value);
   return absl::OkStatus();
@@ -169,6 +191,15 @@ constexpr ConfigOption kRegistry[] = {
      "tensor its QUEUE, NEGOTIATE, PACK, TRANSPORT and UNPACK phases, and the averaging rounds. "
      "Empty: no timeline.",
      &ApplyTimeline},
+    {"HILO_STALL_WARNING_SECONDS", "60",
+     "A tensor that some ranks of a communicator submitted and others have not for this long is "
+     "reported by that communicator's rank 0: one warning per period naming the tensors, the "
+     "ranks that submitted them and the ranks that have not.",
+     &ApplyStallWarning},
+    {"HILO_STALL_SHUTDOWN_SECONDS", "0",
+     "After a tensor has stalled this long, every rank stops: pending and later operations fail "
+     "with DEADLINE_EXCEEDED naming the stalled tensor and the missing ranks. 0 = never.",
+     &ApplyStallShutdown},
 };
 
 }  // namespace
@@ -220,7 +251,10 @@ std::string DescribeConfig(const RuntimeConfig& config) {
                       " HILO_CACHE_CAPACITY=", config.cache_capacity,
                       " HILO_AVERAGING_PERIOD=", config.averaging_period,
                       " HILO_WARMUP_STEPS=", config.warmup_steps, " HILO_TIMELINE=",
-                      config.timeline_path, " HILO_CONTROL_SPIN_US=",
+                      config.timeline_path,
+                      " HILO_STALL_WARNING_SECONDS=", absl::ToDoubleSeconds(config.stall_warning),
+                      " HILO_STALL_SHUTDOWN_SECONDS=", absl::ToDoubleSeconds(config.stall_shutdown),
+                      " HILO_CONTROL_SPIN_US=",
                       config.control_spin ? absl::StrCat(absl::ToInt64Microseconds(*config.control_spin))
                                           : std::string("auto"));
 }

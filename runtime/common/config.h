@@ -51,6 +51,11 @@ struct RuntimeConfig {
   // read by programs, not by the runtime. averaging_period 0: the program decides.
   int averaging_period = 0;
   int64_t warmup_steps = 0;
+  // Stall inspector: a tensor some ranks submitted and others have not for stall_warning is
+  // reported (every such period); after stall_shutdown (zero: never) the job stops with
+  // DEADLINE_EXCEEDED on every rank.
+  absl::Duration stall_warning = absl::Seconds(60);
+  absl::Duration stall_shutdown = absl::ZeroDuration();
   // Where rank 0 writes a Chrome-trace timeline (runtime/timeline.h); empty: none.
   std::string timeline_path;
 };

@@ -43,7 +43,8 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
        {"HILO_AVERAGING_ALGORITHM", "world-allreduce"}, {"HILO_CHECK_GROUP_CONSISTENCY", "1"},
        {"HILO_FUSION_THRESHOLD", "0"}, {"HILO_CACHE_CAPACITY", "0"},
        {"HILO_CONTROL_SPIN_US", "250"}, {"HILO_AVERAGING_PERIOD", "16"},
-       {"HILO_WARMUP_STEPS", "100"}}));
+       {"HILO_WARMUP_STEPS", "100"}, {"HILO_STALL_WARNING_SECONDS", "2.5"},
+       {"HILO_STALL_SHUTDOWN_SECONDS", "30"}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->group_size, 4);
   EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
@@ -55,6 +56,8 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
   EXPECT_EQ(config->control_spin, absl::Microseconds(250));
   EXPECT_EQ(config->averaging_period, 16);
   EXPECT_EQ(config->warmup_steps, 100);
+  EXPECT_EQ(config->stall_warning, absl::Milliseconds(2500));
+  EXPECT_EQ(config->stall_shutdown, absl::Seconds(30));
 }
 
 TEST(ConfigTest, BadValuesNameTheVariable) {
@@ -66,7 +69,8 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
            {"HILO_FUSION_THRESHOLD", "-1"}, {"HILO_FUSION_THRESHOLD", "64M"},
            {"HILO_CACHE_CAPACITY", "-5"}, {"HILO_CONTROL_SPIN_US", "-1"},
            {"HILO_CONTROL_SPIN_US", "fast"}, {"HILO_AVERAGING_PERIOD", "-8"},
-           {"HILO_WARMUP_STEPS", "x"}}) {
+           {"HILO_WARMUP_STEPS", "x"}, {"HILO_STALL_WARNING_SECONDS", "0"},
+           {"HILO_STALL_SHUTDOWN_SECONDS", "-1"}}) {
     absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
     ASSERT_FALSE(config.ok()) << name << "=" << value;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

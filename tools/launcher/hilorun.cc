@@ -84,8 +84,8 @@ void PrintBuild() {
   std::printf("  features             response cache, tensor fusion, sharded cross-group "
               "averaging, local-SGD schedule, group-count advisor\n");
   std::printf("  timeline             --timeline FILE (Chrome trace of rank 0)\n");
-  std::printf("  not in this build    status endpoint (--status-port), progress (--progress), "
-              "stall inspector\n");
+  std::printf("  stall inspector      HILO_STALL_WARNING_SECONDS, HILO_STALL_SHUTDOWN_SECONDS\n");
+  std::printf("  not in this build    status endpoint (--status-port), progress (--progress)\n");
 }
 
 int UsableCpus() {
