@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -50,6 +51,20 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeConfig& con
     runtime->Shutdown().IgnoreError();  // joins the thread, which has already stopped
     return status;
   }
+  if (config.status_port > 0 && runtime->topology_.local_rank == 0) {
+    // Monitoring must not take the job down: a rank that cannot serve says so and goes on (its
+    // peers are already past init and would otherwise wait for it forever).
+    absl::StatusOr<std::unique_ptr<StatusServer>> server =
+        StatusServer::Start(config.status_address, config.status_port, runtime.get());
+    if (server.ok()) {
+      HILO_LOG(runtime->logger_, LogLevel::kInfo, "status endpoint on ", config.status_address,
+               ":", (*server)->port());
+      absl::MutexLock lock(&runtime->join_mu_);
+      runtime->status_server_ = *std::move(server);
+    } else {
+      HILO_LOG(runtime->logger_, LogLevel::kError, server.status().message());
+    }
+  }
   return runtime;
 }
 
@@ -78,6 +93,7 @@ void Runtime::CoordinatorMain() {
   {
     absl::MutexLock lock(&mu_);
     final_status_ = stopped_with;
+    coordinator_stopped_ = true;
   }
   // Communicators and controllers before the session: MPI objects before MPI_Finalize. The
   // counting wrappers stay (other threads may read their counters) but are never called again.
@@ -367,6 +383,62 @@ absl::Status Runtime::StopForStall(transport::MpiCommunicator& world) {
       absl::ToDoubleSeconds(config_.stall_shutdown), " s: ", joined));
 }
 
+status::StatusReply Runtime::Snapshot() const {
+  status::StatusReply reply;
+  status::Topology& topology = *reply.mutable_topology();
+  topology.set_world_rank(topology_.world_rank);
+  topology.set_world_size(topology_.world_size);
+  topology.set_group_size(topology_.group_size);
+  topology.set_num_groups(topology_.num_groups);
+  topology.set_group(topology_.group);
+  topology.set_group_rank(topology_.group_rank);
+  topology.set_local_rank(topology_.local_rank);
+  topology.set_local_size(topology_.local_size);
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof(hostname) - 1) == 0) topology.set_hostname(hostname);
+  for (const auto& [name, value] : ConfigSettings(config_)) {
+    status::Setting& setting = *reply.add_settings();
+    setting.set_name(name);
+    setting.set_value(value);
+  }
+  reply.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_at_));
+  reply.set_queue_depth(static_cast<int64_t>(queue_.size()));
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    const int index = static_cast<int>(kind);
+    status::CommunicatorStatus& communicator = *reply.add_communicators();
+    communicator.set_name(topology_.CommunicatorName(kind));
+    communicator.set_size(topology_.CommunicatorSize(kind));
+    const transport::TransportCounters counters = transport_counters(kind);
+    communicator.set_operations(counters.calls);
+    communicator.set_bytes(counters.bytes);
+    communicator.set_busy_seconds(static_cast<double>(counters.busy_nanoseconds) * 1e-9);
+    communicator.set_cache_hits(cache_hits_[index].load(std::memory_order_relaxed));
+    communicator.set_cache_misses(cache_misses_[index].load(std::memory_order_relaxed));
+  }
+  absl::MutexLock lock(&mu_);
+  status::AveragingStatus& averaging = *reply.mutable_averaging();
+  averaging.set_rounds(averaging_rounds_);
+  if (!averaging_history_.empty()) {
+    const AveragingRecord& latest = averaging_history_.back();
+    averaging.set_latest_discrepancy(latest.discrepancy);
+    averaging.set_latest_seconds(absl::ToDoubleSeconds(latest.duration));
+    averaging.set_latest_elements(latest.elements);
+  }
+  for (const StallReport& stall : current_stalls_) {
+    status::Stall& entry = *reply.add_stalls();
+    entry.set_communicator(stall.communicator);
+    entry.set_tensor(stall.tensor);
+    entry.set_waiting_seconds(absl::ToDoubleSeconds(stall.waiting));
+    for (int rank : stall.submitted_by) entry.add_submitted_by(rank);
+    for (int rank : stall.missing) entry.add_missing(rank);
+  }
+  reply.set_running(!coordinator_stopped_);
+  if (coordinator_stopped_) {
+    reply.set_stopped_reason(final_status_.ok() ? "shut down" : final_status_.ToString());
+  }
+  return reply;
+}
+
 std::vector<StallReport> Runtime::current_stalls() const {
   absl::MutexLock lock(&mu_);
   return current_stalls_;
@@ -616,6 +688,7 @@ absl::Status Runtime::Shutdown() {
   {
     absl::MutexLock lock(&join_mu_);
     if (coordinator_.joinable()) coordinator_.join();
+    status_server_.reset();
   }
   absl::MutexLock lock(&mu_);
   return final_status_;

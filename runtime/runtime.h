@@ -38,6 +38,7 @@
 #include "runtime/cross_group_averager.h"
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
+#include "runtime/status/status_server.h"
 #include "runtime/tensor_queue.h"
 #include "runtime/timeline.h"
 #include "runtime/topology.h"
@@ -46,7 +47,7 @@
 
 namespace hilo {
 
-class Runtime {
+class Runtime final : public StatusSource {
  public:
   // Blocks until the coordinator thread has initialized (or failed to). Collective over all
   // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),
@@ -83,6 +84,9 @@ class Runtime {
   // Tensors stalled for at least HILO_STALL_WARNING_SECONDS, as this rank's last inspection saw
   // them (only a communicator's rank 0 sees its communicator's stalls), oldest first.
   std::vector<StallReport> current_stalls() const;
+
+  // What the status endpoint serves (proto/status.proto). Thread-safe.
+  status::StatusReply Snapshot() const override;
 
   // The most recent averaging rounds, oldest first (at most kAveragingHistoryLimit).
   std::vector<AveragingRecord> averaging_history() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -141,6 +145,7 @@ class Runtime {
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  bool coordinator_stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t averaging_rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<AveragingRecord> averaging_history_ ABSL_GUARDED_BY(mu_);
   std::vector<StallReport> current_stalls_ ABSL_GUARDED_BY(mu_);
@@ -151,6 +156,8 @@ class Runtime {
   // Serializes concurrent Shutdown() calls around the join.
   absl::Mutex join_mu_;
   std::thread coordinator_ ABSL_GUARDED_BY(join_mu_);
+  // Node-local rank 0 with HILO_STATUS_PORT set; stopped by Shutdown().
+  std::unique_ptr<StatusServer> status_server_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace hilo

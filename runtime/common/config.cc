@@ -137,6 +137,23 @@ absl::Status ApplyStallShutdown(absl::string_view value, RuntimeConfig* config) 
   return absl::OkStatus();
 }
 
+absl::Status ApplyStatusPort(absl::string_view value, RuntimeConfig* config) {
+  int port = 0;
+  if (!absl::SimpleAtoi(value, &port) || port < 0 || port > 65535) {
+    return BadValue("HILO_STATUS_PORT", value, "a TCP port, 1 to 65535, or 0 (no endpoint)");
+  }
+  config->status_port = port;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyStatusAddress(absl::string_view value, RuntimeConfig* config) {
+  if (value.empty() || value.find_first_of(" /") != absl::string_view::npos) {
+    return BadValue("HILO_STATUS_ADDRESS", value, "an IP address or host name to bind");
+  }
+  config->status_address = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyTimeline(absl::string_view value, RuntimeConfig* config) {
   config->timeline_path = std::string(value);
   return absl::OkStatus();
@@ -200,6 +217,14 @@ constexpr ConfigOption kRegistry[] = {
      "After a tensor has stalled this long, every rank stops: pending and later operations fail "
      "with DEADLINE_EXCEEDED naming the stalled tensor and the missing ranks. 0 = never.",
      &ApplyStallShutdown},
+    {"HILO_STATUS_PORT", "0",
+     "Port of the gRPC status endpoint served by each node's local rank 0 (hilo-status reads "
+     "it). 0: no endpoint.",
+     &ApplyStatusPort},
+    {"HILO_STATUS_ADDRESS", "127.0.0.1",
+     "Address the status endpoint binds (127.0.0.1: this machine only; 0.0.0.0: every "
+     "interface). It is read-only and unauthenticated.",
+     &ApplyStatusAddress},
 };
 
 }  // namespace
@@ -241,22 +266,33 @@ absl::StatusOr<RuntimeConfig> ConfigFromEnvironment() {
   });
 }
 
+std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeConfig& config) {
+  auto number = [](auto value) { return absl::StrCat(value); };
+  return {
+      {"HILO_GROUP_SIZE", number(config.group_size)},
+      {"HILO_CYCLE_TIME_MS", number(absl::ToDoubleMilliseconds(config.cycle_time))},
+      {"HILO_LOG_LEVEL", std::string(LogLevelName(config.log_level))},
+      {"HILO_AVERAGING_ALGORITHM", std::string(AveragingAlgorithmName(config.averaging_algorithm))},
+      {"HILO_CHECK_GROUP_CONSISTENCY", config.check_group_consistency ? "1" : "0"},
+      {"HILO_FUSION_THRESHOLD", number(config.fusion_threshold_bytes)},
+      {"HILO_CACHE_CAPACITY", number(config.cache_capacity)},
+      {"HILO_CONTROL_SPIN_US", config.control_spin
+                                   ? number(absl::ToInt64Microseconds(*config.control_spin))
+                                   : std::string("auto")},
+      {"HILO_AVERAGING_PERIOD", number(config.averaging_period)},
+      {"HILO_WARMUP_STEPS", number(config.warmup_steps)},
+      {"HILO_TIMELINE", config.timeline_path},
+      {"HILO_STALL_WARNING_SECONDS", number(absl::ToDoubleSeconds(config.stall_warning))},
+      {"HILO_STALL_SHUTDOWN_SECONDS", number(absl::ToDoubleSeconds(config.stall_shutdown))},
+      {"HILO_STATUS_PORT", number(config.status_port)},
+      {"HILO_STATUS_ADDRESS", config.status_address},
+  };
+}
+
 std::string DescribeConfig(const RuntimeConfig& config) {
-  return absl::StrCat("HILO_GROUP_SIZE=", config.group_size,
-                      " HILO_CYCLE_TIME_MS=", absl::ToDoubleMilliseconds(config.cycle_time),
-                      " HILO_LOG_LEVEL=", LogLevelName(config.log_level),
-                      " HILO_AVERAGING_ALGORITHM=", AveragingAlgorithmName(config.averaging_algorithm),
-                      " HILO_CHECK_GROUP_CONSISTENCY=", config.check_group_consistency ? 1 : 0,
-                      " HILO_FUSION_THRESHOLD=", config.fusion_threshold_bytes,
-                      " HILO_CACHE_CAPACITY=", config.cache_capacity,
-                      " HILO_AVERAGING_PERIOD=", config.averaging_period,
-                      " HILO_WARMUP_STEPS=", config.warmup_steps, " HILO_TIMELINE=",
-                      config.timeline_path,
-                      " HILO_STALL_WARNING_SECONDS=", absl::ToDoubleSeconds(config.stall_warning),
-                      " HILO_STALL_SHUTDOWN_SECONDS=", absl::ToDoubleSeconds(config.stall_shutdown),
-                      " HILO_CONTROL_SPIN_US=",
-                      config.control_spin ? absl::StrCat(absl::ToInt64Microseconds(*config.control_spin))
-                                          : std::string("auto"));
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : ConfigSettings(config)) parts.push_back(absl::StrCat(name, "=", value));
+  return absl::StrJoin(parts, " ");
 }
 
 }  // namespace hilo

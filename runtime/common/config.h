@@ -16,6 +16,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -56,6 +58,9 @@ struct RuntimeConfig {
   // DEADLINE_EXCEEDED on every rank.
   absl::Duration stall_warning = absl::Seconds(60);
   absl::Duration stall_shutdown = absl::ZeroDuration();
+  // The gRPC status endpoint of each node's local rank 0 (0: none).
+  int status_port = 0;
+  std::string status_address = "127.0.0.1";
   // Where rank 0 writes a Chrome-trace timeline (runtime/timeline.h); empty: none.
   std::string timeline_path;
 };
@@ -83,6 +88,8 @@ absl::StatusOr<RuntimeConfig> ConfigFromEnvironment();
 
 // "HILO_GROUP_SIZE=4 HILO_CYCLE_TIME_MS=1 ..." for the start-up log line.
 std::string DescribeConfig(const RuntimeConfig& config);
+// Every setting in effect, as (variable, value), in registry order.
+std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeConfig& config);
 
 }  // namespace hilo
 

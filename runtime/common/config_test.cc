@@ -78,6 +78,14 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
   }
 }
 
+TEST(ConfigTest, SettingsListEveryRegisteredVariableInOrder) {
+  const std::vector<std::pair<std::string, std::string>> settings = ConfigSettings(RuntimeConfig{});
+  ASSERT_EQ(settings.size(), ConfigRegistry().size());
+  for (size_t i = 0; i < settings.size(); ++i) {
+    EXPECT_EQ(settings[i].first, ConfigRegistry()[i].name);
+  }
+}
+
 TEST(ConfigTest, UnknownHiloVariableIsAnError) {
   setenv("HILO_GROUP_SIZ", "4", 1);
   absl::StatusOr<RuntimeConfig> config = ConfigFromEnvironment();

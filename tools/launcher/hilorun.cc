@@ -46,6 +46,10 @@ ABSL_FLAG(int64_t, warmup_steps, -1,
 ABSL_FLAG(double, fusion_threshold_mb, -1, "largest fused allreduce in MiB (0: no fusion); -1: default");
 ABSL_FLAG(double, cycle_time_ms, 0, "coordinator cycle time in milliseconds; 0: default");
 ABSL_FLAG(std::string, log_level, "", "hilo's log level: trace, debug, info, warning or error");
+ABSL_FLAG(int, status_port, 0,
+          "serve the gRPC status endpoint on this port of each node (HILO_STATUS_PORT; hilo-status)");
+ABSL_FLAG(std::string, status_address, "",
+          "address the status endpoint binds (HILO_STATUS_ADDRESS; default 127.0.0.1)");
 ABSL_FLAG(std::string, timeline, "", "write rank 0's Chrome-trace timeline to this file (HILO_TIMELINE)");
 ABSL_FLAG(bool, check_build, false, "print which transports and features this build has, and exit");
 ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun to use");
@@ -85,7 +89,8 @@ void PrintBuild() {
               "averaging, local-SGD schedule, group-count advisor\n");
   std::printf("  timeline             --timeline FILE (Chrome trace of rank 0)\n");
   std::printf("  stall inspector      HILO_STALL_WARNING_SECONDS, HILO_STALL_SHUTDOWN_SECONDS\n");
-  std::printf("  not in this build    status endpoint (--status-port), progress (--progress)\n");
+  std::printf("  status endpoint      gRPC on each node's local rank 0 (--status-port; hilo-status)\n");
+  std::printf("  not in this build    progress (--progress)\n");
 }
 
 int UsableCpus() {
@@ -205,7 +210,8 @@ int Main(int argc, char** argv) {
   absl::StatusOr<SplitArgs> split = SplitCommandLine(
       args,
       {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
-       "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "mpirun", "mpirun_args"},
+       "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "status_port",
+       "status_address", "mpirun", "mpirun_args"},
       {"check_build", "help", "helpfull", "version"});
   if (!split.ok()) return Fail(split.status().message());
   absl::SetProgramUsageMessage(
@@ -254,6 +260,10 @@ int Main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_cycle_time_ms) != 0) request.cycle_time_ms = absl::GetFlag(FLAGS_cycle_time_ms);
   if (!absl::GetFlag(FLAGS_log_level).empty()) request.log_level = absl::GetFlag(FLAGS_log_level);
+  if (absl::GetFlag(FLAGS_status_port) != 0) request.status_port = absl::GetFlag(FLAGS_status_port);
+  if (!absl::GetFlag(FLAGS_status_address).empty()) {
+    request.status_address = absl::GetFlag(FLAGS_status_address);
+  }
   if (!absl::GetFlag(FLAGS_timeline).empty()) {
     // Absolute, so that ranks started in another directory write where the user meant.
     std::string path = absl::GetFlag(FLAGS_timeline);

@@ -53,7 +53,7 @@ grep -Eq "cross-group averaging rounds +4 \(every 5 steps" <<<"$out" ||
 
 # The timeline: valid JSON; per tensor the phases in order; fused allreduces packed and
 # unpacked; the averaging rounds with their discrepancy.
-python3 - "$TMPDIR/timeline.json" <<'PY' || fail "the timeline does not check out"
+/usr/bin/python3 - "$TMPDIR/timeline.json" <<'PY' || fail "the timeline does not check out"
 import json, sys, collections
 events = json.load(open(sys.argv[1]))
 rows = {e["pid"]: e["args"]["name"] for e in events if e["ph"] == "M"}

@@ -213,6 +213,13 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
   }
 
   if (request.timeline) plan.environment["HILO_TIMELINE"] = *request.timeline;
+  if (request.status_port) {
+    if (*request.status_port < 1 || *request.status_port > 65535) {
+      return Invalid(absl::StrCat("--status-port ", *request.status_port, " is not a TCP port (1-65535)"));
+    }
+    plan.environment["HILO_STATUS_PORT"] = absl::StrCat(*request.status_port);
+  }
+  if (request.status_address) plan.environment["HILO_STATUS_ADDRESS"] = *request.status_address;
 
   std::vector<std::string>& argv = plan.mpirun_argv;
   argv = {request.mpirun, "-np", absl::StrCat(request.np)};

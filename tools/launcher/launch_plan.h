@@ -54,6 +54,8 @@ struct LaunchRequest {
   std::optional<double> cycle_time_ms;
   std::optional<std::string> log_level;
   std::optional<std::string> timeline;  // HILO_TIMELINE
+  std::optional<int> status_port;       // HILO_STATUS_PORT
+  std::optional<std::string> status_address;
   std::string mpirun = "mpirun";
   std::vector<std::string> extra_mpirun_args;
   std::vector<std::string> command;

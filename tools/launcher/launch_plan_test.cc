@@ -93,6 +93,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   request.cycle_time_ms = 2.5;
   request.log_level = "INFO";
   request.timeline = "/tmp/run/timeline.json";
+  request.status_port = 50051;
   absl::StatusOr<LaunchPlan> plan = PlanLaunch(request, {{"HILO_CACHE_CAPACITY", "64"},
                                                          {"HILO_GROUP_SIZE", "2"}});
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -104,6 +105,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   EXPECT_EQ(plan->environment.at("HILO_CYCLE_TIME_MS"), "2.5");
   EXPECT_EQ(plan->environment.at("HILO_LOG_LEVEL"), "info");
   EXPECT_EQ(plan->environment.at("HILO_TIMELINE"), "/tmp/run/timeline.json");
+  EXPECT_EQ(plan->environment.at("HILO_STATUS_PORT"), "50051");
   const std::vector<std::string>& argv = plan->mpirun_argv;
   EXPECT_EQ(argv.front(), "mpirun");
   EXPECT_TRUE(Contains(argv, {"-np", "8"}));
@@ -144,6 +146,9 @@ TEST(PlanLaunchTest, BadRequestsSayWhatToChange) {
   LaunchRequest bad_level = Request(2, 0);
   bad_level.log_level = "loud";
   cases.push_back({bad_level, "--log-level 'loud'"});
+  LaunchRequest bad_port = Request(2, 0);
+  bad_port.status_port = 70000;
+  cases.push_back({bad_port, "--status-port 70000"});
   LaunchRequest bad_period = Request(2, 0);
   bad_period.averaging_period = -3;
   cases.push_back({bad_period, "--averaging-period"});

@@ -9,7 +9,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   iproute2
-  python3
+  python3 python3-grpcio python3-protobuf
 )
 
 missing=()
