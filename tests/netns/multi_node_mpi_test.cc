@@ -1,8 +1,10 @@
 // hilo across emulated nodes (tools/netns/emulated_nodes.sh): with the default group size a group
 // is a node, so group collectives stay inside a namespace and averaging rounds cross the link.
-//   multi_node_mpi_test EXPECTED_NODES
+//   multi_node_mpi_test EXPECTED_NODES [HILO_STATUS]
 // Checks the topology against the hostnames, results of group, world and averaging collectives,
-// and the bytes per communicator; prints the time of a sharded and a baseline round.
+// and the bytes per communicator; prints the time of a sharded and a baseline round. With
+// HILO_STATUS (and HILO_STATUS_PORT set), one rank per node queries its node's status endpoint
+// with that program, while the job runs, and checks what it reports.
 #include <unistd.h>
 
 #include <chrono>
@@ -37,6 +39,22 @@ std::vector<std::string> Hostnames(hilo::Context& hilo, hilo::CommunicatorKind k
     names.emplace_back(handle->output().data() + offset);
   }
   return names;
+}
+
+// Runs `hilo-status --port PORT --json` here (this node's endpoint) and returns its output.
+std::string QueryStatus(const std::string& hilo_status, const char* port) {
+  const std::string command = hilo_status + " --json --timeout_s 30 --port " + port;
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return output;
+  char buffer[4096];
+  for (size_t got; (got = fread(buffer, 1, sizeof(buffer), pipe)) > 0;) output.append(buffer, got);
+  const int status = pclose(pipe);
+  return status == 0 ? output : "";
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 double RoundSeconds(hilo::Context& hilo, std::vector<float>& model, hilo::AveragingAlgorithm algorithm) {
@@ -96,6 +114,28 @@ int main(int argc, char** argv) {
         "cross bytes = N/G * 4, got " + std::to_string(cross_bytes));
   const double baseline_s = RoundSeconds(hilo, model, hilo::AveragingAlgorithm::kWorldAllreduce);
   Check(baseline_s > 0, rank, "baseline round completes");
+
+  // The status endpoint of every node, from another process on that node, while the job runs:
+  // the node's local rank 0 serves it, so one other rank per node asks.
+  const char* port = std::getenv("HILO_STATUS_PORT");
+  if (argc > 2 && port != nullptr && t.local_rank == t.local_size - 1) {
+    const std::string reply = QueryStatus(argv[2], port);
+    char host[64] = {0};
+    gethostname(host, sizeof(host) - 1);
+    Check(Contains(reply, std::string("\"hostname\":\"") + host + "\""), rank,
+          "the endpoint here is this node's: " + reply);
+    Check(Contains(reply, "\"local_rank\":0,"), rank, "served by local rank 0: " + reply);
+    Check(Contains(reply, "\"world_size\":" + std::to_string(t.world_size) + ","), rank,
+          "world size in the status: " + reply);
+    Check(Contains(reply, "\"name\":\"group " + std::to_string(t.group) + "\""), rank,
+          "this node's group in the status: " + reply);
+    Check(Contains(reply, "\"rounds\":\"2\""), rank, "two averaging rounds: " + reply);
+    if (failures == 0) std::printf("rank %d on %s: status endpoint OK\n", rank, host);
+  }
+  // Nobody leaves (taking an endpoint down) before every node has been asked.
+  std::vector<float> done(1, 1.0f);
+  absl::StatusOr<hilo::Handle> barrier = hilo.Allreduce("done", {done.data(), hilo::DataType::kFloat32, {1}});
+  Check(barrier.ok() && barrier->Wait(absl::Seconds(120)).ok(), rank, "final allreduce");
   if (rank == 0) {
     std::printf("%d nodes x %d ranks: averaging round of %lld float32: sharded %.1f ms, "
                 "world-allreduce %.1f ms (%.2fx); cross bytes per rank %lld; %s\n",

@@ -4,9 +4,12 @@
 # OpenMPI reaches the other nodes through a launch agent (instead of ssh) that enters their
 # namespace. Needs root (ip netns, tc). Everything is removed on exit, even on failure.
 #
-#   emulated_nodes.sh [--nodes N] [--slots S] [--rate 1gbit] [--delay 0ms] -- PROGRAM [ARGS...]
+#   emulated_nodes.sh [--nodes N] [--slots S] [--rate 1gbit] [--delay 0ms] [--hilorun PATH]
+#                     -- PROGRAM [ARGS...]
 #
-# PROGRAM runs as N*S ranks (S per node) via mpirun inside node 1. HILO_* variables in the
+# PROGRAM runs as N*S ranks (S per node) via mpirun inside node 1 — or, with --hilorun, through
+# `hilorun -np N*S -H node1:S,... ARGS...` (then the arguments after -- start with hilorun's own
+# flags, as on a real cluster). HILO_* variables in the
 # environment reach every rank. Within a node ranks use shared memory; between nodes, TCP over
 # the limited link. The default group is a node, so a group's allreduces stay inside a namespace
 # and cross-group rounds cross the link.
@@ -16,12 +19,14 @@ nodes=2
 slots=2
 rate=1gbit
 delay=0ms
+hilorun=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --delay) delay="$2"; shift 2 ;;
+    --hilorun) hilorun="$(realpath "$2")"; shift 2 ;;
     --) shift; break ;;
     *) echo "emulated_nodes.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -87,6 +92,13 @@ forward=()
 for name in $(env | grep -o '^HILO_[A-Z_]*' || true); do forward+=(-x "$name"); done
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
+if [ -n "$hilorun" ]; then
+  ip netns exec "${prefix}n1" unshare -u sh -c 'hostname node1; exec "$@"' sh \
+    "$hilorun" -np $(( nodes * slots )) -H "$(IFS=,; echo "${hosts[*]}")" \
+      --mpirun-args "--mca plm_rsh_agent $workdir/agent --mca btl self,vader,tcp --mca btl_tcp_if_include $subnet/24 --mca oob_tcp_if_include $subnet/24 --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1" \
+      "$@" || status=$?
+  exit "$status"
+fi
 ip netns exec "${prefix}n1" unshare -u sh -c 'hostname node1; exec "$@"' sh \
   mpirun --mca plm_rsh_agent "$workdir/agent" \
     --mca btl self,vader,tcp --mca btl_tcp_if_include "$subnet/24" \
