@@ -88,6 +88,8 @@ absl::StatusOr<CacheStats> Context::ResponseCacheStats() const {
   return runtime_->cache_stats();
 }
 
+void Context::CountStep() { runtime_->CountStep(); }
+
 absl::StatusOr<size_t> Context::queue_depth() const {
   HILO_RETURN_IF_ERROR(CheckRunning());
   return runtime_->queue_depth();

@@ -150,6 +150,10 @@ class Context {
   // world's). Oldest first; empty when nothing is stalled.
   absl::StatusOr<std::vector<StallReport>> CurrentStalls() const;
 
+  // Reports that the program finished a training step: the status endpoint and hilorun's
+  // progress line show steps per second from it. Optional; thread-safe; cheap.
+  void CountStep();
+
   // Tensors enqueued on this rank and not yet done.
   absl::StatusOr<size_t> queue_depth() const;
 

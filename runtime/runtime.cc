@@ -403,6 +403,7 @@ status::StatusReply Runtime::Snapshot() const {
   }
   reply.set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_at_));
   reply.set_queue_depth(static_cast<int64_t>(queue_.size()));
+  reply.set_steps(steps());
   for (CommunicatorKind kind : kAllCommunicatorKinds) {
     const int index = static_cast<int>(kind);
     status::CommunicatorStatus& communicator = *reply.add_communicators();

@@ -74,6 +74,11 @@ class Runtime final : public StatusSource {
   // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
 
+  // The program's training steps, as it reports them (CountStep), for the status endpoint and
+  // hilorun's progress line. Thread-safe.
+  void CountStep() { steps_.fetch_add(1, std::memory_order_relaxed); }
+  int64_t steps() const { return steps_.load(std::memory_order_relaxed); }
+
   // Payload this rank has handed to the transport on communicator `kind` (data collectives
   // only; see transport/counting_communicator.h). Zero before init completes.
   transport::TransportCounters transport_counters(CommunicatorKind kind) const;
@@ -133,6 +138,7 @@ class Runtime final : public StatusSource {
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
   const absl::Time started_at_ = absl::Now();
+  std::atomic<int64_t> steps_{0};
   std::unique_ptr<Timeline> timeline_;  // rank 0 with HILO_TIMELINE set; coordinator thread only
   FusionBuffer fusion_buffer_;
   // Copied from the controllers after every negotiation, so that any thread may read them.

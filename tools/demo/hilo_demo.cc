@@ -158,6 +158,7 @@ int Run() {
         }
       }
     }
+    hilo.CountStep();  // for the status endpoint and hilorun --progress
     const int report_every = absl::GetFlag(FLAGS_report_every);
     if (leader && report_every > 0 && (step + 1) % report_every == 0) {
       const double window_s = absl::ToDoubleSeconds(absl::Now() - window_start);

@@ -11,8 +11,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -28,7 +33,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "proto/status.grpc.pb.h"
 #include "runtime/transport/gpu/gpu_support.h"
 #include "tools/launcher/launch_plan.h"
 
@@ -50,6 +57,10 @@ ABSL_FLAG(int, status_port, 0,
           "serve the gRPC status endpoint on this port of each node (HILO_STATUS_PORT; hilo-status)");
 ABSL_FLAG(std::string, status_address, "",
           "address the status endpoint binds (HILO_STATUS_ADDRESS; default 127.0.0.1)");
+ABSL_FLAG(bool, progress, false,
+          "print a progress line (steps/s, bytes/s, averaging rounds) every --progress_interval_s; "
+          "on by default when stderr is a terminal");
+ABSL_FLAG(double, progress_interval_s, 10, "seconds between progress lines");
 ABSL_FLAG(std::string, timeline, "", "write rank 0's Chrome-trace timeline to this file (HILO_TIMELINE)");
 ABSL_FLAG(bool, check_build, false, "print which transports and features this build has, and exit");
 ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun to use");
@@ -90,7 +101,7 @@ void PrintBuild() {
   std::printf("  timeline             --timeline FILE (Chrome trace of rank 0)\n");
   std::printf("  stall inspector      HILO_STALL_WARNING_SECONDS, HILO_STALL_SHUTDOWN_SECONDS\n");
   std::printf("  status endpoint      gRPC on each node's local rank 0 (--status-port; hilo-status)\n");
-  std::printf("  not in this build    progress (--progress)\n");
+  std::printf("  progress             --progress (default when stderr is a terminal)\n");
 }
 
 int UsableCpus() {
@@ -110,6 +121,81 @@ std::map<std::string, std::string> InheritedHiloVariables() {
   }
   return inherited;
 }
+
+// A TCP port that is free on 127.0.0.1 right now, for a status endpoint nobody asked for by
+// number (--progress reads it). 0 if none could be found.
+int FreeLocalPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// The progress line: polls this machine's status endpoint (the node-local rank 0 here) and
+// prints rates since the previous poll.
+class ProgressReporter {
+ public:
+  ProgressReporter(int port, absl::Duration interval)
+      : target_(absl::StrCat("127.0.0.1:", port)), interval_(interval), next_(absl::Now() + interval) {}
+
+  void MaybeReport() {
+    const absl::Time now = absl::Now();
+    if (now < next_) return;
+    next_ = now + interval_;
+    // A new channel each time: the endpoint comes up a while after the job starts, and a channel
+    // whose first attempt was refused backs off and fails calls fast for a while after.
+    auto stub = status::HiloStatus::NewStub(
+        grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    status::StatusReply reply;
+    if (!stub->GetStatus(&context, status::StatusRequest(), &reply).ok()) return;  // not up yet
+    int64_t bytes = 0;
+    for (const status::CommunicatorStatus& communicator : reply.communicators()) {
+      bytes += communicator.bytes();
+    }
+    std::string line = absl::StrFormat("hilorun: progress at %.1f s:", reply.uptime_seconds());
+    if (have_previous_) {
+      const double seconds = std::max(1e-9, reply.uptime_seconds() - previous_.uptime_seconds());
+      if (reply.steps() > 0) {
+        absl::StrAppendFormat(&line, " %.1f steps/s (%lld steps),",
+                              (reply.steps() - previous_.steps()) / seconds,
+                              static_cast<long long>(reply.steps()));
+      }
+      absl::StrAppendFormat(&line, " %.1f MiB/s through rank %d,",
+                            (bytes - previous_bytes_) / seconds / 1048576.0,
+                            reply.topology().world_rank());
+    } else if (reply.steps() > 0) {
+      absl::StrAppendFormat(&line, " %lld steps,", static_cast<long long>(reply.steps()));
+    }
+    absl::StrAppendFormat(&line, " %lld averaging rounds", static_cast<long long>(reply.averaging().rounds()));
+    if (reply.averaging().rounds() > 0) {
+      absl::StrAppendFormat(&line, " (latest D = %.3g)", reply.averaging().latest_discrepancy());
+    }
+    if (reply.stalls_size() > 0) absl::StrAppendFormat(&line, ", %d stalled tensors", reply.stalls_size());
+    std::fprintf(stderr, "%s\n", line.c_str());
+    previous_ = reply;
+    previous_bytes_ = bytes;
+    have_previous_ = true;
+  }
+
+ private:
+  const std::string target_;
+  const absl::Duration interval_;
+  absl::Time next_;
+  status::StatusReply previous_;
+  int64_t previous_bytes_ = 0;
+  bool have_previous_ = false;
+};
 
 // Copies what mpirun wrote to its stderr through to ours, and feeds whole lines to `report`.
 // Returns false at end of file.
@@ -138,7 +224,8 @@ struct JobResult {
 };
 
 // Runs the plan's mpirun, forwarding signals and relaying its stderr.
-JobResult RunJob(const LaunchPlan& plan) {
+// `progress_port` > 0: report progress from that endpoint every `progress_interval`.
+JobResult RunJob(const LaunchPlan& plan, int progress_port, absl::Duration progress_interval) {
   // The signals to forward are blocked here and collected with sigtimedwait, so no handler (and
   // no global state for it) is needed; the child unblocks them before exec.
   sigset_t forwarded;
@@ -172,6 +259,11 @@ JobResult RunJob(const LaunchPlan& plan) {
     _exit(127);
   }
   close(stderr_pipe[1]);
+  // After the fork: gRPC's threads and pollers do not survive one.
+  std::unique_ptr<ProgressReporter> progress;
+  if (progress_port > 0) {
+    progress = std::make_unique<ProgressReporter>(progress_port, progress_interval);
+  }
 
   FailureReport report;
   std::string partial_line;
@@ -184,6 +276,7 @@ JobResult RunJob(const LaunchPlan& plan) {
     } else {
       usleep(100 * 1000);
     }
+    if (progress != nullptr) progress->MaybeReport();
     timespec no_wait = {0, 0};
     for (int signal_number; (signal_number = sigtimedwait(&forwarded, nullptr, &no_wait)) > 0;) {
       kill(child, signal_number);
@@ -211,8 +304,8 @@ int Main(int argc, char** argv) {
       args,
       {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
        "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "status_port",
-       "status_address", "mpirun", "mpirun_args"},
-      {"check_build", "help", "helpfull", "version"});
+       "status_address", "progress_interval_s", "mpirun", "mpirun_args"},
+      {"check_build", "progress", "help", "helpfull", "version"});
   if (!split.ok()) return Fail(split.status().message());
   absl::SetProgramUsageMessage(
       "runs a hilo job under mpirun: hilorun -np N [-H host:slots,... | --hostfile FILE] "
@@ -278,6 +371,15 @@ int Main(int argc, char** argv) {
     request.extra_mpirun_args.emplace_back(arg);
   }
 
+  // Progress needs an endpoint on this machine: the one asked for, or one on a free port.
+  int progress_port = 0;
+  if (absl::GetFlag(FLAGS_progress) || isatty(STDERR_FILENO)) {
+    if (!request.status_port) {
+      const int port = FreeLocalPort();
+      if (port > 0) request.status_port = port;
+    }
+    if (request.status_port) progress_port = *request.status_port;
+  }
   absl::StatusOr<LaunchPlan> plan = PlanLaunch(request, InheritedHiloVariables());
   if (!plan.ok()) return Fail(plan.status().message());
   if (geteuid() == 0) {
@@ -285,7 +387,9 @@ int Main(int argc, char** argv) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   }
-  const JobResult result = RunJob(*plan);
+  const JobResult result =
+      RunJob(*plan, progress_port,
+             absl::Seconds(std::max(0.1, absl::GetFlag(FLAGS_progress_interval_s))));
   if (result.status != 0) {
     std::fprintf(stderr, "hilorun: the job failed (exit status %d)%s%s\n", result.status,
                  result.who_failed.empty() ? "" : ": ", result.who_failed.c_str());

@@ -76,6 +76,16 @@ print("timeline: %d rows, %d events, %d fused tensors, %d averaging rounds"
       % (len(rows), len(events), len(fused), len(rounds)))
 PY
 
+# Progress: a periodic line with steps per second while the job runs (on its own endpoint).
+"$hilorun" -np 4 --group-size 2 --progress --progress-interval-s 0.3 --mpirun-args "$mpi_args" \
+  "$demo" --steps=8000 --tensors=4 --min_elements=256 --max_elements=1024 --model_elements=1024 \
+  --tau=10 --report_every=0 > /dev/null 2> "$TMPDIR/progress.err"
+status=$?
+grep '^hilorun: progress' "$TMPDIR/progress.err" | head -3
+[ "$status" -eq 0 ] || fail "the job with --progress exited $status"
+grep -Eq '^hilorun: progress at [0-9.]+ s: [0-9.]+ steps/s \([0-9]+ steps\), [0-9.]+ MiB/s through rank 0, [0-9]+ averaging rounds' \
+  "$TMPDIR/progress.err" || fail "no progress line with steps/s: $(cat "$TMPDIR/progress.err")"
+
 # 4. The job's exit status comes back.
 "$hilorun" -np 2 --mpirun-args "$mpi_args" sh -c 'exit 7' >/dev/null 2>&1
 status=$?
