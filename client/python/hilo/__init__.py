@@ -1,0 +1,288 @@
+"""hilo: hierarchical local SGD communication for deep-learning training.
+
+Horovod's API on hilo's runtime: ``hilo.init()``, ``hilo.rank()``, ``hilo.allreduce(...)``... work
+on numpy arrays and CPU torch tensors in place (no copies for contiguous memory). Where
+``horovod.torch`` has a function, ``hilo.torch`` has the same name, arguments and semantics, so a
+Horovod program switches by changing its import. Beyond Horovod: groups (``group()``,
+``communicator='group'``) and cross-group model averaging (``average_across_groups``).
+
+Errors from the runtime are raised as ``hilo.HiloError`` (a RuntimeError) carrying its status code
+and message, e.g. ``INVALID_ARGUMENT: tensor 'w' on communicator world: shape differs ...``.
+"""
+import ctypes as _ctypes
+
+# OpenMPI loads its components with dlopen and needs libmpi's symbols global; Python imports
+# extensions with RTLD_LOCAL, so load libmpi globally first (as mpi4py does).
+_ctypes.CDLL("libmpi.so.40", mode=_ctypes.RTLD_GLOBAL)
+
+from hilo import _hilo  # noqa: E402
+
+HiloError = _hilo.HiloError
+
+# Reduction ops, as horovod's hvd.Average / hvd.Sum.
+Average = "average"
+Sum = "sum"
+
+WORLD, GROUP, CROSS = "world", "group", "cross"
+
+
+class _State:
+    """The process's hilo context (one per process, like Horovod's) and the counter that names
+    unnamed tensors: every rank must call collectives in the same order for names to match."""
+
+    def __init__(self):
+        self.context = None
+        self.topology = None
+        self.unnamed = 0
+
+
+_state = _State()
+
+
+def init():
+    """Starts hilo on every rank (collective). Reads the HILO_* environment. Idempotent."""
+    if _state.context is None:
+        _state.context = _hilo.Context.init()
+        _state.topology = _state.context.topology()
+
+
+def shutdown():
+    """Stops hilo (collective); pending operations fail. Safe to call twice."""
+    if _state.context is not None:
+        context, _state.context, _state.topology = _state.context, None, None
+        context.shutdown()
+
+
+def is_initialized():
+    return _state.context is not None
+
+
+def _context():
+    if _state.context is None:
+        raise ValueError("hilo has not been initialized; call hilo.init() first")
+    return _state.context
+
+
+def _topology(key):
+    _context()
+    return _state.topology[key]
+
+
+def rank():
+    return _topology("rank")
+
+
+def size():
+    return _topology("size")
+
+
+def local_rank():
+    return _topology("local_rank")
+
+
+def local_size():
+    return _topology("local_size")
+
+
+def group():
+    """This rank's group (0 .. num_groups() - 1)."""
+    return _topology("group")
+
+
+def group_rank():
+    """This rank's rank within its group."""
+    return _topology("group_rank")
+
+
+def group_size():
+    return _topology("group_size")
+
+
+def num_groups():
+    return _topology("num_groups")
+
+
+def count_step():
+    """Tells hilo a training step finished (for the status endpoint and hilorun --progress)."""
+    _context().count_step()
+
+
+def transport_counters(communicator=WORLD):
+    """{'calls', 'bytes'} this rank handed to the transport on `communicator` since init."""
+    return _context().transport_counters(communicator)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tensors: numpy arrays and torch tensors, described as (address, dtype, shape).
+
+_NUMPY_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float16",
+                 "int32": "int32", "int64": "int64"}
+
+
+def _is_torch(tensor):
+    return type(tensor).__module__.startswith("torch")
+
+
+def _describe(tensor):
+    """(address, dtype name, shape) of a tensor hilo may read and write in place."""
+    if _is_torch(tensor):
+        import torch
+        if tensor.device.type != "cpu":
+            raise HiloError("INVALID_ARGUMENT: hilo's data plane in this build works on CPU "
+                            "tensors; %s tensors need the GPU data plane" % tensor.device.type)
+        if not tensor.is_contiguous():
+            raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
+        names = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+                 torch.bfloat16: "bfloat16", torch.int32: "int32", torch.int64: "int64"}
+        if tensor.dtype not in names:
+            raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
+        return tensor.data_ptr(), names[tensor.dtype], list(tensor.shape)
+    import numpy
+    if not isinstance(tensor, numpy.ndarray):
+        raise HiloError("INVALID_ARGUMENT: expected a numpy array or a torch tensor, got %s"
+                        % type(tensor).__name__)
+    if not tensor.flags["C_CONTIGUOUS"]:
+        raise HiloError("INVALID_ARGUMENT: array is not C-contiguous; use numpy.ascontiguousarray")
+    if not tensor.flags["WRITEABLE"]:
+        raise HiloError("INVALID_ARGUMENT: array is read-only")
+    name = _NUMPY_DTYPES.get(tensor.dtype.name)
+    if name is None:
+        raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
+    return tensor.ctypes.data, name, list(tensor.shape)
+
+
+def _copy(tensor):
+    return tensor.clone() if _is_torch(tensor) else tensor.copy()
+
+
+def _from_bytes(data, like, shape):
+    """A new tensor of `like`'s kind and dtype holding `data` in `shape`."""
+    if _is_torch(like):
+        import torch
+        if len(data) == 0:
+            return torch.empty(shape, dtype=like.dtype)
+        return torch.frombuffer(bytearray(data), dtype=like.dtype).reshape(shape)
+    import numpy
+    return numpy.frombuffer(bytearray(data), dtype=like.dtype).reshape(shape)
+
+
+def _name(name, kind):
+    if name is not None:
+        return str(name)
+    _state.unnamed += 1
+    return "%s.noname.%d" % (kind, _state.unnamed)
+
+
+def _op(average, op):
+    """Horovod's rule: `op` wins; `average` (deprecated there) maps True/False to Average/Sum."""
+    if op is not None:
+        if op not in (Average, Sum):
+            raise ValueError("op must be hilo.Average or hilo.Sum")
+        return op
+    if average is not None:
+        return Average if average else Sum
+    return Average
+
+
+class Handle:
+    """An enqueued collective. `synchronize(handle)` waits and returns its output."""
+
+    def __init__(self, native, output, like=None, kind="allreduce"):
+        self._native = native
+        self._output = output  # the tensor being written (kept alive until done)
+        self._like = like
+        self._kind = kind
+
+    def poll(self):
+        return self._native.poll()
+
+    def wait(self, timeout=None):
+        self._native.wait(timeout)
+        if self._kind == "allgather":
+            return _from_bytes(self._native.output(), self._like, self._native.output_shape())
+        return self._output
+
+
+def allreduce_async_(tensor, average=None, name=None, op=None, communicator=WORLD):
+    """Starts an allreduce of `tensor` in place; returns a handle."""
+    address, dtype, shape = _describe(tensor)
+    native = _context().enqueue("allreduce", _name(name, "allreduce"), address, dtype, shape,
+                                communicator, _op(average, op), 0)
+    return Handle(native, tensor)
+
+
+def allreduce_async(tensor, average=None, name=None, op=None, communicator=WORLD):
+    """Starts an allreduce into a copy of `tensor`; synchronize() returns the copy."""
+    return allreduce_async_(_copy(tensor), average, name, op, communicator)
+
+
+def allreduce_(tensor, average=None, name=None, op=None, communicator=WORLD):
+    return synchronize(allreduce_async_(tensor, average, name, op, communicator))
+
+
+def allreduce(tensor, average=None, name=None, op=None, communicator=WORLD):
+    """The average (default) or sum of `tensor` over `communicator`, as a new tensor."""
+    return synchronize(allreduce_async(tensor, average, name, op, communicator))
+
+
+def allgather_async(tensor, name=None, communicator=WORLD):
+    address, dtype, shape = _describe(tensor)
+    if not shape:
+        raise HiloError("INVALID_ARGUMENT: allgather needs at least one dimension")
+    native = _context().enqueue("allgather", _name(name, "allgather"), address, dtype, shape,
+                                communicator, Sum, 0)
+    return Handle(native, tensor, like=tensor, kind="allgather")
+
+
+def allgather(tensor, name=None, communicator=WORLD):
+    """Every rank's `tensor` concatenated along the first dimension (which may differ)."""
+    return synchronize(allgather_async(tensor, name, communicator))
+
+
+def broadcast_async_(tensor, root_rank, name=None, communicator=WORLD):
+    address, dtype, shape = _describe(tensor)
+    native = _context().enqueue("broadcast", _name(name, "broadcast"), address, dtype, shape,
+                                communicator, Sum, int(root_rank))
+    return Handle(native, tensor)
+
+
+def broadcast_async(tensor, root_rank, name=None, communicator=WORLD):
+    return broadcast_async_(_copy(tensor), root_rank, name, communicator)
+
+
+def broadcast_(tensor, root_rank, name=None, communicator=WORLD):
+    return synchronize(broadcast_async_(tensor, root_rank, name, communicator))
+
+
+def broadcast(tensor, root_rank, name=None, communicator=WORLD):
+    """`root_rank`'s tensor, as a new tensor on every rank."""
+    return synchronize(broadcast_async(tensor, root_rank, name, communicator))
+
+
+def synchronize(handle, timeout=None):
+    """Waits for `handle` and returns its output; raises HiloError if the operation failed."""
+    return handle.wait(timeout)
+
+
+def poll(handle):
+    """True once the operation is done (successfully or not); never blocks."""
+    return handle.poll()
+
+
+def average_across_groups(tensors, name="model", algorithm=None):
+    """One cross-group averaging round over `tensors` (floating point, in place, same list on
+    every rank; collective over the world). Returns the round's model discrepancy D."""
+    described = [_describe(t) for t in tensors]
+    native = _context().average_across_groups(str(name), described, algorithm)
+    native.wait(None)
+    return native.discrepancy()
+
+
+def broadcast_parameters(params, root_rank=0):
+    """Broadcasts `params` — a state_dict, a dict or a list of (name, tensor) — from root_rank,
+    in place (horovod.torch.broadcast_parameters)."""
+    items = sorted(params.items()) if isinstance(params, dict) else list(params)
+    handles = [broadcast_async_(tensor, root_rank, name="broadcast_parameters." + str(key))
+               for key, tensor in items]
+    for handle in handles:
+        synchronize(handle)

@@ -1,0 +1,199 @@
+// _hilo: the Python extension under the `hilo` package (client/python/hilo). A thin layer over the
+// C++ API (client/hilo_cpp.h): tensors arrive as (address, dtype, shape) from numpy arrays or
+// torch tensors, so hilo never copies them and needs neither library at build time. Errors become
+// hilo.HiloError carrying the runtime's status code and message. Waits release the GIL.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "client/hilo_cpp.h"
+
+namespace py = pybind11;
+
+namespace hilo::python {
+namespace {
+
+// Thrown for a non-OK Status; registered as hilo.HiloError (a RuntimeError).
+class StatusError : public std::runtime_error {
+ public:
+  explicit StatusError(const absl::Status& status)
+      : std::runtime_error(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                        status.message())) {}
+};
+
+void ThrowIfError(const absl::Status& status) {
+  if (!status.ok()) throw StatusError(status);
+}
+
+template <typename T>
+T ValueOrThrow(absl::StatusOr<T> value) {
+  ThrowIfError(value.status());
+  return *std::move(value);
+}
+
+DataType ParseDataType(const std::string& name) {
+  for (int i = 0; i < kNumDataTypes; ++i) {
+    const DataType dtype = static_cast<DataType>(i);
+    if (name == DataTypeName(dtype)) return dtype;
+  }
+  throw StatusError(absl::InvalidArgumentError(absl::StrCat("unsupported dtype '", name, "'")));
+}
+
+CommunicatorKind ParseCommunicator(const std::string& name) {
+  if (name == "world") return CommunicatorKind::kWorld;
+  if (name == "group") return CommunicatorKind::kGroup;
+  if (name == "cross") return CommunicatorKind::kCross;
+  throw StatusError(absl::InvalidArgumentError(
+      absl::StrCat("communicator must be 'world', 'group' or 'cross', not '", name, "'")));
+}
+
+TensorView View(uintptr_t address, const std::string& dtype, std::vector<int64_t> shape) {
+  return TensorView{reinterpret_cast<void*>(address), ParseDataType(dtype), std::move(shape)};
+}
+
+class HandleBinding {
+ public:
+  explicit HandleBinding(Handle handle) : handle_(std::move(handle)) {}
+
+  bool Poll() const { return handle_.Poll(); }
+
+  // Blocks (without the GIL) until done; raises the operation's error. `timeout_s` None: no limit.
+  void Wait(std::optional<double> timeout_s) const {
+    absl::Status status;
+    {
+      py::gil_scoped_release release;
+      status = handle_.Wait(timeout_s ? absl::Seconds(*timeout_s) : absl::InfiniteDuration());
+    }
+    ThrowIfError(status);
+  }
+
+  py::bytes Output() const {
+    const std::vector<char>& data = handle_.output();
+    return py::bytes(data.data(), data.size());
+  }
+  std::vector<int64_t> OutputShape() const { return handle_.output_shape(); }
+  std::optional<double> Discrepancy() const { return handle_.discrepancy(); }
+
+ private:
+  Handle handle_;
+};
+
+class ContextBinding {
+ public:
+  static std::unique_ptr<ContextBinding> Init() {
+    std::unique_ptr<Context> context;
+    {
+      py::gil_scoped_release release;  // collective: other ranks may take a while
+      context = ValueOrThrow(Context::Init());
+    }
+    return std::unique_ptr<ContextBinding>(new ContextBinding(std::move(context)));
+  }
+
+  void Shutdown() {
+    absl::Status status;
+    {
+      py::gil_scoped_release release;
+      status = context_->Shutdown();
+    }
+    ThrowIfError(status);
+  }
+
+  py::dict Topology() const {
+    const hilo::Topology t = ValueOrThrow(context_->topology());
+    py::dict topology;
+    topology["rank"] = t.world_rank;
+    topology["size"] = t.world_size;
+    topology["group"] = t.group;
+    topology["group_rank"] = t.group_rank;
+    topology["group_size"] = t.group_size;
+    topology["num_groups"] = t.num_groups;
+    topology["local_rank"] = t.local_rank;
+    topology["local_size"] = t.local_size;
+    return topology;
+  }
+
+  HandleBinding Enqueue(const std::string& collective, const std::string& name, uintptr_t address,
+                   const std::string& dtype, std::vector<int64_t> shape,
+                   const std::string& communicator, const std::string& op, int root_rank) {
+    CollectiveOptions options;
+    options.communicator = ParseCommunicator(communicator);
+    if (op == "average") {
+      options.reduce_op = ReduceOp::kAverage;
+    } else if (op != "sum") {
+      throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown op '", op, "'")));
+    }
+    options.root_rank = root_rank;
+    const TensorView view = View(address, dtype, std::move(shape));
+    if (collective == "allreduce") return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
+    if (collective == "allgather") return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
+    if (collective == "broadcast") return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
+    throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown collective '", collective, "'")));
+  }
+
+  // `parameters`: (address, dtype, shape) per tensor, in the same order on every rank.
+  HandleBinding AverageAcrossGroups(const std::string& name,
+                               const std::vector<std::tuple<uintptr_t, std::string, std::vector<int64_t>>>& parameters,
+                               std::optional<std::string> algorithm) {
+    std::vector<TensorView> views;
+    for (const auto& [address, dtype, shape] : parameters) views.push_back(View(address, dtype, shape));
+    AveragingOptions options;
+    if (algorithm) {
+      if (*algorithm == "sharded") {
+        options.algorithm = AveragingAlgorithm::kSharded;
+      } else if (*algorithm == "world-allreduce") {
+        options.algorithm = AveragingAlgorithm::kWorldAllreduce;
+      } else {
+        throw StatusError(absl::InvalidArgumentError(
+            absl::StrCat("algorithm must be 'sharded' or 'world-allreduce', not '", *algorithm, "'")));
+      }
+    }
+    return HandleBinding(ValueOrThrow(context_->AverageAcrossGroups(name, views, options)));
+  }
+
+  py::dict TransportCounters(const std::string& communicator) const {
+    const transport::TransportCounters counters =
+        ValueOrThrow(context_->TransportCounters(ParseCommunicator(communicator)));
+    py::dict result;
+    result["calls"] = counters.calls;
+    result["bytes"] = counters.bytes;
+    return result;
+  }
+
+  void CountStep() { context_->CountStep(); }
+
+ private:
+  explicit ContextBinding(std::unique_ptr<Context> context) : context_(std::move(context)) {}
+  std::unique_ptr<Context> context_;
+};
+
+}  // namespace
+}  // namespace hilo::python
+
+PYBIND11_MODULE(_hilo, m) {
+  using namespace hilo::python;
+  m.doc() = "hilo's C++ runtime; use the `hilo` package instead of this module.";
+  py::register_exception<StatusError>(m, "HiloError", PyExc_RuntimeError);
+  py::class_<HandleBinding>(m, "Handle")
+      .def("poll", &HandleBinding::Poll)
+      .def("wait", &HandleBinding::Wait, py::arg("timeout_s") = py::none())
+      .def("output", &HandleBinding::Output)
+      .def("output_shape", &HandleBinding::OutputShape)
+      .def("discrepancy", &HandleBinding::Discrepancy);
+  py::class_<ContextBinding>(m, "Context")
+      .def_static("init", &ContextBinding::Init)
+      .def("shutdown", &ContextBinding::Shutdown)
+      .def("topology", &ContextBinding::Topology)
+      .def("enqueue", &ContextBinding::Enqueue)
+      .def("average_across_groups", &ContextBinding::AverageAcrossGroups)
+      .def("transport_counters", &ContextBinding::TransportCounters)
+      .def("count_step", &ContextBinding::CountStep);
+}

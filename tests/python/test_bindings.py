@@ -1,0 +1,139 @@
+"""The hilo Python package under mpirun (4 ranks in 2 groups of 2): values of the bindings, every
+collective on numpy arrays and torch tensors, in place and not, async handles, errors as
+exceptions with the runtime's message, and the Horovod-style helpers. Every rank runs every test
+in the same order (collectives must match)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import hilo
+import hilo.torch as hvd
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime():
+    hilo.init()
+    yield
+    hilo.shutdown()
+
+
+def test_topology_matches_mpirun():
+    assert hilo.is_initialized()
+    assert hilo.size() == int(os.environ["OMPI_COMM_WORLD_SIZE"]) == 4
+    assert hilo.rank() == int(os.environ["OMPI_COMM_WORLD_RANK"])
+    assert hilo.local_rank() == int(os.environ["OMPI_COMM_WORLD_LOCAL_RANK"])
+    assert hilo.group_size() == 2 and hilo.num_groups() == 2
+    assert hilo.group() == hilo.rank() // 2 and hilo.group_rank() == hilo.rank() % 2
+    hilo.init()  # idempotent
+    assert hvd.rank() == hilo.rank() and hvd.size() == hilo.size()
+
+
+def test_allreduce_numpy_in_place_and_not():
+    values = np.full(8, hilo.rank(), dtype=np.float32)
+    summed = hilo.allreduce(values, op=hilo.Sum, name="np.sum")
+    assert np.all(summed == 6.0) and np.all(values == hilo.rank()), "allreduce leaves its input"
+    hilo.allreduce_(values, name="np.avg")  # Horovod's default: average
+    assert np.all(values == 1.5)
+    legacy = np.full(3, 2.0 * hilo.rank(), dtype=np.float64)
+    hilo.allreduce_(legacy, average=False, name="np.legacy")  # Horovod's deprecated flag
+    assert np.all(legacy == 12.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                                   torch.int32, torch.int64])
+def test_allreduce_torch_every_dtype(dtype):
+    tensor = torch.full((5, 3), hilo.rank() + 1, dtype=dtype)
+    result = hvd.allreduce(tensor, op=hvd.Sum, name="torch.sum.%s" % dtype)
+    assert result.dtype == dtype and result.shape == (5, 3)
+    assert torch.all(result == 10)
+    assert torch.all(tensor == hilo.rank() + 1)
+
+
+def test_group_communicator_and_async_handles():
+    tensors = [torch.full((100,), float(hilo.rank() * 10 + i)) for i in range(8)]
+    handles = [hvd.allreduce_async_(t, name="group.%d" % i, communicator=hvd.GROUP)
+               for i, t in enumerate(tensors)]
+    for i, handle in enumerate(handles):
+        output = hvd.synchronize(handle)
+        assert output is tensors[i], "the in-place variant returns the same tensor"
+        first = hilo.group() * 2
+        assert torch.all(output == (first * 10 + i + (first + 1) * 10 + i) / 2.0)
+        assert hvd.poll(handle)
+
+
+def test_allgather_with_different_first_dimensions():
+    rows = hilo.rank() + 1
+    gathered = hilo.allgather(np.full((rows, 2), hilo.rank(), dtype=np.int64), name="np.gather")
+    assert gathered.shape == (10, 2)
+    assert list(gathered[:, 0]) == [0, 1, 1, 2, 2, 2, 3, 3, 3, 3]
+    in_group = hvd.allgather(torch.full((1,), float(hilo.rank())), name="torch.gather",
+                             communicator=hvd.GROUP)
+    assert in_group.tolist() == [hilo.group() * 2.0, hilo.group() * 2.0 + 1]
+
+
+def test_broadcast_and_broadcast_parameters():
+    value = torch.full((4,), float(hilo.rank()))
+    assert torch.all(hvd.broadcast(value, root_rank=1, name="b") == 1.0)
+    assert torch.all(value == hilo.rank())
+    hvd.broadcast_(value, root_rank=3, name="b_")
+    assert torch.all(value == 3.0)
+    torch.manual_seed(hilo.rank())
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    for mine, root in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(mine, root)
+
+
+def test_broadcast_optimizer_state():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1 * (hilo.rank() + 1), momentum=0.9)
+    model(torch.full((1, 3), float(hilo.rank()))).sum().backward()
+    optimizer.step()  # momentum buffers now differ per rank
+    hvd.broadcast_optimizer_state(optimizer, root_rank=2)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.3)
+    buffers = [optimizer.state[p]["momentum_buffer"] for p in model.parameters()]
+    gathered = hvd.allgather(torch.cat([b.flatten() for b in buffers]).unsqueeze(0), name="opt")
+    assert all(torch.equal(gathered[0], gathered[r]) for r in range(4)), "same state everywhere"
+
+
+def test_average_across_groups():
+    model = [np.full(10, float(hilo.group()), dtype=np.float32),
+             np.full((2, 3), 2.0 * hilo.group(), dtype=np.float64)]
+    discrepancy = hilo.average_across_groups(model, name="model")
+    assert np.all(model[0] == 0.5) and np.all(model[1] == 1.0)
+    assert discrepancy > 0
+
+
+def test_errors_are_exceptions_with_the_runtime_message():
+    # Ranks disagree on the shape: every rank gets INVALID_ARGUMENT naming the ranks.
+    with pytest.raises(hilo.HiloError, match=r"INVALID_ARGUMENT: .*'mismatch'.*shape differs"):
+        hilo.allreduce(np.zeros(4 if hilo.rank() != 1 else 3, dtype=np.float32), name="mismatch")
+    with pytest.raises(hilo.HiloError, match="not contiguous"):
+        hvd.allreduce(torch.zeros(4, 4).t(), name="strided")
+    with pytest.raises(hilo.HiloError, match="unsupported dtype"):
+        hilo.allreduce(np.zeros(2, dtype=np.uint8), name="bytes")
+    with pytest.raises(hilo.HiloError, match="numpy array or a torch tensor"):
+        hilo.allreduce([1.0, 2.0], name="list")
+    with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
+        hilo.allreduce(np.zeros(2, dtype=np.float32), op="max", name="op")
+    # A name already in flight on this rank.
+    first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    with pytest.raises(hilo.HiloError, match="ALREADY_EXISTS"):
+        hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    assert np.all(hilo.synchronize(first) == 1.0)
+    # The runtime keeps working after all of that.
+    assert np.all(hilo.allreduce(np.ones(2, dtype=np.float32), op=hilo.Sum, name="after") == 4)
+
+
+def test_horovod_names_exist():
+    for name in ["init", "shutdown", "rank", "size", "local_rank", "local_size", "allreduce",
+                 "allreduce_", "allreduce_async", "allreduce_async_", "allgather",
+                 "allgather_async", "broadcast", "broadcast_", "broadcast_async",
+                 "broadcast_async_", "synchronize", "poll", "broadcast_parameters",
+                 "broadcast_optimizer_state", "Average", "Sum", "is_initialized"]:
+        assert hasattr(hvd, name), name
