@@ -170,6 +170,23 @@ class ContextBinding {
 
   void CountStep() { context_->CountStep(); }
 
+  // The local-SGD plan of `step` (runtime/local_sgd_schedule.h).
+  py::dict LocalSgdStep(int tau, int64_t warmup_steps, int64_t step) const {
+    const LocalSgdSchedule schedule = ValueOrThrow(context_->MakeLocalSgdSchedule(tau, warmup_steps));
+    const hilo::LocalSgdStep plan = schedule.Step(step);
+    py::dict result;
+    result["warmup"] = plan.warmup;
+    result["allreduce_gradients"] = plan.allreduce_gradients;
+    result["gradient_communicator"] = std::string(CommunicatorKindName(plan.gradient_communicator));
+    result["average_model"] = plan.average_model;
+    return result;
+  }
+
+  // What the launcher asked for (hilorun --averaging-period, --warmup-steps); 0 / 0 if nothing.
+  std::pair<int, int64_t> ScheduleSettings() const {
+    return {context_->config().averaging_period, context_->config().warmup_steps};
+  }
+
  private:
   explicit ContextBinding(std::unique_ptr<Context> context) : context_(std::move(context)) {}
   std::unique_ptr<Context> context_;
@@ -195,5 +212,7 @@ PYBIND11_MODULE(_hilo, m) {
       .def("enqueue", &ContextBinding::Enqueue)
       .def("average_across_groups", &ContextBinding::AverageAcrossGroups)
       .def("transport_counters", &ContextBinding::TransportCounters)
-      .def("count_step", &ContextBinding::CountStep);
+      .def("count_step", &ContextBinding::CountStep)
+      .def("local_sgd_step", &ContextBinding::LocalSgdStep)
+      .def("schedule_settings", &ContextBinding::ScheduleSettings);
 }

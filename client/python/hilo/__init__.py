@@ -278,6 +278,19 @@ def average_across_groups(tensors, name="model", algorithm=None):
     return native.discrepancy()
 
 
+def local_sgd_step(tau, warmup_steps, step):
+    """The hierarchical local-SGD plan of 0-based `step`: a dict with 'warmup',
+    'allreduce_gradients', 'gradient_communicator' ('world' or 'group') and 'average_model'
+    (docs/averaging.md). One group of size() ranks is synchronous SGD; size() groups of one is
+    plain local SGD."""
+    return _context().local_sgd_step(int(tau), int(warmup_steps), int(step))
+
+
+def launcher_schedule():
+    """(tau, warmup_steps) from hilorun --averaging-period / --warmup-steps (0, 0 if unset)."""
+    return _context().schedule_settings()
+
+
 def broadcast_parameters(params, root_rank=0):
     """Broadcasts `params` — a state_dict, a dict or a list of (name, tensor) — from root_rank,
     in place (horovod.torch.broadcast_parameters)."""

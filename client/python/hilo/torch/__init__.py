@@ -8,8 +8,8 @@ from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Sum, WORLD, allgather, allgather_async, allreduce,
     allreduce_, allreduce_async, allreduce_async_, average_across_groups, broadcast, broadcast_,
     broadcast_async, broadcast_async_, broadcast_parameters, count_step, group, group_rank,
-    group_size, init, is_initialized, local_rank, local_size, num_groups, poll, rank, shutdown,
-    size, synchronize, transport_counters)
+    group_size, init, is_initialized, launcher_schedule, local_rank, local_sgd_step, local_size,
+    num_groups, poll, rank, shutdown, size, synchronize, transport_counters)
 
 
 def broadcast_optimizer_state(optimizer, root_rank=0):
@@ -50,3 +50,105 @@ def broadcast_optimizer_state(optimizer, root_rank=0):
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _DistributedOptimizer(torch.optim.Optimizer):
+    """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
+
+    def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
+                 algorithm):
+        super(self.__class__, self).__init__(params)
+        all_parameters = [p for group in self.param_groups for p in group["params"]]
+        names = {}
+        if named_parameters is not None:
+            names = {id(p): name for name, p in named_parameters}
+        self._names = {id(p): names.get(id(p), "param.%d" % i) for i, p in enumerate(all_parameters)}
+        if len(set(self._names.values())) != len(self._names):
+            raise ValueError("named_parameters must give every parameter a distinct name")
+        launcher_tau, launcher_warmup = launcher_schedule()
+        self.tau = int(tau if tau is not None else launcher_tau)
+        if self.tau < 1:
+            raise ValueError("DistributedOptimizer needs tau >= 1 (the averaging period): pass "
+                             "tau= or launch with hilorun --averaging-period")
+        self.warmup_steps = int(warmup_steps if warmup_steps is not None else launcher_warmup)
+        self._op = op
+        self._algorithm = algorithm
+        self._buffer_owner = average_buffers_of
+        self._parameters = all_parameters
+        self._handles = {}
+        self.steps = 0
+        self.discrepancy = None  # of the latest averaging round
+        self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
+        self._hooks = []
+        for p in all_parameters:
+            if p.requires_grad:
+                # The gradient accumulator's hook runs once p.grad holds this backward's gradient:
+                # its allreduce starts while backward continues with earlier layers.
+                accumulator = p.expand_as(p).grad_fn.next_functions[0][0]
+                accumulator.register_hook(self._make_hook(p))
+                self._hooks.append(accumulator)  # keep the accumulators alive
+
+    def _make_hook(self, p):
+        def hook(*ignored):
+            if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
+                self._handles[id(p)] = allreduce_async_(
+                    p.grad, name="grad." + self._names[id(p)], op=self._op,
+                    communicator=self._plan["gradient_communicator"])
+        return hook
+
+    def synchronize(self):
+        """Waits for this step's gradient allreduces (started by the backward hooks; any gradient
+        whose hook did not run is sent now)."""
+        if self._plan["allreduce_gradients"]:
+            for p in self._parameters:
+                if p.requires_grad and p.grad is not None and id(p) not in self._handles:
+                    self._make_hook(p)()
+        for handle in self._handles.values():
+            synchronize(handle)
+        self._handles.clear()
+
+    def step(self, closure=None):
+        """Averages the gradients (world during warm-up, the group afterwards), applies the
+        update, and every tau steps after warm-up averages the model across groups."""
+        self.synchronize()
+        loss = super(self.__class__, self).step(closure)
+        if self._plan["average_model"]:
+            tensors = [p.data for p in self._parameters]
+            if self._buffer_owner is not None:
+                tensors += [b.data for b in self._buffer_owner.buffers() if b.is_floating_point()]
+            self.discrepancy = average_across_groups(tensors, name="model",
+                                                     algorithm=self._algorithm)
+        self.steps += 1
+        count_step()
+        self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
+        return loss
+
+    def zero_grad(self, *args, **kwargs):
+        if self._handles:
+            raise AssertionError("zero_grad() while gradient allreduces are in flight: call "
+                                 "step() or synchronize() first")
+        return super(self.__class__, self).zero_grad(*args, **kwargs)
+
+
+def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_steps=None,
+                         op=Average, average_buffers_of=None, algorithm=None,
+                         backward_passes_per_step=1):
+    """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
+
+    Gradients are averaged as backward produces them (hooks start each allreduce at once, so
+    communication overlaps the rest of backward); step() waits for them and applies the update.
+    For the first `warmup_steps` steps gradients are averaged over all ranks (synchronous SGD);
+    afterwards only inside the group, and every `tau` steps the parameters — and the floating
+    point buffers of `average_buffers_of` (e.g. the model, for BatchNorm statistics) — are
+    averaged across groups (sharded, or `algorithm`). One group of size() ranks is exactly
+    synchronous SGD; size() groups of one is plain local SGD. tau and warmup_steps default to
+    hilorun's --averaging-period and --warmup-steps. `discrepancy` holds the latest round's D.
+    """
+    if backward_passes_per_step != 1:
+        raise NotImplementedError("backward_passes_per_step > 1 is not supported yet")
+    if op not in (Average, Sum):
+        raise ValueError("op must be hvd.Average or hvd.Sum")
+    cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
+               dict(_DistributedOptimizer.__dict__))
+    return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
+               average_buffers_of, algorithm)
