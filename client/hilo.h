@@ -111,7 +111,8 @@ void hilo_collective_options_init(hilo_collective_options_t* options);
 hilo_status_t hilo_init(hilo_context_t** context);
 
 /* Stops the coordinator thread; operations still pending fail with HILO_FAILED_PRECONDITION.
- * Collective (the first rank to call it ends the job's cycles everywhere). Blocks. Afterwards
+ * Collective: blocks until every rank has called it (until then this rank still takes part in
+ * the others' collectives), then every rank stops in the same cycle. Afterwards
  * every call on `context` except hilo_context_free returns HILO_FAILED_PRECONDITION. If hilo
  * initialized MPI, MPI is finalized, and hilo cannot be initialized again in this process. */
 hilo_status_t hilo_shutdown(hilo_context_t* context);

@@ -104,8 +104,9 @@ class Context {
 
   ~Context();  // shuts down if still running
 
-  // Collective. Pending operations fail with FAILED_PRECONDITION. Afterwards every method
-  // returns FAILED_PRECONDITION. Idempotent.
+  // Collective: returns once every rank has called it (until then this rank still takes part in
+  // the others' collectives). Pending operations then fail with FAILED_PRECONDITION. Afterwards
+  // every method returns FAILED_PRECONDITION. Idempotent.
   absl::Status Shutdown();
 
   // The settings this context runs with (HILO_* environment or Init's argument).

@@ -236,16 +236,19 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
   std::string reply;
   if (is_coordinator()) {
     proto::ResponseList responses;
+    // Shutdown is collective: the job stops once every rank has asked (a rank that finished
+    // early must not cut off the others' last collectives). shutdown_requested_by is the
+    // lowest rank asking.
+    bool everyone_asked = true;
+    int first_to_ask = -1;
     for (size_t rank = 0; rank < gathered.size(); ++rank) {
       proto::RequestList list;
       if (!list.ParseFromString(gathered[rank])) {
         return absl::InternalError(absl::StrCat("coordinator of ", communicator_name_,
                                                 " could not parse the RequestList of rank ", rank));
       }
-      if (list.shutdown() && !responses.shutdown()) {
-        responses.set_shutdown(true);
-        responses.set_shutdown_requested_by(list.world_rank());
-      }
+      everyone_asked = everyone_asked && list.shutdown();
+      if (list.shutdown() && first_to_ask < 0) first_to_ask = list.world_rank();
       for (proto::Request& request : *list.mutable_requests()) {
         request.set_communicator_rank(static_cast<int>(rank));
         HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
@@ -253,6 +256,10 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
     }
     for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
       *responses.add_responses() = std::move(response);
+    }
+    if (everyone_asked) {
+      responses.set_shutdown(true);
+      responses.set_shutdown_requested_by(first_to_ask);
     }
     if (!responses.SerializeToString(&reply)) {
       return absl::InternalError("could not serialize a ResponseList");

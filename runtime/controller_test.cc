@@ -57,23 +57,44 @@ TEST(ControllerTest, RanksAgreeOnOneOrderWhateverOrderTheyReportIn) {
   for (int rank = 1; rank < kRanks; ++rank) EXPECT_EQ(executed[rank], executed[0]) << rank;
 }
 
-TEST(ControllerTest, ShutdownFromAnyRankReachesEveryRank) {
+// Shutdown is collective: rank 2 asks first and keeps asking; the others still finish a tensor
+// with it (rank 2 had reported it) before they ask too; only then does everyone stop.
+TEST(ControllerTest, ShutdownWaitsForEveryRank) {
   constexpr int kRanks = 3;
   auto channels = transport::LocalCommunicator::CreateGroup(kRanks, "world");
-  std::vector<proto::ResponseList> results(kRanks);
+  std::vector<std::vector<bool>> stopped(kRanks);
+  std::vector<std::vector<std::string>> executed(kRanks);
+  std::vector<int> requested_by(kRanks, -1);
   std::vector<std::thread> threads;
   for (int rank = 0; rank < kRanks; ++rank) {
     threads.emplace_back([&, rank] {
       Controller controller(channels[rank].get(), "world", rank);
-      absl::StatusOr<proto::ResponseList> responses = controller.Negotiate({}, rank == 2);
-      ASSERT_TRUE(responses.ok()) << responses.status();
-      results[rank] = *responses;
+      for (int cycle = 0; cycle < 4; ++cycle) {
+        std::vector<proto::Request> requests;
+        // Rank 2 reports "last" at once and asks to stop from cycle 0; the others report it in
+        // cycle 1 and ask to stop from cycle 2.
+        if ((rank == 2 && cycle == 0) || (rank != 2 && cycle == 1)) {
+          requests.push_back(MakeRequest("last"));
+        }
+        const bool asks = rank == 2 || cycle >= 2;
+        absl::StatusOr<proto::ResponseList> responses = controller.Negotiate(requests, asks);
+        ASSERT_TRUE(responses.ok()) << responses.status();
+        for (const proto::Response& response : responses->responses()) {
+          for (const std::string& name : response.tensor_names()) executed[rank].push_back(name);
+        }
+        stopped[rank].push_back(responses->shutdown());
+        if (responses->shutdown()) {
+          requested_by[rank] = responses->shutdown_requested_by();
+          break;
+        }
+      }
     });
   }
   for (std::thread& thread : threads) thread.join();
-  for (const proto::ResponseList& result : results) {
-    EXPECT_TRUE(result.shutdown());
-    EXPECT_EQ(result.shutdown_requested_by(), 2);
+  for (int rank = 0; rank < kRanks; ++rank) {
+    EXPECT_EQ(stopped[rank], (std::vector<bool>{false, false, true})) << rank;
+    EXPECT_EQ(executed[rank], std::vector<std::string>{"last"}) << rank;
+    EXPECT_EQ(requested_by[rank], 0) << "the first rank (in rank order) that asked";
   }
 }
 
