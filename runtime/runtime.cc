@@ -336,6 +336,11 @@ void Runtime::InspectStalls(absl::Time now) {
       stalls.push_back(std::move(stall));
     }
   }
+  // Oldest first across communicators (each controller's list is already): the warning order,
+  // current_stalls()'s promise, and the stall that decides the stop below.
+  std::stable_sort(stalls.begin(), stalls.end(), [](const StallReport& a, const StallReport& b) {
+    return a.waiting > b.waiting;
+  });
   {
     absl::MutexLock lock(&mu_);
     current_stalls_ = stalls;
