@@ -42,14 +42,15 @@ def parse_args():
     return parser.parse_args()
 
 
-def load_data(rank, size, seed):
+def load_data(rank, size):
+    """This rank's shard of the training set, the test set, and the whole training set's size."""
     digits = load_digits()
     x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
     y = torch.tensor(digits.target, dtype=torch.int64)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(12345))  # fixed split
     test, train = order[:360], order[360:]
     mine = train[rank::size]
-    return (x[mine], y[mine]), (x[test], y[test])
+    return (x[mine], y[mine]), (x[test], y[test]), len(train)
 
 
 def make_model(seed):
@@ -193,12 +194,13 @@ def main():
     torch.set_num_threads(1)  # many ranks share few cores
     stack = HiloStack(args) if args.stack == "hilo" else TorchStack(args)
     rank, size = stack.rank, stack.size
-    train, test = load_data(rank, size, args.seed)
+    train, test, train_size = load_data(rank, size)
     model = make_model(args.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     optimizer = stack.wrap(model, optimizer, args)
     loss_fn = torch.nn.CrossEntropyLoss()
-    steps_per_epoch = (1437 // size) // args.batch_size  # the same on every rank
+    # The smallest shard decides, so that every rank runs the same number of steps.
+    steps_per_epoch = (train_size // size) // args.batch_size
     history = []
     start = time.time()
     for epoch in range(args.epochs):
