@@ -88,6 +88,11 @@ absl::StatusOr<CacheStats> Context::ResponseCacheStats() const {
   return runtime_->cache_stats();
 }
 
+absl::StatusOr<AgreementCounts> Context::NegotiationAgreements() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->agreement_counts();
+}
+
 void Context::CountStep() { runtime_->CountStep(); }
 
 absl::StatusOr<size_t> Context::queue_depth() const {

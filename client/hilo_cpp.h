@@ -146,6 +146,10 @@ class Context {
   // Response-cache hits and misses on this rank since init (docs/protocol.md).
   absl::StatusOr<CacheStats> ResponseCacheStats() const;
 
+  // Negotiation agreements this rank took part in since init, world-wide and group-only
+  // (docs/protocol.md, "Cycles").
+  absl::StatusOr<AgreementCounts> NegotiationAgreements() const;
+
   // Tensors that some ranks submitted and others have not for HILO_STALL_WARNING_SECONDS, as
   // this rank sees them: a communicator's stalls are seen by its rank 0 (world rank 0 sees the
   // world's). Oldest first; empty when nothing is stalled.

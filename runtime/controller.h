@@ -45,6 +45,13 @@ struct CacheStats {
   int64_t misses = 0;  // cacheable requests that needed the full negotiation
 };
 
+// Negotiation agreements (bitwise-AND allreduces) a rank took part in: world cycles, and cycles
+// its group negotiated alone.
+struct AgreementCounts {
+  int64_t world = 0;
+  int64_t group = 0;
+};
+
 // A tensor that some ranks of a communicator submitted and others have not, for a while.
 struct StallReport {
   std::string communicator;  // "world", "group 1", ...

@@ -253,31 +253,75 @@ void Runtime::WaitForBurstToEnd() {
 }
 
 absl::Status Runtime::RunCycles() {
-  // One bitwise-AND allreduce over the world per cycle carries the cache agreement of every
-  // communicator: the world's segment, then one per group, then one per cross communicator.
-  // A rank fills its own communicators' segments and all ones elsewhere, so each segment's AND
-  // is its members' alone. Without this, a cycle would synchronize the ranks three times.
+  // A cycle has one or two agreements (docs/protocol.md, "Cycles"):
+  //  * The group agreement, a bitwise-AND allreduce over this rank's group only: the group's
+  //    cache segment and one word saying whether anyone in the group wants a world cycle.
+  //  * The world agreement, over all ranks, only in a world cycle: the world's segment, then one
+  //    per cross communicator, then one word saying whether anyone still has world or cross work.
+  //    A rank fills its own communicators' segments and all ones elsewhere, so each segment's AND
+  //    is its members' alone.
+  // A training step that only reduces gradients in its group therefore synchronizes only the
+  // group (over its fast links), not the whole job. Every member of a group sees the same
+  // decision, so a group enters world cycles together; the n-th world cycle of every rank pairs
+  // up with the n-th of every other, whatever number of group cycles each group ran in between.
+  // A group joins a world cycle when a member has world or cross work in flight, shuts down or
+  // stops for a stall, when the previous world agreement said someone still had such work (so
+  // once a world cycle has happened, every group stays in step until that work is done), and at
+  // least every kWorldJoinPeriod, so that a group with nothing for the world still lets the
+  // others' requests reach the world coordinator (stall reports, shutdown).
+  // With a single group the group is the world: every cycle is a world cycle with one agreement.
+  constexpr absl::Duration kWorldJoinPeriod = absl::Milliseconds(50);
+  constexpr uint64_t kWantsWorldCycle = 1;  // group agreement's last word, inverted
+  constexpr uint64_t kHasWorldWork = 1;     // world agreement's last word, inverted
+  const bool separate_group_cycles = topology_.num_groups > 1;
   const int segment_words = controllers_[0]->agreement_words();
+  const int world_index = static_cast<int>(CommunicatorKind::kWorld);
+  const int group_index = static_cast<int>(CommunicatorKind::kGroup);
+  const int cross_index = static_cast<int>(CommunicatorKind::kCross);
+
+  // World agreement: [world | group i (single group only) | cross j ... | flags].
   std::array<size_t, kNumCommunicatorKinds> segment_offset{};
-  segment_offset[static_cast<int>(CommunicatorKind::kWorld)] = 0;
-  segment_offset[static_cast<int>(CommunicatorKind::kGroup)] =
-      static_cast<size_t>(segment_words) * (1 + topology_.group);
-  segment_offset[static_cast<int>(CommunicatorKind::kCross)] =
-      static_cast<size_t>(segment_words) * (1 + topology_.num_groups + topology_.group_rank);
-  std::vector<uint64_t> agreement(static_cast<size_t>(segment_words) *
-                                  (1 + topology_.num_groups + topology_.group_size));
-  transport::MpiCommunicator& world = *communicators_[static_cast<int>(CommunicatorKind::kWorld)];
-  const auto segment_of = [&](CommunicatorKind kind) {
-    return absl::MakeSpan(agreement).subspan(segment_offset[static_cast<int>(kind)],
-                                             segment_words);
+  segment_offset[world_index] = 0;
+  segment_offset[group_index] = static_cast<size_t>(segment_words);
+  const size_t group_segments = separate_group_cycles ? 0 : 1;
+  segment_offset[cross_index] =
+      static_cast<size_t>(segment_words) * (1 + group_segments + topology_.group_rank);
+  std::vector<uint64_t> world_agreement(
+      static_cast<size_t>(segment_words) * (1 + group_segments + topology_.group_size) + 1);
+  // Group agreement: [group | flags].
+  std::vector<uint64_t> group_agreement(static_cast<size_t>(segment_words) + 1);
+  transport::MpiCommunicator& world = *communicators_[world_index];
+  transport::MpiCommunicator& group = *communicators_[group_index];
+  const auto world_segment_of = [&](CommunicatorKind kind) {
+    return absl::MakeSpan(world_agreement)
+        .subspan(segment_offset[static_cast<int>(kind)], segment_words);
+  };
+  const auto finish = [&](CommunicatorKind kind,
+                          absl::Span<const uint64_t> agreed) -> absl::StatusOr<bool> {
+    const int index = static_cast<int>(kind);
+    HILO_ASSIGN_OR_RETURN(proto::ResponseList responses,
+                          controllers_[index]->FinishCycle(agreed));
+    const CacheStats stats = controllers_[index]->cache_stats();
+    cache_hits_[index].store(stats.hits, std::memory_order_relaxed);
+    cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
+    ExecuteResponses(kind, responses);
+    if (kind == CommunicatorKind::kWorld && responses.shutdown()) {
+      HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
+               responses.shutdown_requested_by(), ")");
+      return true;
+    }
+    return false;
   };
 
   absl::Time next_cycle = absl::Now();
+  absl::Time next_world_join = absl::Now() + kWorldJoinPeriod;
+  bool others_have_world_work = false;
   int64_t idle_cycles = 0;
   while (true) {
     // Sleep until the cycle time has passed, unless work arrives first: a step that enqueues
-    // tensors starts negotiating at once instead of waiting out the cycle.
-    queue_.WaitForWork(next_cycle);
+    // tensors starts negotiating at once instead of waiting out the cycle. An idle rank still
+    // wakes for its group's periodic world cycle.
+    queue_.WaitForWork(separate_group_cycles ? std::min(next_cycle, next_world_join) : next_cycle);
     if (queue_.size() > 0) WaitForBurstToEnd();
     idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
@@ -290,31 +334,67 @@ absl::Status Runtime::RunCycles() {
       absl::MutexLock lock(&mu_);
       shutdown = shutdown_requested_;
     }
-    std::fill(agreement.begin(), agreement.end(), ~uint64_t{0});
-    for (CommunicatorKind kind : kAllCommunicatorKinds) {
-      controllers_[static_cast<int>(kind)]->BeginCycle(
-          queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank),
-          kind == CommunicatorKind::kWorld && shutdown, segment_of(kind));
+    // Taken before the group agreement: a rank holding any is in flight on the world or a cross
+    // communicator, so it asks for (and gets) a world cycle below, where they are reported.
+    std::vector<proto::Request> world_requests = queue_.TakeNewRequests(
+        CommunicatorKind::kWorld, topology_.CommunicatorRank(CommunicatorKind::kWorld),
+        topology_.world_rank);
+    std::vector<proto::Request> cross_requests = queue_.TakeNewRequests(
+        CommunicatorKind::kCross, topology_.CommunicatorRank(CommunicatorKind::kCross),
+        topology_.world_rank);
+    const bool has_world_work = queue_.size(CommunicatorKind::kWorld) > 0 ||
+                                queue_.size(CommunicatorKind::kCross) > 0 || shutdown ||
+                                !stall_stop_reason_.empty();
+
+    bool world_cycle = true;
+    if (separate_group_cycles) {
+      std::fill(group_agreement.begin(), group_agreement.end(), ~uint64_t{0});
+      controllers_[group_index]->BeginCycle(
+          queue_.TakeNewRequests(CommunicatorKind::kGroup,
+                                 topology_.CommunicatorRank(CommunicatorKind::kGroup),
+                                 topology_.world_rank),
+          /*request_shutdown=*/false, absl::MakeSpan(group_agreement).first(segment_words));
+      if (has_world_work || others_have_world_work || absl::Now() >= next_world_join) {
+        group_agreement.back() &= ~kWantsWorldCycle;
+      }
+      HILO_RETURN_IF_ERROR(group.AllreduceBitwiseAnd(absl::MakeSpan(group_agreement)));
+      group_agreements_.fetch_add(1, std::memory_order_relaxed);
+      HILO_RETURN_IF_ERROR(
+          finish(CommunicatorKind::kGroup,
+                 absl::MakeConstSpan(group_agreement).first(segment_words))
+              .status());
+      world_cycle = (group_agreement.back() & kWantsWorldCycle) == 0;
     }
-    if (!stall_stop_reason_.empty()) Controller::RaiseAbort(segment_of(CommunicatorKind::kWorld));
-    HILO_RETURN_IF_ERROR(world.AllreduceBitwiseAnd(absl::MakeSpan(agreement)));
-    if (Controller::AnyoneAborts(segment_of(CommunicatorKind::kWorld))) {
-      return StopForStall(world);
-    }
-    // The same communicator order on every rank: no rank can wait in a group negotiation while
-    // a fellow group member waits in a cross or world one.
-    for (CommunicatorKind kind : kAllCommunicatorKinds) {
-      const int index = static_cast<int>(kind);
-      HILO_ASSIGN_OR_RETURN(proto::ResponseList responses,
-                            controllers_[index]->FinishCycle(segment_of(kind)));
-      const CacheStats stats = controllers_[index]->cache_stats();
-      cache_hits_[index].store(stats.hits, std::memory_order_relaxed);
-      cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
-      ExecuteResponses(kind, responses);
-      if (kind == CommunicatorKind::kWorld && responses.shutdown()) {
-        HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
-                 responses.shutdown_requested_by(), ")");
-        return absl::OkStatus();
+    if (world_cycle) {
+      std::fill(world_agreement.begin(), world_agreement.end(), ~uint64_t{0});
+      controllers_[world_index]->BeginCycle(std::move(world_requests), shutdown,
+                                            world_segment_of(CommunicatorKind::kWorld));
+      if (!separate_group_cycles) {
+        controllers_[group_index]->BeginCycle(
+            queue_.TakeNewRequests(CommunicatorKind::kGroup,
+                                   topology_.CommunicatorRank(CommunicatorKind::kGroup),
+                                   topology_.world_rank),
+            /*request_shutdown=*/false, world_segment_of(CommunicatorKind::kGroup));
+      }
+      controllers_[cross_index]->BeginCycle(std::move(cross_requests), /*request_shutdown=*/false,
+                                            world_segment_of(CommunicatorKind::kCross));
+      if (!stall_stop_reason_.empty()) {
+        Controller::RaiseAbort(world_segment_of(CommunicatorKind::kWorld));
+      }
+      if (has_world_work) world_agreement.back() &= ~kHasWorldWork;
+      HILO_RETURN_IF_ERROR(world.AllreduceBitwiseAnd(absl::MakeSpan(world_agreement)));
+      world_agreements_.fetch_add(1, std::memory_order_relaxed);
+      if (Controller::AnyoneAborts(world_segment_of(CommunicatorKind::kWorld))) {
+        return StopForStall(world);
+      }
+      others_have_world_work = (world_agreement.back() & kHasWorldWork) == 0;
+      next_world_join = absl::Now() + kWorldJoinPeriod;
+      // The same communicator order on every rank: no rank can wait in a cross negotiation
+      // while another waits in a world one.
+      for (CommunicatorKind kind : kAllCommunicatorKinds) {
+        if (kind == CommunicatorKind::kGroup && separate_group_cycles) continue;
+        HILO_ASSIGN_OR_RETURN(const bool stop, finish(kind, world_segment_of(kind)));
+        if (stop) return absl::OkStatus();
       }
     }
     InspectStalls(absl::Now());
@@ -420,6 +500,10 @@ status::StatusReply Runtime::Snapshot() const {
     communicator.set_busy_seconds(static_cast<double>(counters.busy_nanoseconds) * 1e-9);
     communicator.set_cache_hits(cache_hits_[index].load(std::memory_order_relaxed));
     communicator.set_cache_misses(cache_misses_[index].load(std::memory_order_relaxed));
+    const AgreementCounts agreements = agreement_counts();
+    communicator.set_agreements(kind == CommunicatorKind::kWorld   ? agreements.world
+                                : kind == CommunicatorKind::kGroup ? agreements.group
+                                                                   : 0);
   }
   absl::MutexLock lock(&mu_);
   status::AveragingStatus& averaging = *reply.mutable_averaging();

@@ -3,9 +3,9 @@
 // Runtime::Start() launches the coordinator thread, which initializes MPI, builds the topology
 // and the world/group/cross communicators, and then runs negotiation cycles until shutdown.
 // Framework threads call Enqueue(); it validates the request, queues it, wakes the coordinator,
-// and returns an Operation at once. Each cycle, for each communicator in the fixed order
-// world, group, cross, the coordinator reports this rank's new tensors, receives the
-// coordinator-rank's ordered response list, and executes it (see controller.h). This is the
+// and returns an Operation at once. Each cycle the coordinator agrees with its group on the
+// group's ready tensors and, when someone has world or cross work, with the whole world on those
+// (see controller.h and docs/protocol.md), and executes the agreed responses in order. This is the
 // facade the client API is built on; nothing above it sees transports or protocol messages.
 //
 //   absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Start(*ConfigFromEnvironment());
@@ -15,8 +15,8 @@
 //   op->WaitFor(absl::InfiniteDuration());
 //
 // Thread-safety: Enqueue, topology and status are safe from any thread. Shutdown is collective
-// (every rank should call it; the first rank to do so ends the job's cycles everywhere) and blocks
-// until the coordinator thread has exited.
+// (the job's cycles end once every rank has called it) and blocks until the coordinator thread
+// has exited.
 #ifndef HILO_RUNTIME_RUNTIME_H_
 #define HILO_RUNTIME_RUNTIME_H_
 
@@ -86,6 +86,13 @@ class Runtime final : public StatusSource {
   // Response-cache hits and misses of this rank, over all communicators, since init.
   CacheStats cache_stats() const;
 
+  // Negotiation agreements (bitwise-AND allreduces) this rank took part in since init: over the
+  // whole world, and over its group alone (docs/protocol.md, "Cycles").
+  AgreementCounts agreement_counts() const {
+    return {world_agreements_.load(std::memory_order_relaxed),
+            group_agreements_.load(std::memory_order_relaxed)};
+  }
+
   // Tensors stalled for at least HILO_STALL_WARNING_SECONDS, as this rank's last inspection saw
   // them (only a communicator's rank 0 sees its communicator's stalls), oldest first.
   std::vector<StallReport> current_stalls() const;
@@ -139,6 +146,8 @@ class Runtime final : public StatusSource {
   std::unique_ptr<CrossGroupAverager> averager_;
   const absl::Time started_at_ = absl::Now();
   std::atomic<int64_t> steps_{0};
+  std::atomic<int64_t> world_agreements_{0};
+  std::atomic<int64_t> group_agreements_{0};
   std::unique_ptr<Timeline> timeline_;  // rank 0 with HILO_TIMELINE set; coordinator thread only
   FusionBuffer fusion_buffer_;
   // Copied from the controllers after every negotiation, so that any thread may read them.

@@ -94,4 +94,9 @@ size_t TensorQueue::size() const {
   return total;
 }
 
+size_t TensorQueue::size(CommunicatorKind kind) const {
+  absl::MutexLock lock(&mu_);
+  return in_flight_[static_cast<int>(kind)].size();
+}
+
 }  // namespace hilo

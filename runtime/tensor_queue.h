@@ -57,6 +57,8 @@ class TensorQueue {
   std::vector<TensorEntry> Close(absl::Status reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Entries in flight on one communicator (reported or not).
+  size_t size(CommunicatorKind kind) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Entries added so far, ever (for telling whether a burst of enqueues is still going on).
   int64_t additions() const { return additions_.load(std::memory_order_acquire); }

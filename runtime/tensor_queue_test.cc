@@ -36,6 +36,12 @@ TEST(TensorQueueTest, ReportsEachEntryOnceInOrder) {
   EXPECT_TRUE(queue.TakeNewRequests(CommunicatorKind::kWorld, 3, 7).empty());
   EXPECT_EQ(queue.TakeNewRequests(CommunicatorKind::kGroup, 0, 7).size(), 1u);
   EXPECT_EQ(queue.size(), 3u);
+  // Reported entries stay in flight (per communicator) until removed.
+  EXPECT_EQ(queue.size(CommunicatorKind::kWorld), 2u);
+  EXPECT_EQ(queue.size(CommunicatorKind::kGroup), 1u);
+  EXPECT_EQ(queue.size(CommunicatorKind::kCross), 0u);
+  ASSERT_TRUE(queue.Remove(CommunicatorKind::kWorld, "a").ok());
+  EXPECT_EQ(queue.size(CommunicatorKind::kWorld), 1u);
 }
 
 TEST(TensorQueueTest, NameInFlightIsRejectedPerCommunicator) {

@@ -45,12 +45,13 @@ void PrintForPeople(const hilo::status::StatusReply& reply) {
               reply.running() ? "running" : ("stopped: " + reply.stopped_reason()).c_str(),
               reply.uptime_seconds());
   std::printf("  queue        %lld tensors in flight\n", static_cast<long long>(reply.queue_depth()));
-  std::printf("  %-12s %6s %11s %11s %9s %20s\n", "communicator", "size", "operations", "bytes",
-              "busy s", "cache hits / misses");
+  std::printf("  %-12s %6s %11s %11s %9s %20s %11s\n", "communicator", "size", "operations",
+              "bytes", "busy s", "cache hits / misses", "agreements");
   for (const hilo::status::CommunicatorStatus& c : reply.communicators()) {
-    std::printf("  %-12s %6d %11lld %11s %9.3f %20s\n", c.name().c_str(), c.size(),
+    std::printf("  %-12s %6d %11lld %11s %9.3f %20s %11lld\n", c.name().c_str(), c.size(),
                 static_cast<long long>(c.operations()), Bytes(c.bytes()).c_str(), c.busy_seconds(),
-                absl::StrCat(c.cache_hits(), " / ", c.cache_misses()).c_str());
+                absl::StrCat(c.cache_hits(), " / ", c.cache_misses()).c_str(),
+                static_cast<long long>(c.agreements()));
   }
   const hilo::status::AveragingStatus& a = reply.averaging();
   if (a.rounds() == 0) {

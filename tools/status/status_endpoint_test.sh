@@ -44,6 +44,8 @@ assert s["topology"]["world_size"] == 4 and s["topology"]["group_size"] == 2, s[
 names = [c["name"] for c in s["communicators"]]
 assert names == ["world", "group 0", "cross 0"], names
 assert int(s["communicators"][1]["operations"]) > 0 and int(s["communicators"][1]["bytes"]) > 0
+# Two groups: group-only cycles agree in the group, world cycles in the world.
+assert int(s["communicators"][0]["agreements"]) > 0 and int(s["communicators"][1]["agreements"]) > 0, s["communicators"]
 assert int(s["averaging"]["rounds"]) >= 2 and s["running"] is True
 print("json: ok,", s["averaging"]["rounds"], "averaging rounds")
 PY
