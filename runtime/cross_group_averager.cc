@@ -32,14 +32,6 @@ uint64_t Checksum(const void* data, size_t bytes, uint64_t seed) {
 
 }  // namespace
 
-int64_t ShardSize(int64_t total, int shards, int shard) {
-  return total / shards + (shard < total % shards ? 1 : 0);
-}
-
-int64_t ShardOffset(int64_t total, int shards, int shard) {
-  return shard * (total / shards) + std::min<int64_t>(shard, total % shards);
-}
-
 CrossGroupAverager::CrossGroupAverager(const Topology& topology, transport::Communicator* world,
                                        transport::Communicator* group,
                                        transport::Communicator* cross)
@@ -105,17 +97,14 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
   const int shards = topology_.group_size;
   const int mine = topology_.group_rank;
   char* shard = flat + ShardOffset(count, shards, mine) * element;
-  const int64_t shard_count = ShardSize(count, shards, mine);
-  *before += kernels::SquaredNorm(shard, shard_count, dtype);
-  // Step 1: the k owners of this shard (one per group) average it over the cross communicator.
-  HILO_RETURN_IF_ERROR(cross_->AllreduceSum(shard, shard_count, dtype));
-  HILO_RETURN_IF_ERROR(cross_->Synchronize());
-  *after += kernels::DivideInPlaceAndSquaredNorm(shard, shard_count, dtype, topology_.num_groups);
-  // Step 2: the group reassembles the averaged model from its members' shards, in place.
-  std::vector<int64_t> counts(shards);
-  for (int j = 0; j < shards; ++j) counts[j] = ShardSize(count, shards, j);
-  HILO_RETURN_IF_ERROR(group_->Allgather(shard, shard_count, flat, counts, dtype));
-  return group_->Synchronize();
+  *before += kernels::SquaredNorm(shard, ShardSize(count, shards, mine), dtype);
+  // The k owners of this shard (one per group) average it over the cross communicator; the
+  // group then reassembles the averaged model from its members' shards, in place.
+  return SumShardAcrossGroupsAndGather(
+      *group_, *cross_, shard, flat, count, dtype, [&](void* summed, int64_t summed_count) {
+        *after += kernels::DivideInPlaceAndSquaredNorm(summed, summed_count, dtype,
+                                                       topology_.num_groups);
+      });
 }
 
 absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(

@@ -3,7 +3,8 @@
 // Every member of a group holds the same model, so the average over the k groups does not need an
 // allreduce over all P ranks. The parameters are laid out in one flat buffer per dtype, in the
 // order given (identical on every rank: negotiation checks it), and split into G shards of
-// nearly equal size (shard j has N/G elements, plus one for the first N % G shards). Then:
+// nearly equal size (runtime/sharded_steps.h, whose steps the hierarchical allreduce shares).
+// Then:
 //
 //   1. member j of each group allreduces shard j over the cross communicator (the k ranks that
 //      hold member position j) and divides by k: each cross set averages one shard;
@@ -33,6 +34,7 @@
 #include "kernels/dtype.h"
 #include "runtime/fusion.h"
 #include "runtime/parameters.h"
+#include "runtime/sharded_steps.h"
 #include "runtime/topology.h"
 #include "runtime/transport/communicator.h"
 
@@ -42,10 +44,6 @@ struct AveragingRoundResult {
   double discrepancy = 0;  // D of this round (0 when the average is all zeros and so are groups)
   int64_t elements = 0;    // parameters averaged
 };
-
-// Elements in shard `shard` of `total` split `shards` ways, and where it starts.
-int64_t ShardSize(int64_t total, int shards, int shard);
-int64_t ShardOffset(int64_t total, int shards, int shard);
 
 class CrossGroupAverager {
  public:

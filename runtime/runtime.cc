@@ -14,6 +14,7 @@
 #include "runtime/collectives.h"
 #include "runtime/common/rank_values.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/hierarchical_communicator.h"
 #include "runtime/timeline.h"
 #include "runtime/wire_format.h"
 
@@ -99,6 +100,7 @@ void Runtime::CoordinatorMain() {
   // counting wrappers stay (other threads may read their counters) but are never called again.
   timeline_.reset();  // closes the file
   averager_.reset();
+  hierarchical_world_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& communicator : communicators_) communicator.reset();
   session_.reset();
@@ -195,6 +197,12 @@ absl::Status Runtime::InitializeOnCoordinator() {
     controller.set_member_world_ranks(std::move(member_world_ranks));
     counted_[static_cast<int>(kind)] =
         std::make_unique<transport::CountingCommunicator>(communicator);
+  }
+  if (config_.hierarchical_allreduce) {
+    hierarchical_world_ = std::make_unique<HierarchicalCommunicator>(
+        counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
+        counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
+        counted_[static_cast<int>(CommunicatorKind::kCross)].get());
   }
   averager_ = std::make_unique<CrossGroupAverager>(
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
@@ -534,6 +542,13 @@ std::vector<StallReport> Runtime::current_stalls() const {
   return current_stalls_;
 }
 
+transport::Communicator& Runtime::DataCommunicator(CommunicatorKind kind) {
+  if (kind == CommunicatorKind::kWorld && hierarchical_world_ != nullptr) {
+    return *hierarchical_world_;
+  }
+  return *counted_[static_cast<int>(kind)];
+}
+
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
   for (const proto::Response& response : responses.responses()) ExecuteOne(kind, response);
 }
@@ -551,7 +566,7 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   std::vector<const TensorRequest*> requests;
   for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
   FusedPhaseTimes phases;
-  const absl::Status status = RunFusedAllreduce(*counted_[static_cast<int>(kind)], requests,
+  const absl::Status status = RunFusedAllreduce(DataCommunicator(kind), requests,
                                                 fusion_buffer_, timeline_ ? &phases : nullptr);
   if (timeline_ != nullptr && status.ok()) {
     const std::string args = absl::StrCat("\"fused_tensors\": ", entries.size(), ", \"communicator\": ",
@@ -576,7 +591,7 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     ExecuteFusedAllreduce(kind, response);
     return;
   }
-  transport::Communicator& communicator = *counted_[static_cast<int>(kind)];
+  transport::Communicator& communicator = DataCommunicator(kind);
   for (const std::string& name : response.tensor_names()) {
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
     if (!entry.ok()) {

@@ -156,6 +156,10 @@ class Runtime final : public StatusSource {
   // What the data plane goes through: the communicators above, counted. Created at init (before
   // init_done_ is notified) and destroyed with the Runtime, so other threads may read counters.
   std::array<std::unique_ptr<transport::CountingCommunicator>, kNumCommunicatorKinds> counted_;
+  // HILO_HIERARCHICAL_ALLREDUCE: the world's data plane, over the counted world, group and cross.
+  std::unique_ptr<transport::Communicator> hierarchical_world_;
+  // What a response on `kind` executes on (the counted communicator, or hierarchical_world_).
+  transport::Communicator& DataCommunicator(CommunicatorKind kind);
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;

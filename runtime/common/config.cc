@@ -66,6 +66,17 @@ absl::Status ApplyCheckGroupConsistency(absl::string_view value, RuntimeConfig* 
   return absl::OkStatus();
 }
 
+absl::Status ApplyHierarchicalAllreduce(absl::string_view value, RuntimeConfig* config) {
+  if (value == "1" || value == "true") {
+    config->hierarchical_allreduce = true;
+  } else if (value == "0" || value == "false") {
+    config->hierarchical_allreduce = false;
+  } else {
+    return BadValue("HILO_HIERARCHICAL_ALLREDUCE", value, "0 or 1");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config) {
   int64_t bytes = 0;
   if (!absl::SimpleAtoi(value, &bytes) || bytes < 0) {
@@ -184,6 +195,11 @@ constexpr ConfigOption kRegistry[] = {
      "Largest fused allreduce in bytes: allreduces of one communicator, dtype and op that are "
      "ready in the same cycle travel in one transport call up to this size. 0 disables fusion.",
      &ApplyFusionThreshold},
+    {"HILO_HIERARCHICAL_ALLREDUCE", "0",
+     "1 = allreduces on the world communicator run hierarchically: reduce-scatter in the group, "
+     "allreduce of each shard across groups, allgather in the group (the same sum; G times less "
+     "traffic between groups).",
+     &ApplyHierarchicalAllreduce},
     {"HILO_CACHE_CAPACITY", "1024",
      "Tensors per communicator in the response cache (LRU): a step that resubmits cached tensors "
      "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
@@ -275,6 +291,7 @@ std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeCon
       {"HILO_AVERAGING_ALGORITHM", std::string(AveragingAlgorithmName(config.averaging_algorithm))},
       {"HILO_CHECK_GROUP_CONSISTENCY", config.check_group_consistency ? "1" : "0"},
       {"HILO_FUSION_THRESHOLD", number(config.fusion_threshold_bytes)},
+      {"HILO_HIERARCHICAL_ALLREDUCE", config.hierarchical_allreduce ? "1" : "0"},
       {"HILO_CACHE_CAPACITY", number(config.cache_capacity)},
       {"HILO_CONTROL_SPIN_US", config.control_spin
                                    ? number(absl::ToInt64Microseconds(*config.control_spin))

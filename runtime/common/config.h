@@ -43,6 +43,10 @@ struct RuntimeConfig {
   // Allreduces of one communicator, dtype and op that become ready together are packed into one
   // transport call of at most this many bytes. 0 disables fusion.
   int64_t fusion_threshold_bytes = int64_t{64} << 20;
+  // Allreduces on the world communicator run hierarchically: reduce-scatter in the group,
+  // allreduce of the shard across groups, allgather in the group (same result, G times less
+  // traffic between groups).
+  bool hierarchical_allreduce = false;
   // Tensors per communicator whose agreed responses are remembered, so that a repeated step
   // negotiates with one bitwise-AND allreduce. 0 disables the cache.
   int cache_capacity = 1024;

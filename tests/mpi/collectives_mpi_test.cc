@@ -284,6 +284,28 @@ TEST(NegotiationMpiTest, DtypeMismatchNamesTheDtypes) {
   }
 }
 
+// HILO_HIERARCHICAL_ALLREDUCE: a world allreduce sends only this rank's shard across groups;
+// otherwise nothing at all goes over the cross communicator.
+TEST(AllreduceMpiTest, WorldAllreduceTrafficAcrossGroups) {
+  const Topology& t = HiloTestTopology();
+  constexpr int64_t kCount = 10007;
+  std::vector<float> data(kCount, static_cast<float>(t.world_rank));
+  const transport::TransportCounters before =
+      *HiloTestContext().TransportCounters(CommunicatorKind::kCross);
+  absl::StatusOr<Handle> handle =
+      HiloTestContext().Allreduce("traffic.world", {data.data(), DataType::kFloat32, {kCount}});
+  ASSERT_TRUE(handle.ok());
+  ASSERT_TRUE(handle->Wait(kOperationTimeout).ok());
+  const float expected = static_cast<float>(t.world_size * (t.world_size - 1) / 2);
+  EXPECT_THAT(data, ::testing::Each(expected));
+  const int64_t cross_bytes =
+      HiloTestContext().TransportCounters(CommunicatorKind::kCross)->bytes - before.bytes;
+  const bool hierarchical = HiloTestContext().config().hierarchical_allreduce &&
+                            t.num_groups > 1 && t.group_size > 1;
+  const int64_t shard = kCount / t.group_size + (t.group_rank < kCount % t.group_size ? 1 : 0);
+  EXPECT_EQ(cross_bytes, hierarchical ? shard * 4 : 0);
+}
+
 TEST(AllreduceMpiTest, ZeroElementTensorsCompleteOnEveryCommunicator) {
   for (CommunicatorKind kind : kAllCommunicatorKinds) {
     CollectiveOptions options;

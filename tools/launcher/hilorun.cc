@@ -50,6 +50,9 @@ ABSL_FLAG(int, averaging_period, 0,
           "HILO_AVERAGING_PERIOD; 0: the program's own");
 ABSL_FLAG(int64_t, warmup_steps, -1,
           "fully synchronous steps before local SGD (HILO_WARMUP_STEPS); -1: the program's own");
+ABSL_FLAG(bool, hierarchical_allreduce, false,
+          "world allreduces go reduce-scatter in the group, allreduce across groups, allgather "
+          "in the group (HILO_HIERARCHICAL_ALLREDUCE=1)");
 ABSL_FLAG(double, fusion_threshold_mb, -1, "largest fused allreduce in MiB (0: no fusion); -1: default");
 ABSL_FLAG(double, cycle_time_ms, 0, "coordinator cycle time in milliseconds; 0: default");
 ABSL_FLAG(std::string, log_level, "", "hilo's log level: trace, debug, info, warning or error");
@@ -305,7 +308,7 @@ int Main(int argc, char** argv) {
       {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
        "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "status_port",
        "status_address", "progress_interval_s", "mpirun", "mpirun_args"},
-      {"check_build", "progress", "help", "helpfull", "version"});
+      {"check_build", "progress", "hierarchical_allreduce", "help", "helpfull", "version"});
   if (!split.ok()) return Fail(split.status().message());
   absl::SetProgramUsageMessage(
       "runs a hilo job under mpirun: hilorun -np N [-H host:slots,... | --hostfile FILE] "
@@ -351,6 +354,7 @@ int Main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_fusion_threshold_mb) != -1) {
     request.fusion_threshold_mb = absl::GetFlag(FLAGS_fusion_threshold_mb);
   }
+  request.hierarchical_allreduce = absl::GetFlag(FLAGS_hierarchical_allreduce);
   if (absl::GetFlag(FLAGS_cycle_time_ms) != 0) request.cycle_time_ms = absl::GetFlag(FLAGS_cycle_time_ms);
   if (!absl::GetFlag(FLAGS_log_level).empty()) request.log_level = absl::GetFlag(FLAGS_log_level);
   if (absl::GetFlag(FLAGS_status_port) != 0) request.status_port = absl::GetFlag(FLAGS_status_port);

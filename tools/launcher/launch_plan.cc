@@ -197,6 +197,7 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
     plan.environment["HILO_FUSION_THRESHOLD"] =
         absl::StrCat(static_cast<int64_t>(std::llround(mb * (1 << 20))));
   }
+  if (request.hierarchical_allreduce) plan.environment["HILO_HIERARCHICAL_ALLREDUCE"] = "1";
   if (request.cycle_time_ms) {
     const double ms = *request.cycle_time_ms;
     if (!(ms > 0) || ms > 60000) return Invalid("--cycle-time-ms must be > 0 and <= 60000");

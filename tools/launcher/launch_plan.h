@@ -51,6 +51,7 @@ struct LaunchRequest {
   std::optional<int> averaging_period;
   std::optional<int64_t> warmup_steps;
   std::optional<double> fusion_threshold_mb;
+  bool hierarchical_allreduce = false;  // HILO_HIERARCHICAL_ALLREDUCE=1
   std::optional<double> cycle_time_ms;
   std::optional<std::string> log_level;
   std::optional<std::string> timeline;  // HILO_TIMELINE

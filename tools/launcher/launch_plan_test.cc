@@ -90,6 +90,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   request.averaging_period = 16;
   request.warmup_steps = 100;
   request.fusion_threshold_mb = 32;
+  request.hierarchical_allreduce = true;
   request.cycle_time_ms = 2.5;
   request.log_level = "INFO";
   request.timeline = "/tmp/run/timeline.json";
@@ -102,6 +103,7 @@ TEST(PlanLaunchTest, OneMachineJobWithSettings) {
   EXPECT_EQ(plan->environment.at("HILO_AVERAGING_PERIOD"), "16");
   EXPECT_EQ(plan->environment.at("HILO_WARMUP_STEPS"), "100");
   EXPECT_EQ(plan->environment.at("HILO_FUSION_THRESHOLD"), "33554432");
+  EXPECT_EQ(plan->environment.at("HILO_HIERARCHICAL_ALLREDUCE"), "1");
   EXPECT_EQ(plan->environment.at("HILO_CYCLE_TIME_MS"), "2.5");
   EXPECT_EQ(plan->environment.at("HILO_LOG_LEVEL"), "info");
   EXPECT_EQ(plan->environment.at("HILO_TIMELINE"), "/tmp/run/timeline.json");

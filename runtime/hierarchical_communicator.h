@@ -1,0 +1,64 @@
+// Hierarchical allreduce for the world communicator (HILO_HIERARCHICAL_ALLREDUCE=1).
+//
+// An allreduce over all P ranks, done in three steps that put most of the traffic on the fast
+// links inside a group (a node):
+//   1. reduce-scatter in the group: member j gets the group's sum of shard j (1/G of the data);
+//   2. allreduce of that shard across groups, over the cross communicator (the k ranks holding
+//      position j, one per group);
+//   3. allgather in the group: every member has the whole sum.
+// Across groups each rank moves about 2 (k-1)/k * N/G elements instead of 2 (P-1)/P * N with a
+// flat ring over everybody. Steps 2 and 3 are the very code of the sharded cross-group averaging
+// (runtime/sharded_steps.h). The result is the same sum; floating-point sums are added in another
+// order than a flat allreduce's, so low bits may differ from one.
+//
+// A transport::Communicator decorator: allreduce goes the hierarchical way, everything else to
+// the flat world communicator, so the collectives above (fusion included) need no change. With
+// one group, or groups of one, every call goes to the world communicator. Host memory only for
+// now (the scratch shard is host memory); coordinator thread only, like every communicator.
+#ifndef HILO_RUNTIME_HIERARCHICAL_COMMUNICATOR_H_
+#define HILO_RUNTIME_HIERARCHICAL_COMMUNICATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "runtime/transport/communicator.h"
+
+namespace hilo {
+
+class HierarchicalCommunicator final : public transport::Communicator {
+ public:
+  // All three must outlive this object; `group` and `cross` are this rank's, as in Topology.
+  HierarchicalCommunicator(transport::Communicator* world, transport::Communicator* group,
+                           transport::Communicator* cross);
+
+  int rank() const override { return world_->rank(); }
+  int size() const override { return world_->size(); }
+  const std::string& name() const override { return world_->name(); }
+  transport::MemoryKind memory_kind() const override { return world_->memory_kind(); }
+
+  absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
+                         absl::Span<const int64_t> recv_counts, DataType dtype) override {
+    return world_->Allgather(send, send_count, recv, recv_counts, dtype);
+  }
+  absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
+    return world_->Broadcast(data, count, dtype, root);
+  }
+  absl::Status ReduceScatterSum(const void* send, void* recv,
+                                absl::Span<const int64_t> recv_counts, DataType dtype) override {
+    return world_->ReduceScatterSum(send, recv, recv_counts, dtype);
+  }
+  absl::Status Barrier() override { return world_->Barrier(); }
+  // Every step synchronizes before returning.
+  absl::Status Synchronize() override { return world_->Synchronize(); }
+
+ private:
+  transport::Communicator* const world_;
+  transport::Communicator* const group_;
+  transport::Communicator* const cross_;
+  std::vector<char> shard_;  // this rank's shard between the steps, reused
+};
+
+}  // namespace hilo
+
+#endif  // HILO_RUNTIME_HIERARCHICAL_COMMUNICATOR_H_
