@@ -88,9 +88,14 @@ void PrintBuild() {
   std::printf("hilo build\n");
   std::printf("  control plane        MPI (%s)\n", mpi.c_str());
   std::printf("  host data plane      MPI, all dtypes (float16/bfloat16 summed by hilo's kernels)\n");
-  std::printf("  GPU data plane       compiled against CUDA and NCCL %s; NCCL communicators are not "
-              "yet driven by the runtime\n",
-              transport::NcclVersionString(transport::NcclHeaderVersion()).c_str());
+  if (transport::BuiltWithCuda()) {
+    std::printf("  CUDA                 built with CUDA: kernels for sm_80 and sm_90 (kernels/cuda), "
+                "NCCL %s\n",
+                transport::NcclVersionString(transport::NcclHeaderVersion()).c_str());
+  } else {
+    std::printf("  CUDA                 not built (CPU-only build: no CUDA toolkit found, or "
+                "--define=hilo_cuda=off)\n");
+  }
   absl::StatusOr<int> nccl = transport::NcclRuntimeVersion();
   std::printf("  NCCL at run time     %s\n",
               nccl.ok() ? transport::NcclVersionString(*nccl).c_str()

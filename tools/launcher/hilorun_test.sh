@@ -3,9 +3,9 @@
 # runs with the launcher's settings; a job's exit status comes back; a rank killed with SIGKILL
 # or exiting with an error ends the job non-zero within 30 s, named, with no process left; a
 # SIGTERM to hilorun reaches the job.
-#   hilorun_test.sh HILORUN HILO_DEMO FAILING_WORKER
+#   hilorun_test.sh HILORUN HILO_DEMO FAILING_WORKER with-cuda|cpu-only
 set -uo pipefail
-hilorun="$1"; demo="$2"; worker="$3"
+hilorun="$1"; demo="$2"; worker="$3"; cuda_build="$4"
 export TMPDIR="${TEST_TMPDIR:-${TMPDIR:-/tmp}}"
 unset XML_OUTPUT_FILE TEST_PREMATURE_EXIT_FILE GTEST_OUTPUT
 # The test sandbox: shared memory without CMA, session files in the test's own TMPDIR.
@@ -39,6 +39,11 @@ check_refused "line 2" -np 4 --hostfile "$TMPDIR/hosts" touch "$marker"
 # 2. --check-build.
 build=$("$hilorun" --check-build) || fail "--check-build exited non-zero"
 grep -q "control plane *MPI (Open MPI" <<<"$build" || fail "--check-build: $build"
+if [ "$cuda_build" = with-cuda ]; then
+  grep -q "CUDA *built with CUDA" <<<"$build" || fail "--check-build does not say CUDA is built: $build"
+else
+  grep -q "CUDA *not built" <<<"$build" || fail "--check-build does not say CUDA is not built: $build"
+fi
 
 # 3. A real job, with the launcher's settings reaching the ranks.
 out=$("$hilorun" -np 4 --group-size 2 --averaging-period 5 --fusion-threshold-mb 1 \

@@ -1,11 +1,17 @@
 #include "runtime/transport/gpu/gpu_support.h"
 
+#ifdef HILO_WITH_CUDA
 #include <cuda_runtime.h>
 #include <nccl.h>
+#endif
 
 #include "absl/strings/str_cat.h"
 
 namespace hilo::transport {
+
+#ifdef HILO_WITH_CUDA
+
+bool BuiltWithCuda() { return true; }
 
 absl::StatusOr<int> CudaDeviceCount() {
   int count = 0;
@@ -28,6 +34,22 @@ absl::StatusOr<int> NcclRuntimeVersion() {
 }
 
 int NcclHeaderVersion() { return NCCL_VERSION_CODE; }
+
+#else  // CPU-only build
+
+bool BuiltWithCuda() { return false; }
+
+absl::StatusOr<int> CudaDeviceCount() {
+  return absl::UnavailableError("this hilo was built without CUDA");
+}
+
+absl::StatusOr<int> NcclRuntimeVersion() {
+  return absl::UnavailableError("this hilo was built without NCCL");
+}
+
+int NcclHeaderVersion() { return 0; }
+
+#endif
 
 std::string NcclVersionString(int code) {
   // NCCL encodes 2.8.x and older as X*1000+Y*100+Z, newer ones as X*10000+Y*100+Z.
