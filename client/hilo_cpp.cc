@@ -112,6 +112,8 @@ absl::StatusOr<Handle> Context::Enqueue(CollectiveType collective, absl::string_
   request.dtype = tensor.dtype;
   request.shape = tensor.shape;
   request.data = tensor.data;
+  request.device = tensor.device;
+  request.ready_event = tensor.ready_event;
   request.root_rank = options.root_rank;
   request.callback = options.on_complete;
   HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,

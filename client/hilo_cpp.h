@@ -49,6 +49,11 @@ struct TensorView {
   void* data = nullptr;
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
+  // -1: host memory. Otherwise the CUDA device `data` is on (allreduce and broadcast).
+  int device = -1;
+  // For device tensors: a cudaEvent_t recorded on the framework's stream after the tensor was
+  // produced, or nullptr. hilo's stream waits for it; the host never blocks on it.
+  void* ready_event = nullptr;
 };
 
 // Options of one collective; fields are only ever added, with defaults that keep old behaviour.

@@ -1,6 +1,8 @@
 #include "kernels/kernel_set.h"
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "kernels/discrepancy.h"
 #include "kernels/half.h"
@@ -77,8 +79,21 @@ class CpuKernelSet final : public KernelSet {
   absl::Status Synchronize() override { return absl::OkStatus(); }
 };
 
+class HostWorkspace final : public Workspace {
+ public:
+  absl::StatusOr<void*> Reserve(size_t bytes) override {
+    if (buffer_.size() < bytes) buffer_.resize(bytes);
+    return buffer_.data();
+  }
+
+ private:
+  std::vector<char> buffer_;
+};
+
 }  // namespace
 
 std::unique_ptr<KernelSet> MakeCpuKernelSet() { return std::make_unique<CpuKernelSet>(); }
+
+std::unique_ptr<Workspace> MakeHostWorkspace() { return std::make_unique<HostWorkspace>(); }
 
 }  // namespace hilo::kernels

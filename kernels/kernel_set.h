@@ -67,6 +67,18 @@ class KernelSet {
 // The host-memory twins; stateless and always available.
 std::unique_ptr<KernelSet> MakeCpuKernelSet();
 
+// A reusable buffer in one kind of memory (the fusion buffer, a shard between collective steps):
+// grown to the largest size asked for and kept, so steady-state steps allocate nothing.
+class Workspace {
+ public:
+  virtual ~Workspace() = default;
+  // At least `bytes` bytes, valid until the next call. Growing may wait for earlier work that
+  // used the old buffer.
+  virtual absl::StatusOr<void*> Reserve(size_t bytes) = 0;
+};
+
+std::unique_ptr<Workspace> MakeHostWorkspace();
+
 }  // namespace hilo::kernels
 
 #endif  // HILO_KERNELS_KERNEL_SET_H_

@@ -17,61 +17,62 @@ absl::Status RequireHostMemory(const transport::Communicator& communicator) {
 
 }  // namespace
 
-absl::Status RunAllreduce(transport::Communicator& communicator, const TensorRequest& request) {
-  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+absl::Status RunAllreduce(DataPlane& plane, const TensorRequest& request) {
   const int64_t count = ElementCount(request.shape);
   if (count == 0) return absl::OkStatus();
+  transport::Communicator& communicator = plane.communicator;
   HILO_RETURN_IF_ERROR(communicator.AllreduceSum(request.data, count, request.dtype));
-  HILO_RETURN_IF_ERROR(communicator.Synchronize());
   if (request.reduce_op == ReduceOp::kAverage && communicator.size() > 1) {
-    kernels::DivideInPlace(request.data, count, request.dtype, communicator.size());
+    HILO_RETURN_IF_ERROR(
+        plane.kernels.Divide(request.data, count, request.dtype, communicator.size()));
   }
-  return absl::OkStatus();
+  HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  return plane.kernels.Synchronize();
 }
 
-absl::Status RunFusedAllreduce(transport::Communicator& communicator,
-                               absl::Span<const TensorRequest* const> requests,
-                               FusionBuffer& buffer, FusedPhaseTimes* phases) {
-  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest* const> requests,
+                               FusedPhaseTimes* phases) {
   if (requests.empty()) return absl::OkStatus();
   const DataType dtype = requests[0]->dtype;
   const ReduceOp op = requests[0]->reduce_op;
   const size_t element = DataTypeSize(dtype);
   int64_t total = 0;
+  std::vector<kernels::PackSlice> slices;
+  slices.reserve(requests.size());
   for (const TensorRequest* request : requests) {
     if (request->dtype != dtype || request->reduce_op != op) {
       return absl::InternalError(absl::StrCat("fused allreduce mixes '", requests[0]->name,
                                               "' and '", request->name, "'"));
     }
-    total += ElementCount(request->shape);
+    const int64_t count = ElementCount(request->shape);
+    slices.push_back({request->data, total * static_cast<int64_t>(element),
+                      count * static_cast<int64_t>(element)});
+    total += count;
   }
   if (total == 0) return absl::OkStatus();
-  std::vector<PackedSlice> slices;
-  slices.reserve(requests.size());
-  for (const TensorRequest* request : requests) {
-    slices.push_back({request->data, static_cast<size_t>(ElementCount(request->shape)) * element});
-  }
+  transport::Communicator& communicator = plane.communicator;
   if (phases != nullptr) phases->pack = absl::Now();
-  char* packed = buffer.Pack(slices);
+  HILO_ASSIGN_OR_RETURN(void* packed, plane.fusion.Reserve(static_cast<size_t>(total) * element));
+  HILO_RETURN_IF_ERROR(plane.kernels.Pack(slices, packed));
   if (phases != nullptr) phases->transport = absl::Now();
   HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
-  HILO_RETURN_IF_ERROR(communicator.Synchronize());
   if (op == ReduceOp::kAverage && communicator.size() > 1) {
-    kernels::DivideInPlace(packed, total, dtype, communicator.size());
+    HILO_RETURN_IF_ERROR(plane.kernels.Divide(packed, total, dtype, communicator.size()));
   }
   if (phases != nullptr) phases->unpack = absl::Now();
-  buffer.Unpack(slices);
+  HILO_RETURN_IF_ERROR(plane.kernels.Unpack(packed, slices));
+  HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  HILO_RETURN_IF_ERROR(plane.kernels.Synchronize());
   if (phases != nullptr) phases->end = absl::Now();
   return absl::OkStatus();
 }
 
-absl::Status RunBroadcast(transport::Communicator& communicator, const TensorRequest& request) {
-  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+absl::Status RunBroadcast(DataPlane& plane, const TensorRequest& request) {
   const int64_t count = ElementCount(request.shape);
   if (count == 0) return absl::OkStatus();
   HILO_RETURN_IF_ERROR(
-      communicator.Broadcast(request.data, count, request.dtype, request.root_rank));
-  return communicator.Synchronize();
+      plane.communicator.Broadcast(request.data, count, request.dtype, request.root_rank));
+  return plane.communicator.Synchronize();
 }
 
 absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicator,

@@ -2,7 +2,9 @@
 //
 // Called by the coordinator thread, in the negotiated order, identically on every rank of the
 // communicator. Averaging is a sum followed by the division kernel, so it is the same for every
-// transport and dtype (16-bit floats are divided in float32 and rounded once).
+// transport and dtype (16-bit floats are divided in float32 and rounded once). A DataPlane pairs
+// the communicator with kernels and a fusion buffer for its memory: MPI with the CPU kernels on
+// host memory, NCCL with the CUDA kernels on its own stream in device memory.
 #ifndef HILO_RUNTIME_COLLECTIVES_H_
 #define HILO_RUNTIME_COLLECTIVES_H_
 
@@ -13,34 +15,44 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "kernels/kernel_set.h"
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/transport/communicator.h"
 
 namespace hilo {
 
+// What a collective's data goes through. The kernels run on the communicator's memory, ordered
+// with its calls (the same stream on a GPU).
+struct DataPlane {
+  transport::Communicator& communicator;
+  kernels::KernelSet& kernels;
+  kernels::Workspace& fusion;  // the fusion buffer
+};
+
 // In place on request.data: the sum, or the average over the communicator's ranks.
-absl::Status RunAllreduce(transport::Communicator& communicator, const TensorRequest& request);
+absl::Status RunAllreduce(DataPlane& plane, const TensorRequest& request);
 
 // Several allreduces of one dtype and reduce op as one transport call: the tensors are packed
-// into `buffer`, reduced together, divided once for an average, and unpacked in place.
-// `phases`, if given, receives when packing, the transport and unpacking began, and the end.
+// into the fusion buffer (one kernel launch on a GPU), reduced together, divided once for an
+// average, and unpacked in place. `phases`, if given, receives when packing, the transport and
+// unpacking were started on this thread, and when everything had finished.
 struct FusedPhaseTimes {
   absl::Time pack, transport, unpack, end;
 };
-absl::Status RunFusedAllreduce(transport::Communicator& communicator,
-                               absl::Span<const TensorRequest* const> requests,
-                               FusionBuffer& buffer, FusedPhaseTimes* phases = nullptr);
+absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest* const> requests,
+                               FusedPhaseTimes* phases = nullptr);
 
 // In place on request.data: root's data on every rank.
-absl::Status RunBroadcast(transport::Communicator& communicator, const TensorRequest& request);
+absl::Status RunBroadcast(DataPlane& plane, const TensorRequest& request);
 
 struct AllgatherResult {
   std::vector<char> data;
   std::vector<int64_t> shape;  // [sum of first dims, rest of the request's shape...]
 };
 
-// Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's.
+// Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's. Host
+// memory only (the result is a host buffer owned by the operation).
 absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicator,
                                              const TensorRequest& request,
                                              absl::Span<const int64_t> first_dims);

@@ -22,6 +22,16 @@ void RunRanks(int size, const std::function<void(int, transport::Communicator&)>
   for (std::thread& thread : threads) thread.join();
 }
 
+// The host data plane over `communicator`: CPU kernels and a host fusion buffer.
+struct HostPlane {
+  explicit HostPlane(transport::Communicator& communicator)
+      : kernels(kernels::MakeCpuKernelSet()), fusion(kernels::MakeHostWorkspace()),
+        plane{communicator, *kernels, *fusion} {}
+  std::unique_ptr<kernels::KernelSet> kernels;
+  std::unique_ptr<kernels::Workspace> fusion;
+  DataPlane plane;
+};
+
 TEST(RunAllreduceTest, SumAndAverageForEveryDtype) {
   constexpr int kRanks = 4;
   RunRanks(kRanks, [](int rank, transport::Communicator& communicator) {
@@ -46,7 +56,8 @@ TEST(RunAllreduceTest, SumAndAverageForEveryDtype) {
       request.reduce_op = op;
       request.shape = {5};
       request.data = data;
-      ASSERT_TRUE(RunAllreduce(communicator, request).ok());
+      HostPlane host(communicator);
+      ASSERT_TRUE(RunAllreduce(host.plane, request).ok());
     };
     run(f32.data(), DataType::kFloat32, ReduceOp::kAverage);
     run(f64.data(), DataType::kFloat64, ReduceOp::kSum);
@@ -69,7 +80,8 @@ TEST(RunAllreduceTest, ZeroElementsIsValid) {
   RunRanks(2, [](int, transport::Communicator& communicator) {
     TensorRequest request;
     request.shape = {0, 7};
-    EXPECT_TRUE(RunAllreduce(communicator, request).ok());
+    HostPlane host(communicator);
+    EXPECT_TRUE(RunAllreduce(host.plane, request).ok());
   });
 }
 
@@ -81,7 +93,8 @@ TEST(RunBroadcastTest, RootDataEverywhere) {
     request.shape = {2};
     request.data = data.data();
     request.root_rank = 2;
-    ASSERT_TRUE(RunBroadcast(communicator, request).ok());
+    HostPlane host(communicator);
+    ASSERT_TRUE(RunBroadcast(host.plane, request).ok());
     EXPECT_EQ(data, (std::vector<int64_t>{20, 21}));
   });
 }

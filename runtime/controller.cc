@@ -29,6 +29,7 @@ proto::Response SingleResponse(const proto::Response& response, int index) {
   single.set_root_rank(response.root_rank());
   single.set_algorithm(response.algorithm());
   single.set_check_group_consistency(response.check_group_consistency());
+  single.set_device_memory(response.device_memory());
   if (index < response.tensor_sizes_size()) single.add_tensor_sizes(response.tensor_sizes(index));
   return single;
 }

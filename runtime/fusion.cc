@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "kernels/dtype.h"
@@ -47,15 +48,17 @@ std::vector<proto::Response> PlanFusion(std::vector<proto::Response> responses,
   if (threshold_bytes <= 0) return responses;
   std::vector<proto::Response> planned;
   planned.reserve(responses.size());
-  // Per (dtype, reduce op): the response in `planned` still accepting tensors, and its bytes.
-  std::map<std::pair<int, int>, std::pair<size_t, int64_t>> open;
+  // Per (dtype, reduce op, memory): the response in `planned` still accepting tensors, and its
+  // bytes. Host and device tensors never share a buffer.
+  std::map<std::tuple<int, int, bool>, std::pair<size_t, int64_t>> open;
   for (proto::Response& response : responses) {
     if (!Fusable(response)) {
       planned.push_back(std::move(response));
       continue;
     }
     const int64_t bytes = ResponseBytes(response);
-    const std::pair<int, int> key = {response.dtype(), response.reduce_op()};
+    const std::tuple<int, int, bool> key = {response.dtype(), response.reduce_op(),
+                                            response.device_memory()};
     auto it = open.find(key);
     if (it != open.end() && it->second.second + bytes <= threshold_bytes) {
       proto::Response& target = planned[it->second.first];

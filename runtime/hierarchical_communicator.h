@@ -13,23 +13,26 @@
 //
 // A transport::Communicator decorator: allreduce goes the hierarchical way, everything else to
 // the flat world communicator, so the collectives above (fusion included) need no change. With
-// one group, or groups of one, every call goes to the world communicator. Host memory only for
-// now (the scratch shard is host memory); coordinator thread only, like every communicator.
+// one group, or groups of one, every call goes to the world communicator. The shard lives in a
+// Workspace of the communicators' memory (host for MPI, device for NCCL); coordinator thread
+// only, like every communicator.
 #ifndef HILO_RUNTIME_HIERARCHICAL_COMMUNICATOR_H_
 #define HILO_RUNTIME_HIERARCHICAL_COMMUNICATOR_H_
 
 #include <string>
 #include <vector>
 
+#include "kernels/kernel_set.h"
 #include "runtime/transport/communicator.h"
 
 namespace hilo {
 
 class HierarchicalCommunicator final : public transport::Communicator {
  public:
-  // All three must outlive this object; `group` and `cross` are this rank's, as in Topology.
+  // All four must outlive this object; `group` and `cross` are this rank's, as in Topology;
+  // `shard` is memory of the communicators' kind.
   HierarchicalCommunicator(transport::Communicator* world, transport::Communicator* group,
-                           transport::Communicator* cross);
+                           transport::Communicator* cross, kernels::Workspace* shard);
 
   int rank() const override { return world_->rank(); }
   int size() const override { return world_->size(); }
@@ -56,7 +59,7 @@ class HierarchicalCommunicator final : public transport::Communicator {
   transport::Communicator* const world_;
   transport::Communicator* const group_;
   transport::Communicator* const cross_;
-  std::vector<char> shard_;  // this rank's shard between the steps, reused
+  kernels::Workspace* const shard_;  // this rank's shard between the steps
 };
 
 }  // namespace hilo

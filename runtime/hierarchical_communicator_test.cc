@@ -37,8 +37,9 @@ struct Job {
     for (int r = 0; r < p; ++r) {
       const int g = r / layout.group_size, j = r % layout.group_size;
       counted_cross.push_back(std::make_unique<transport::CountingCommunicator>(crosses[j][g].get()));
+      shards.push_back(kernels::MakeHostWorkspace());
       hierarchical.push_back(std::make_unique<HierarchicalCommunicator>(
-          world[r].get(), groups[g][j].get(), counted_cross[r].get()));
+          world[r].get(), groups[g][j].get(), counted_cross[r].get(), shards[r].get()));
     }
   }
   template <typename Body>
@@ -54,6 +55,7 @@ struct Job {
   std::vector<std::unique_ptr<LocalCommunicator>> world;
   std::vector<std::vector<std::unique_ptr<LocalCommunicator>>> groups, crosses;
   std::vector<std::unique_ptr<transport::CountingCommunicator>> counted_cross;
+  std::vector<std::unique_ptr<kernels::Workspace>> shards;
   std::vector<std::unique_ptr<HierarchicalCommunicator>> hierarchical;
 };
 

@@ -84,9 +84,16 @@ struct TensorRequest {
   ReduceOp reduce_op = ReduceOp::kSum;  // allreduce only
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
-  // Host memory of shape's element count. Allreduce and broadcast work in place; allgather reads
-  // it and leaves the result in the Operation. Must stay valid until the operation is done.
+  // Memory of shape's element count: host memory, or CUDA device memory on `device`. Allreduce
+  // and broadcast work in place; allgather reads it and leaves the result in the Operation. Must
+  // stay valid until the operation is done.
   void* data = nullptr;
+  // -1: `data` is host memory (MPI data plane). Otherwise the CUDA device holding it (NCCL data
+  // plane; allreduce and broadcast).
+  int device = -1;
+  // Device tensors: a cudaEvent_t the framework recorded on its stream after producing the tensor
+  // (nullptr: nothing pending). The transport's stream waits for it before reading the tensor.
+  void* ready_event = nullptr;
   int root_rank = 0;  // broadcast only: rank within `communicator`
   // kAverageAcrossGroups only (runs on the world communicator; data/dtype/shape unused).
   std::vector<ParameterTensor> parameters;

@@ -47,7 +47,10 @@ std::string DescribeParameters(const proto::Request& request) {
 // True when `other` asks for exactly what `first` asks for (the fields BuildResponse checks).
 // The common case, decided without building any of the strings an error message needs.
 bool SameRequest(const proto::Request& first, const proto::Request& other) {
-  if (other.collective() != first.collective() || other.dtype() != first.dtype()) return false;
+  if (other.collective() != first.collective() || other.dtype() != first.dtype() ||
+      other.device_memory() != first.device_memory()) {
+    return false;
+  }
   switch (first.collective()) {
     case proto::ALLREDUCE:
       return other.reduce_op() == first.reduce_op() &&
@@ -161,6 +164,10 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
     checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
                           return std::string(DataTypeName(FromProto(r.dtype())));
                         }));
+    checks.emplace_back("memory", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(r.device_memory() ? "CUDA device memory"
+                                                               : "host memory");
+                        }));
     if (collective == proto::ALLREDUCE) {
       checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
                             return std::string(ReduceOpName(FromProto(r.reduce_op())));
@@ -205,6 +212,7 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name, const Ent
   }
 
   response.set_dtype(requests[0].dtype());
+  response.set_device_memory(requests[0].device_memory());
   response.set_reduce_op(requests[0].reduce_op());
   response.set_root_rank(requests[0].root_rank());
   switch (collective) {

@@ -16,6 +16,7 @@ bool ResponseCache::Cacheable(const proto::Request& request) {
 bool ResponseCache::SameSignature(const proto::Request& a, const proto::Request& b) {
   if (a.tensor_name() != b.tensor_name() || a.collective() != b.collective() ||
       a.dtype() != b.dtype() || a.reduce_op() != b.reduce_op() ||
+      a.device_memory() != b.device_memory() ||
       a.root_rank() != b.root_rank() ||
       !std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end()) ||
       a.algorithm() != b.algorithm() ||

@@ -16,6 +16,7 @@
 #include "runtime/common/status_macros.h"
 #include "runtime/hierarchical_communicator.h"
 #include "runtime/timeline.h"
+#include "runtime/transport/gpu/gpu_support.h"
 #include "runtime/wire_format.h"
 
 namespace hilo {
@@ -100,6 +101,11 @@ void Runtime::CoordinatorMain() {
   // counting wrappers stay (other threads may read their counters) but are never called again.
   timeline_.reset();  // closes the file
   averager_.reset();
+  // NCCL communicators outlive MPI (they no longer need it) and stay until the Runtime goes, so
+  // that other threads may read their counters; after an error they are aborted, so that no
+  // device work waits on a peer that is gone.
+  if (device_planes_ != nullptr && !stopped_with.ok()) device_planes_->Abort();
+  for (auto& plane : host_planes_) plane.reset();
   hierarchical_world_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& communicator : communicators_) communicator.reset();
@@ -198,12 +204,29 @@ absl::Status Runtime::InitializeOnCoordinator() {
     counted_[static_cast<int>(kind)] =
         std::make_unique<transport::CountingCommunicator>(communicator);
   }
+  cpu_kernels_ = kernels::MakeCpuKernelSet();
+  host_fusion_ = kernels::MakeHostWorkspace();
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    host_planes_[static_cast<int>(kind)] = std::make_unique<DataPlane>(
+        DataPlane{*counted_[static_cast<int>(kind)], *cpu_kernels_, *host_fusion_});
+  }
   if (config_.hierarchical_allreduce) {
+    host_shard_ = kernels::MakeHostWorkspace();
     hierarchical_world_ = std::make_unique<HierarchicalCommunicator>(
         counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
         counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
-        counted_[static_cast<int>(CommunicatorKind::kCross)].get());
+        counted_[static_cast<int>(CommunicatorKind::kCross)].get(), host_shard_.get());
+    host_planes_[static_cast<int>(CommunicatorKind::kWorld)] = std::make_unique<DataPlane>(
+        DataPlane{*hierarchical_world_, *cpu_kernels_, *host_fusion_});
   }
+  // A missing NCCL peer fails a device collective after this long instead of hanging it.
+  const absl::Duration nccl_timeout = config_.stall_shutdown > absl::ZeroDuration()
+                                          ? config_.stall_shutdown
+                                          : absl::Minutes(5);
+  device_planes_ = MakeDevicePlanes(
+      topology_,
+      {communicators_[0].get(), communicators_[1].get(), communicators_[2].get()},
+      config_.hierarchical_allreduce, nccl_timeout);
   averager_ = std::make_unique<CrossGroupAverager>(
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
       counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
@@ -542,11 +565,22 @@ std::vector<StallReport> Runtime::current_stalls() const {
   return current_stalls_;
 }
 
-transport::Communicator& Runtime::DataCommunicator(CommunicatorKind kind) {
-  if (kind == CommunicatorKind::kWorld && hierarchical_world_ != nullptr) {
-    return *hierarchical_world_;
+absl::StatusOr<DataPlane*> Runtime::PlaneFor(CommunicatorKind kind,
+                                             const proto::Response& response,
+                                             const TensorEntry& first) {
+  if (!response.device_memory()) return host_planes_[static_cast<int>(kind)].get();
+  return device_planes_->For(kind, first.request.device);
+}
+
+// The framework's pending work on device tensors, waited for on the transport's stream.
+absl::Status Runtime::WaitForProducers(CommunicatorKind kind,
+                                       absl::Span<const TensorEntry* const> entries) {
+  for (const TensorEntry* entry : entries) {
+    if (entry->request.device >= 0 && entry->request.ready_event != nullptr) {
+      HILO_RETURN_IF_ERROR(device_planes_->WaitForEvent(kind, entry->request.ready_event));
+    }
   }
-  return *counted_[static_cast<int>(kind)];
+  return absl::OkStatus();
 }
 
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
@@ -566,8 +600,15 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   std::vector<const TensorRequest*> requests;
   for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
   FusedPhaseTimes phases;
-  const absl::Status status = RunFusedAllreduce(DataCommunicator(kind), requests,
-                                                fusion_buffer_, timeline_ ? &phases : nullptr);
+  absl::Status status = absl::OkStatus();
+  if (!entries.empty()) {
+    std::vector<const TensorEntry*> pointers;
+    for (const TensorEntry& entry : entries) pointers.push_back(&entry);
+    absl::StatusOr<DataPlane*> plane = PlaneFor(kind, response, entries[0]);
+    status = plane.status();
+    if (status.ok()) status = WaitForProducers(kind, pointers);
+    if (status.ok()) status = RunFusedAllreduce(**plane, requests, timeline_ ? &phases : nullptr);
+  }
   if (timeline_ != nullptr && status.ok()) {
     const std::string args = absl::StrCat("\"fused_tensors\": ", entries.size(), ", \"communicator\": ",
                                           JsonString(CommunicatorKindName(kind)));
@@ -591,7 +632,6 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     ExecuteFusedAllreduce(kind, response);
     return;
   }
-  transport::Communicator& communicator = DataCommunicator(kind);
   for (const std::string& name : response.tensor_names()) {
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
     if (!entry.ok()) {
@@ -609,14 +649,21 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         entry->operation->Complete(absl::InvalidArgumentError(response.error_message()));
         break;
       case proto::Response::ALLREDUCE:
-        entry->operation->Complete(RunAllreduce(communicator, request));
+      case proto::Response::BROADCAST: {
+        absl::StatusOr<DataPlane*> plane = PlaneFor(kind, response, *entry);
+        absl::Status status = plane.status();
+        const TensorEntry* pointer = &*entry;
+        if (status.ok()) status = WaitForProducers(kind, absl::MakeConstSpan(&pointer, 1));
+        if (status.ok()) {
+          status = response.type() == proto::Response::ALLREDUCE ? RunAllreduce(**plane, request)
+                                                                 : RunBroadcast(**plane, request);
+        }
+        entry->operation->Complete(status);
         break;
-      case proto::Response::BROADCAST:
-        entry->operation->Complete(RunBroadcast(communicator, request));
-        break;
+      }
       case proto::Response::ALLGATHER: {
         absl::StatusOr<AllgatherResult> result =
-            RunAllgather(communicator, request,
+            RunAllgather(*counted_[static_cast<int>(kind)], request,
                          std::vector<int64_t>(response.first_dims().begin(),
                                               response.first_dims().end()));
         if (result.ok()) {
@@ -678,7 +725,16 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
 transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) const {
   const int index = static_cast<int>(kind);
   if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
-  return counted_[index]->counters();
+  // Host (MPI) and device (NCCL) traffic together. The device planes are only touched by the
+  // coordinator thread after init, and read here: counters are atomics.
+  transport::TransportCounters total = counted_[index]->counters();
+  if (device_planes_ != nullptr) {
+    const transport::TransportCounters device = device_planes_->counters(kind);
+    total.calls += device.calls;
+    total.bytes += device.bytes;
+    total.busy_nanoseconds += device.busy_nanoseconds;
+  }
+  return total;
 }
 
 CacheStats Runtime::cache_stats() const {
@@ -729,6 +785,23 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
     return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': data is null but shape ",
                                                    ShapeToString(request.shape), " has ", count,
                                                    " elements"));
+  }
+  if (request.device >= 0) {
+    if (!transport::BuiltWithCuda()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", request.name, "' is on CUDA device ", request.device,
+          ", but this hilo was built without CUDA (hilorun --check-build says which build it is)"));
+    }
+    if (request.collective != CollectiveType::kAllreduce &&
+        request.collective != CollectiveType::kBroadcast) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': ", CollectiveTypeName(request.collective),
+          " of CUDA tensors is not supported yet (allreduce and broadcast are); copy the tensor "
+          "to host memory"));
+    }
+  } else if (request.device < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': device ", request.device, " is not a CUDA device"));
   }
   if (request.collective == CollectiveType::kAllgather && request.shape.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -32,10 +32,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "kernels/kernel_set.h"
 #include "runtime/common/config.h"
 #include "runtime/common/logging.h"
 #include "runtime/controller.h"
+#include "runtime/collectives.h"
 #include "runtime/cross_group_averager.h"
+#include "runtime/device_planes.h"
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/status/status_server.h"
@@ -149,17 +152,27 @@ class Runtime final : public StatusSource {
   std::atomic<int64_t> world_agreements_{0};
   std::atomic<int64_t> group_agreements_{0};
   std::unique_ptr<Timeline> timeline_;  // rank 0 with HILO_TIMELINE set; coordinator thread only
-  FusionBuffer fusion_buffer_;
   // Copied from the controllers after every negotiation, so that any thread may read them.
   std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_hits_{};
   std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_misses_{};
   // What the data plane goes through: the communicators above, counted. Created at init (before
   // init_done_ is notified) and destroyed with the Runtime, so other threads may read counters.
   std::array<std::unique_ptr<transport::CountingCommunicator>, kNumCommunicatorKinds> counted_;
-  // HILO_HIERARCHICAL_ALLREDUCE: the world's data plane, over the counted world, group and cross.
+  // The host data plane (created at init, coordinator thread only): the counted MPI
+  // communicators with the CPU kernels and one host fusion buffer; with
+  // HILO_HIERARCHICAL_ALLREDUCE the world's goes through the group and cross communicators.
+  std::unique_ptr<kernels::KernelSet> cpu_kernels_;
+  std::unique_ptr<kernels::Workspace> host_fusion_;
+  std::unique_ptr<kernels::Workspace> host_shard_;
   std::unique_ptr<transport::Communicator> hierarchical_world_;
-  // What a response on `kind` executes on (the counted communicator, or hierarchical_world_).
-  transport::Communicator& DataCommunicator(CommunicatorKind kind);
+  std::array<std::unique_ptr<DataPlane>, kNumCommunicatorKinds> host_planes_;
+  // The NCCL data plane for CUDA tensors (device_planes.h), created at init, used on first need.
+  std::unique_ptr<DevicePlanes> device_planes_;
+  // The data plane a response on `kind` runs on: host, or NCCL for CUDA tensors on `device`.
+  absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind, const proto::Response& response,
+                                      const TensorEntry& first);
+  absl::Status WaitForProducers(CommunicatorKind kind,
+                                absl::Span<const TensorEntry* const> entries);
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;

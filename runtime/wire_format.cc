@@ -34,6 +34,7 @@ proto::Request ToProtoRequest(const TensorRequest& request) {
   }
   wire.set_algorithm(ToProto(request.algorithm));
   wire.set_check_group_consistency(request.check_group_consistency);
+  wire.set_device_memory(request.device >= 0);
   return wire;
 }
 

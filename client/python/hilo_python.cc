@@ -123,7 +123,8 @@ class ContextBinding {
 
   HandleBinding Enqueue(const std::string& collective, const std::string& name, uintptr_t address,
                    const std::string& dtype, std::vector<int64_t> shape,
-                   const std::string& communicator, const std::string& op, int root_rank) {
+                   const std::string& communicator, const std::string& op, int root_rank,
+                   int device, uintptr_t ready_event) {
     CollectiveOptions options;
     options.communicator = ParseCommunicator(communicator);
     if (op == "average") {
@@ -132,7 +133,9 @@ class ContextBinding {
       throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown op '", op, "'")));
     }
     options.root_rank = root_rank;
-    const TensorView view = View(address, dtype, std::move(shape));
+    TensorView view = View(address, dtype, std::move(shape));
+    view.device = device;
+    view.ready_event = reinterpret_cast<void*>(ready_event);
     if (collective == "allreduce") return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
     if (collective == "allgather") return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
     if (collective == "broadcast") return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
@@ -209,7 +212,10 @@ PYBIND11_MODULE(_hilo, m) {
       .def_static("init", &ContextBinding::Init)
       .def("shutdown", &ContextBinding::Shutdown)
       .def("topology", &ContextBinding::Topology)
-      .def("enqueue", &ContextBinding::Enqueue)
+      .def("enqueue", &ContextBinding::Enqueue, py::arg("collective"), py::arg("name"),
+           py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),
+           py::arg("op"), py::arg("root_rank"), py::arg("device") = -1,
+           py::arg("ready_event") = 0)
       .def("average_across_groups", &ContextBinding::AverageAcrossGroups)
       .def("transport_counters", &ContextBinding::TransportCounters)
       .def("count_step", &ContextBinding::CountStep)

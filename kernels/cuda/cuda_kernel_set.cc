@@ -158,7 +158,50 @@ class CudaKernelSet final : public KernelSet {
   double* result_ = nullptr;
 };
 
+class CudaWorkspace final : public Workspace {
+ public:
+  CudaWorkspace(int device, cudaStream_t stream) : device_(device), stream_(stream) {}
+  ~CudaWorkspace() override {
+    if (buffer_ != nullptr) cudaFree(buffer_);
+  }
+
+  absl::StatusOr<void*> Reserve(size_t bytes) override {
+    if (bytes <= capacity_ && buffer_ != nullptr) return buffer_;
+    cudaSetDevice(device_);
+    if (buffer_ != nullptr) {
+      // Work still queued on the stream may use the old buffer.
+      if (cudaError_t error = cudaStreamSynchronize(stream_); error != cudaSuccess) {
+        return Failed("cudaStreamSynchronize", error);
+      }
+      cudaFree(buffer_);
+      buffer_ = nullptr;
+      capacity_ = 0;
+    }
+    if (cudaError_t error = cudaMalloc(&buffer_, bytes == 0 ? 1 : bytes); error != cudaSuccess) {
+      buffer_ = nullptr;
+      return Failed("cudaMalloc", error);
+    }
+    capacity_ = bytes;
+    return buffer_;
+  }
+
+ private:
+  absl::Status Failed(const char* call, cudaError_t error) const {
+    return absl::ResourceExhaustedError(absl::StrCat(call, " of a workspace on cuda:", device_,
+                                                     ": ", cudaGetErrorString(error)));
+  }
+
+  const int device_;
+  const cudaStream_t stream_;
+  void* buffer_ = nullptr;
+  size_t capacity_ = 0;
+};
+
 }  // namespace
+
+std::unique_ptr<Workspace> MakeCudaWorkspace(int device, void* stream) {
+  return std::make_unique<CudaWorkspace>(device, static_cast<cudaStream_t>(stream));
+}
 
 absl::StatusOr<std::unique_ptr<KernelSet>> MakeCudaKernelSet(int device, void* stream) {
   int devices = 0;

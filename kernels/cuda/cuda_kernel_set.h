@@ -15,6 +15,10 @@ namespace hilo::kernels::cuda {
 // non-blocking stream owned by the set). UNAVAILABLE when there is no such CUDA device.
 absl::StatusOr<std::unique_ptr<KernelSet>> MakeCudaKernelSet(int device, void* stream = nullptr);
 
+// A Workspace in device memory on `device`. Growing synchronizes `stream` (a cudaStream_t as
+// void*, the one the buffer's users run on) before freeing the old buffer.
+std::unique_ptr<Workspace> MakeCudaWorkspace(int device, void* stream);
+
 }  // namespace hilo::kernels::cuda
 
 #endif  // HILO_KERNELS_CUDA_CUDA_KERNEL_SET_H_

@@ -2,6 +2,7 @@
 // BUILD): steps that only reduce in the group agree in the group alone, world work still meets
 // everyone, and groups that reach their world work at different times neither deadlock nor get
 // each other's results wrong (docs/protocol.md, "Cycles").
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -71,8 +72,12 @@ TEST(NegotiationScopeMpiTest, GroupStepsAgreeInTheGroupAlone) {
     EXPECT_GE(world, kSteps);
   } else {
     EXPECT_GE(group, kSteps);
-    // Only the periodic joins (and the two around the start) reach the world.
-    EXPECT_LE(world, 3 + elapsed / kWorldJoinPeriod) << "group-only steps synchronized the world";
+    // Only the periodic joins (about one per kWorldJoinPeriod) reach the world, not every step
+    // as when every cycle was a world cycle. Loose, because on a loaded machine the joins of
+    // ranks whose threads wait for a CPU drift apart.
+    const int64_t periodic = 3 + 2 * (elapsed / kWorldJoinPeriod);
+    EXPECT_LE(world, std::max<int64_t>(kSteps / 4, periodic))
+        << "group-only steps synchronized the world";
   }
 }
 

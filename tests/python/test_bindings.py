@@ -119,6 +119,8 @@ def test_errors_are_exceptions_with_the_runtime_message():
         hilo.allreduce(np.zeros(2, dtype=np.uint8), name="bytes")
     with pytest.raises(hilo.HiloError, match="numpy array or a torch tensor"):
         hilo.allreduce([1.0, 2.0], name="list")
+    with pytest.raises(hilo.HiloError, match="CPU and CUDA tensors, not meta"):
+        hilo.allreduce(torch.empty(3, device="meta"), name="meta")
     with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
         hilo.allreduce(np.zeros(2, dtype=np.float32), op="max", name="op")
     # A name already in flight on this rank.

@@ -123,20 +123,47 @@ def _is_torch(tensor):
     return type(tensor).__module__.startswith("torch")
 
 
-def _describe(tensor):
-    """(address, dtype name, shape) of a tensor hilo may read and write in place."""
+class _Described:
+    """Where a tensor is, for the runtime: address, dtype name, shape, and for CUDA tensors the
+    device and an event recorded on the current stream after the work that produced the tensor
+    (hilo's NCCL stream waits for it; the event is kept alive with the handle)."""
+
+    def __init__(self, address, dtype, shape, device=-1, event=None):
+        self.address, self.dtype, self.shape, self.device, self.event = (
+            address, dtype, shape, device, event)
+
+    @property
+    def event_handle(self):
+        return 0 if self.event is None else int(self.event.cuda_event)
+
+    def as_tuple(self):
+        return self.address, self.dtype, self.shape
+
+
+def _describe(tensor, allow_cuda=True):
+    """The _Described of a tensor hilo may read and write in place."""
     if _is_torch(tensor):
         import torch
-        if tensor.device.type != "cpu":
-            raise HiloError("INVALID_ARGUMENT: hilo's data plane in this build works on CPU "
-                            "tensors; %s tensors need the GPU data plane" % tensor.device.type)
+        if tensor.device.type not in ("cpu", "cuda"):
+            raise HiloError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
+                            % tensor.device.type)
         if not tensor.is_contiguous():
             raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
         names = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
                  torch.bfloat16: "bfloat16", torch.int32: "int32", torch.int64: "int64"}
         if tensor.dtype not in names:
             raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
-        return tensor.data_ptr(), names[tensor.dtype], list(tensor.shape)
+        if tensor.device.type == "cuda":
+            if not allow_cuda:
+                raise HiloError("INVALID_ARGUMENT: this operation does not take CUDA tensors yet; "
+                                "copy them to the CPU")
+            device = tensor.device.index if tensor.device.index is not None \
+                else torch.cuda.current_device()
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(device))
+            return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape),
+                              device, event)
+        return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape))
     import numpy
     if not isinstance(tensor, numpy.ndarray):
         raise HiloError("INVALID_ARGUMENT: expected a numpy array or a torch tensor, got %s"
@@ -148,7 +175,7 @@ def _describe(tensor):
     name = _NUMPY_DTYPES.get(tensor.dtype.name)
     if name is None:
         raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
-    return tensor.ctypes.data, name, list(tensor.shape)
+    return _Described(tensor.ctypes.data, name, list(tensor.shape))
 
 
 def _copy(tensor):
@@ -187,9 +214,10 @@ def _op(average, op):
 class Handle:
     """An enqueued collective. `synchronize(handle)` waits and returns its output."""
 
-    def __init__(self, native, output, like=None, kind="allreduce"):
+    def __init__(self, native, output, like=None, kind="allreduce", described=None):
         self._native = native
         self._output = output  # the tensor being written (kept alive until done)
+        self._described = described  # keeps a CUDA tensor's ready event alive
         self._like = like
         self._kind = kind
 
@@ -205,10 +233,11 @@ class Handle:
 
 def allreduce_async_(tensor, average=None, name=None, op=None, communicator=WORLD):
     """Starts an allreduce of `tensor` in place; returns a handle."""
-    address, dtype, shape = _describe(tensor)
-    native = _context().enqueue("allreduce", _name(name, "allreduce"), address, dtype, shape,
-                                communicator, _op(average, op), 0)
-    return Handle(native, tensor)
+    d = _describe(tensor)
+    native = _context().enqueue("allreduce", _name(name, "allreduce"), d.address, d.dtype,
+                                d.shape, communicator, _op(average, op), 0, d.device,
+                                d.event_handle)
+    return Handle(native, tensor, described=d)
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, communicator=WORLD):
@@ -226,11 +255,11 @@ def allreduce(tensor, average=None, name=None, op=None, communicator=WORLD):
 
 
 def allgather_async(tensor, name=None, communicator=WORLD):
-    address, dtype, shape = _describe(tensor)
-    if not shape:
+    d = _describe(tensor, allow_cuda=False)
+    if not d.shape:
         raise HiloError("INVALID_ARGUMENT: allgather needs at least one dimension")
-    native = _context().enqueue("allgather", _name(name, "allgather"), address, dtype, shape,
-                                communicator, Sum, 0)
+    native = _context().enqueue("allgather", _name(name, "allgather"), d.address, d.dtype,
+                                d.shape, communicator, Sum, 0)
     return Handle(native, tensor, like=tensor, kind="allgather")
 
 
@@ -240,10 +269,11 @@ def allgather(tensor, name=None, communicator=WORLD):
 
 
 def broadcast_async_(tensor, root_rank, name=None, communicator=WORLD):
-    address, dtype, shape = _describe(tensor)
-    native = _context().enqueue("broadcast", _name(name, "broadcast"), address, dtype, shape,
-                                communicator, Sum, int(root_rank))
-    return Handle(native, tensor)
+    d = _describe(tensor)
+    native = _context().enqueue("broadcast", _name(name, "broadcast"), d.address, d.dtype,
+                                d.shape, communicator, Sum, int(root_rank), d.device,
+                                d.event_handle)
+    return Handle(native, tensor, described=d)
 
 
 def broadcast_async(tensor, root_rank, name=None, communicator=WORLD):
@@ -272,7 +302,7 @@ def poll(handle):
 def average_across_groups(tensors, name="model", algorithm=None):
     """One cross-group averaging round over `tensors` (floating point, in place, same list on
     every rank; collective over the world). Returns the round's model discrepancy D."""
-    described = [_describe(t) for t in tensors]
+    described = [_describe(t, allow_cuda=False).as_tuple() for t in tensors]
     native = _context().average_across_groups(str(name), described, algorithm)
     native.wait(None)
     return native.discrepancy()
