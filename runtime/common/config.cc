@@ -55,26 +55,24 @@ absl::Status ApplyAveragingAlgorithm(absl::string_view value, RuntimeConfig* con
   return absl::OkStatus();
 }
 
-absl::Status ApplyCheckGroupConsistency(absl::string_view value, RuntimeConfig* config) {
+// "1"/"true" or "0"/"false" into *flag; INVALID_ARGUMENT naming `variable` otherwise.
+absl::Status ParseFlag(absl::string_view variable, absl::string_view value, bool* flag) {
   if (value == "1" || value == "true") {
-    config->check_group_consistency = true;
+    *flag = true;
   } else if (value == "0" || value == "false") {
-    config->check_group_consistency = false;
+    *flag = false;
   } else {
-    return BadValue("HILO_CHECK_GROUP_CONSISTENCY", value, "0 or 1");
+    return BadValue(variable, value, "0 or 1");
   }
   return absl::OkStatus();
 }
 
+absl::Status ApplyCheckGroupConsistency(absl::string_view value, RuntimeConfig* config) {
+  return ParseFlag("HILO_CHECK_GROUP_CONSISTENCY", value, &config->check_group_consistency);
+}
+
 absl::Status ApplyHierarchicalAllreduce(absl::string_view value, RuntimeConfig* config) {
-  if (value == "1" || value == "true") {
-    config->hierarchical_allreduce = true;
-  } else if (value == "0" || value == "false") {
-    config->hierarchical_allreduce = false;
-  } else {
-    return BadValue("HILO_HIERARCHICAL_ALLREDUCE", value, "0 or 1");
-  }
-  return absl::OkStatus();
+  return ParseFlag("HILO_HIERARCHICAL_ALLREDUCE", value, &config->hierarchical_allreduce);
 }
 
 absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config) {
