@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/half.h"
 #include "runtime/transport/local/local_communicator.h"
@@ -82,6 +83,36 @@ TEST(RunAllreduceTest, ZeroElementsIsValid) {
     request.shape = {0, 7};
     HostPlane host(communicator);
     EXPECT_TRUE(RunAllreduce(host.plane, request).ok());
+  });
+}
+
+TEST(RunFusedAllreduceTest, PacksReducesAveragesAndUnpacksThroughTheDataPlane) {
+  RunRanks(4, [](int rank, transport::Communicator& communicator) {
+    // Three tensors of different sizes (one empty) in one call: rank r holds r + tensor index.
+    std::vector<std::vector<float>> tensors = {std::vector<float>(5, rank + 0.0f),
+                                               std::vector<float>(0),
+                                               std::vector<float>(1001, rank + 2.0f)};
+    std::vector<TensorRequest> requests(tensors.size());
+    std::vector<const TensorRequest*> pointers;
+    for (size_t t = 0; t < tensors.size(); ++t) {
+      requests[t].name = "fused." + std::to_string(t);
+      requests[t].reduce_op = ReduceOp::kAverage;
+      requests[t].shape = {static_cast<int64_t>(tensors[t].size())};
+      requests[t].data = tensors[t].data();
+      pointers.push_back(&requests[t]);
+    }
+    HostPlane host(communicator);
+    FusedPhaseTimes phases;
+    ASSERT_TRUE(RunFusedAllreduce(host.plane, pointers, &phases).ok());
+    EXPECT_THAT(tensors[0], ::testing::Each(1.5f));  // (0 + 1 + 2 + 3) / 4
+    EXPECT_THAT(tensors[2], ::testing::Each(3.5f));
+    EXPECT_LE(phases.pack, phases.transport);
+    EXPECT_LE(phases.unpack, phases.end);
+    // Mixed dtypes cannot share a call.
+    TensorRequest other = requests[0];
+    other.dtype = DataType::kFloat64;
+    const TensorRequest* mixed[] = {&requests[0], &other};
+    EXPECT_EQ(RunFusedAllreduce(host.plane, mixed).code(), absl::StatusCode::kInternal);
   });
 }
 
