@@ -97,6 +97,12 @@ typedef struct hilo_collective_options {
   int root_rank;                    /* broadcast only: rank within the communicator; default 0 */
   hilo_completion_callback_t callback; /* optional */
   void* callback_arg;
+  /* -1 (default): `data` is host memory. Otherwise the CUDA device it is on (builds with CUDA;
+   * allreduce and broadcast): the tensor goes over NCCL. */
+  int device;
+  /* Device tensors: a cudaEvent_t recorded on the framework's stream after the tensor was
+   * produced, or NULL. hilo's stream waits for it; the calling thread never does. */
+  void* ready_event;
 } hilo_collective_options_t;
 
 /* Fills `options` with the defaults above. */

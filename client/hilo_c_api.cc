@@ -85,12 +85,16 @@ hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, 
                   "options->struct_size is too small; initialize options with "
                   "hilo_collective_options_init");
     }
-    std::memcpy(&resolved, options, sizeof(resolved));
+    // A caller built against an older header knows fewer fields: the rest keep their defaults.
+    std::memcpy(&resolved, options, std::min(options->struct_size, sizeof(resolved)));
+    resolved.struct_size = sizeof(resolved);
   }
   hilo::TensorView tensor;
   tensor.data = const_cast<void*>(data);  // allgather only reads it
   tensor.dtype = static_cast<hilo::DataType>(dtype);
   tensor.shape.assign(shape, shape + ndims);
+  tensor.device = resolved.device;
+  tensor.ready_event = resolved.ready_event;
   hilo::CollectiveOptions cpp_options;
   cpp_options.communicator = static_cast<hilo::CommunicatorKind>(resolved.communicator);
   cpp_options.reduce_op = static_cast<hilo::ReduceOp>(resolved.reduce_op);
@@ -124,6 +128,8 @@ void hilo_collective_options_init(hilo_collective_options_t* options) {
   options->communicator = HILO_COMM_WORLD;
   options->reduce_op = HILO_SUM;
   options->root_rank = 0;
+  options->device = -1;
+  options->ready_event = nullptr;
 }
 
 hilo_status_t hilo_init(hilo_context_t** context) {
@@ -245,7 +251,9 @@ hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const ch
                   "options->struct_size is too small; initialize options with "
                   "hilo_averaging_options_init");
     }
-    std::memcpy(&resolved, options, sizeof(resolved));
+    // A caller built against an older header knows fewer fields: the rest keep their defaults.
+    std::memcpy(&resolved, options, std::min(options->struct_size, sizeof(resolved)));
+    resolved.struct_size = sizeof(resolved);
   }
   hilo::AveragingOptions cpp_options;
   if (resolved.algorithm != HILO_AVERAGING_DEFAULT) {

@@ -4,6 +4,7 @@
 // before hilo_init, the last ones after hilo_shutdown.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -129,6 +130,43 @@ TEST(Enqueue, BadArgumentsReturnErrorsWithMessages) {
   EXPECT_EQ(handle, nullptr);
   // The last error message belongs to the last failed call.
   EXPECT_THAT(hilo_last_error(), HasSubstr("at least one"));
+}
+
+TEST(Enqueue, DeviceTensorsAreCheckedAndOlderOptionStructsDefaultToHostMemory) {
+  float data[4] = {1, 1, 1, 1};
+  int64_t shape[1] = {4};
+  hilo_handle_t* handle = nullptr;
+  hilo_collective_options_t on_device;
+  hilo_collective_options_init(&on_device);
+  EXPECT_EQ(on_device.device, -1);
+  on_device.device = 0;
+  // Allgather never takes device memory; in a CPU-only build nothing does.
+  EXPECT_NE(hilo_allgather_async(context, "dev.gather", data, HILO_FLOAT32, 1, shape, &on_device,
+                                 &handle),
+            HILO_OK);
+  EXPECT_THAT(hilo_last_error(), ::testing::AnyOf(HasSubstr("allgather of CUDA tensors"),
+                                                  HasSubstr("built without CUDA")));
+  on_device.device = -3;
+  EXPECT_EQ(hilo_allreduce_async(context, "dev.bad", data, HILO_FLOAT32, 1, shape, &on_device,
+                                 &handle),
+            HILO_INVALID_ARGUMENT);
+  EXPECT_EQ(handle, nullptr);
+  // A caller built before `device` existed: its struct ends at callback_arg, and whatever
+  // follows in memory must not be read as a device.
+  struct {
+    hilo_collective_options_t options;
+    char garbage[64];
+  } old_layout;
+  std::memset(&old_layout, 0x5a, sizeof(old_layout));
+  hilo_collective_options_init(&old_layout.options);
+  old_layout.options.struct_size = offsetof(hilo_collective_options_t, device);
+  std::memset(&old_layout.options.device, 0x5a, sizeof(int) + sizeof(void*));
+  ASSERT_EQ(hilo_allreduce_async(context, "dev.old", data, HILO_FLOAT32, 1, shape,
+                                 &old_layout.options, &handle),
+            HILO_OK)
+      << hilo_last_error();
+  EXPECT_EQ(hilo_wait(handle, 60.0), HILO_OK) << hilo_handle_message(handle);
+  hilo_handle_free(handle);
 }
 
 TEST(Enqueue, NameAlreadyInFlightIsRejectedAndTheFirstStillCompletes) {
