@@ -344,6 +344,10 @@ absl::Status Runtime::RunCycles() {
     return false;
   };
 
+  const auto take_new_requests = [&](CommunicatorKind kind) {
+    return queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank);
+  };
+
   absl::Time next_cycle = absl::Now();
   absl::Time next_world_join = absl::Now() + kWorldJoinPeriod;
   bool others_have_world_work = false;
@@ -367,12 +371,8 @@ absl::Status Runtime::RunCycles() {
     }
     // Taken before the group agreement: a rank holding any is in flight on the world or a cross
     // communicator, so it asks for (and gets) a world cycle below, where they are reported.
-    std::vector<proto::Request> world_requests = queue_.TakeNewRequests(
-        CommunicatorKind::kWorld, topology_.CommunicatorRank(CommunicatorKind::kWorld),
-        topology_.world_rank);
-    std::vector<proto::Request> cross_requests = queue_.TakeNewRequests(
-        CommunicatorKind::kCross, topology_.CommunicatorRank(CommunicatorKind::kCross),
-        topology_.world_rank);
+    std::vector<proto::Request> world_requests = take_new_requests(CommunicatorKind::kWorld);
+    std::vector<proto::Request> cross_requests = take_new_requests(CommunicatorKind::kCross);
     const bool has_world_work = queue_.size(CommunicatorKind::kWorld) > 0 ||
                                 queue_.size(CommunicatorKind::kCross) > 0 || shutdown ||
                                 !stall_stop_reason_.empty();
@@ -381,10 +381,8 @@ absl::Status Runtime::RunCycles() {
     if (separate_group_cycles) {
       std::fill(group_agreement.begin(), group_agreement.end(), ~uint64_t{0});
       controllers_[group_index]->BeginCycle(
-          queue_.TakeNewRequests(CommunicatorKind::kGroup,
-                                 topology_.CommunicatorRank(CommunicatorKind::kGroup),
-                                 topology_.world_rank),
-          /*request_shutdown=*/false, absl::MakeSpan(group_agreement).first(segment_words));
+          take_new_requests(CommunicatorKind::kGroup), /*request_shutdown=*/false,
+          absl::MakeSpan(group_agreement).first(segment_words));
       if (has_world_work || others_have_world_work || absl::Now() >= next_world_join) {
         group_agreement.back() &= ~kWantsWorldCycle;
       }
@@ -401,11 +399,9 @@ absl::Status Runtime::RunCycles() {
       controllers_[world_index]->BeginCycle(std::move(world_requests), shutdown,
                                             world_segment_of(CommunicatorKind::kWorld));
       if (!separate_group_cycles) {
-        controllers_[group_index]->BeginCycle(
-            queue_.TakeNewRequests(CommunicatorKind::kGroup,
-                                   topology_.CommunicatorRank(CommunicatorKind::kGroup),
-                                   topology_.world_rank),
-            /*request_shutdown=*/false, world_segment_of(CommunicatorKind::kGroup));
+        controllers_[group_index]->BeginCycle(take_new_requests(CommunicatorKind::kGroup),
+                                              /*request_shutdown=*/false,
+                                              world_segment_of(CommunicatorKind::kGroup));
       }
       controllers_[cross_index]->BeginCycle(std::move(cross_requests), /*request_shutdown=*/false,
                                             world_segment_of(CommunicatorKind::kCross));
@@ -566,21 +562,18 @@ std::vector<StallReport> Runtime::current_stalls() const {
 }
 
 absl::StatusOr<DataPlane*> Runtime::PlaneFor(CommunicatorKind kind,
-                                             const proto::Response& response,
-                                             const TensorEntry& first) {
-  if (!response.device_memory()) return host_planes_[static_cast<int>(kind)].get();
-  return device_planes_->For(kind, first.request.device);
-}
-
-// The framework's pending work on device tensors, waited for on the transport's stream.
-absl::Status Runtime::WaitForProducers(CommunicatorKind kind,
-                                       absl::Span<const TensorEntry* const> entries) {
-  for (const TensorEntry* entry : entries) {
-    if (entry->request.device >= 0 && entry->request.ready_event != nullptr) {
-      HILO_RETURN_IF_ERROR(device_planes_->WaitForEvent(kind, entry->request.ready_event));
+                                             absl::Span<const TensorRequest* const> requests) {
+  if (requests.empty() || requests[0]->device < 0) {
+    return host_planes_[static_cast<int>(kind)].get();
+  }
+  HILO_ASSIGN_OR_RETURN(DataPlane * plane, device_planes_->For(kind, requests[0]->device));
+  // The framework's pending work on the tensors, waited for on the transport's stream.
+  for (const TensorRequest* request : requests) {
+    if (request->ready_event != nullptr) {
+      HILO_RETURN_IF_ERROR(device_planes_->WaitForEvent(kind, request->ready_event));
     }
   }
-  return absl::OkStatus();
+  return plane;
 }
 
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
@@ -600,15 +593,10 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   std::vector<const TensorRequest*> requests;
   for (const TensorEntry& entry : entries) requests.push_back(&entry.request);
   FusedPhaseTimes phases;
-  absl::Status status = absl::OkStatus();
-  if (!entries.empty()) {
-    std::vector<const TensorEntry*> pointers;
-    for (const TensorEntry& entry : entries) pointers.push_back(&entry);
-    absl::StatusOr<DataPlane*> plane = PlaneFor(kind, response, entries[0]);
-    status = plane.status();
-    if (status.ok()) status = WaitForProducers(kind, pointers);
-    if (status.ok()) status = RunFusedAllreduce(**plane, requests, timeline_ ? &phases : nullptr);
-  }
+  absl::StatusOr<DataPlane*> plane = PlaneFor(kind, requests);
+  const absl::Status status =
+      plane.ok() ? RunFusedAllreduce(**plane, requests, timeline_ ? &phases : nullptr)
+                 : plane.status();
   if (timeline_ != nullptr && status.ok()) {
     const std::string args = absl::StrCat("\"fused_tensors\": ", entries.size(), ", \"communicator\": ",
                                           JsonString(CommunicatorKindName(kind)));
@@ -650,15 +638,15 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         break;
       case proto::Response::ALLREDUCE:
       case proto::Response::BROADCAST: {
-        absl::StatusOr<DataPlane*> plane = PlaneFor(kind, response, *entry);
-        absl::Status status = plane.status();
-        const TensorEntry* pointer = &*entry;
-        if (status.ok()) status = WaitForProducers(kind, absl::MakeConstSpan(&pointer, 1));
-        if (status.ok()) {
-          status = response.type() == proto::Response::ALLREDUCE ? RunAllreduce(**plane, request)
-                                                                 : RunBroadcast(**plane, request);
+        const TensorRequest* one = &request;
+        absl::StatusOr<DataPlane*> plane = PlaneFor(kind, absl::MakeConstSpan(&one, 1));
+        if (!plane.ok()) {
+          entry->operation->Complete(plane.status());
+        } else {
+          entry->operation->Complete(response.type() == proto::Response::ALLREDUCE
+                                         ? RunAllreduce(**plane, request)
+                                         : RunBroadcast(**plane, request));
         }
-        entry->operation->Complete(status);
         break;
       }
       case proto::Response::ALLGATHER: {
@@ -725,8 +713,7 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
 transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) const {
   const int index = static_cast<int>(kind);
   if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
-  // Host (MPI) and device (NCCL) traffic together. The device planes are only touched by the
-  // coordinator thread after init, and read here: counters are atomics.
+  // Host (MPI) and device (NCCL) traffic together (the device planes guard their own counters).
   transport::TransportCounters total = counted_[index]->counters();
   if (device_planes_ != nullptr) {
     const transport::TransportCounters device = device_planes_->counters(kind);

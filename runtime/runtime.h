@@ -168,11 +168,11 @@ class Runtime final : public StatusSource {
   std::array<std::unique_ptr<DataPlane>, kNumCommunicatorKinds> host_planes_;
   // The NCCL data plane for CUDA tensors (device_planes.h), created at init, used on first need.
   std::unique_ptr<DevicePlanes> device_planes_;
-  // The data plane a response on `kind` runs on: host, or NCCL for CUDA tensors on `device`.
-  absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind, const proto::Response& response,
-                                      const TensorEntry& first);
-  absl::Status WaitForProducers(CommunicatorKind kind,
-                                absl::Span<const TensorEntry* const> entries);
+  // The data plane a response's `requests` on `kind` run on: host, or NCCL for CUDA tensors
+  // (whose framework events its stream is then made to wait for). Every rank's requests of one
+  // response agree on the memory (negotiation checks it).
+  absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind,
+                                      absl::Span<const TensorRequest* const> requests);
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
