@@ -40,6 +40,11 @@ const char* ByteOffset(const void* base, int64_t elements, DataType dtype) {
   return static_cast<const char*>(base) + elements * static_cast<int64_t>(DataTypeSize(dtype));
 }
 
+// NCCL's allgather and reduce-scatter need one count for every rank.
+bool AllEqual(absl::Span<const int64_t> counts) {
+  return std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == counts[0]; });
+}
+
 // Polls `done` until it says the work is finished, with a short yielding phase, then sleeps
 // doubling up to 1 ms. `done` returns OK when finished, UNAVAILABLE to keep waiting, or an error.
 template <typename Done>
@@ -205,8 +210,7 @@ absl::Status NcclCommunicator::Allgather(const void* send, int64_t send_count, v
                                             recv_counts.size(), " entries for ", size_,
                                             " ranks or disagrees with send_count"));
   }
-  const bool even = std::all_of(recv_counts.begin(), recv_counts.end(),
-                                [&](int64_t c) { return c == recv_counts[0]; });
+  const bool even = AllEqual(recv_counts);
   if (even) {
     if (send_count == 0) return absl::OkStatus();
     return CheckNccl(ncclAllGather(send, recv, static_cast<size_t>(send_count), ToNccl(dtype),
@@ -246,8 +250,7 @@ absl::Status NcclCommunicator::ReduceScatterSum(const void* send, void* recv,
     return absl::InternalError(absl::StrCat("ReduceScatterSum on ", name_, ": ",
                                             recv_counts.size(), " counts for ", size_, " ranks"));
   }
-  const bool even = std::all_of(recv_counts.begin(), recv_counts.end(),
-                                [&](int64_t c) { return c == recv_counts[0]; });
+  const bool even = AllEqual(recv_counts);
   if (even) {
     if (recv_counts[0] == 0) return absl::OkStatus();
     return CheckNccl(ncclReduceScatter(send, recv, static_cast<size_t>(recv_counts[0]),
