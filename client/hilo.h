@@ -190,6 +190,12 @@ typedef struct hilo_averaging_options {
   int check_group_consistency; /* -1: HILO_CHECK_GROUP_CONSISTENCY (default), 0: off, 1: on */
   hilo_completion_callback_t callback;
   void* callback_arg;
+  /* -1 (default): the parameters are in host memory. Otherwise the CUDA device they are all on
+   * (builds with CUDA; the round runs on NCCL and the CUDA kernels). */
+  int device;
+  /* With `device`: a cudaEvent_t recorded on the framework's stream after the parameters were
+   * last written, or NULL. hilo's streams wait for it; the host does not. */
+  void* ready_event;
 } hilo_averaging_options_t;
 
 void hilo_averaging_options_init(hilo_averaging_options_t* options);

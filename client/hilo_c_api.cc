@@ -228,6 +228,7 @@ void hilo_averaging_options_init(hilo_averaging_options_t* options) {
   options->struct_size = sizeof(*options);
   options->algorithm = HILO_AVERAGING_DEFAULT;
   options->check_group_consistency = -1;
+  options->device = -1;
 }
 
 hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const char* name,
@@ -267,7 +268,7 @@ hilo_status_t hilo_average_across_groups_async(hilo_context_t* context, const ch
   views.reserve(num_parameters);
   for (int i = 0; i < num_parameters; ++i) {
     views.push_back({parameters[i].data, static_cast<hilo::DataType>(parameters[i].dtype),
-                     {parameters[i].count}});
+                     {parameters[i].count}, resolved.device, resolved.ready_event});
   }
   absl::StatusOr<hilo::Handle> result =
       context->context->AverageAcrossGroups(name, views, cpp_options);

@@ -169,6 +169,37 @@ TEST(Enqueue, DeviceTensorsAreCheckedAndOlderOptionStructsDefaultToHostMemory) {
   hilo_handle_free(handle);
 }
 
+TEST(Enqueue, AveragingOptionsCarryTheDeviceAndOlderStructsMeanHostMemory) {
+  float model[3] = {1, 2, 3};
+  hilo_parameter_t parameter = {model, HILO_FLOAT32, 3};
+  hilo_handle_t* handle = nullptr;
+  hilo_averaging_options_t options;
+  hilo_averaging_options_init(&options);
+  EXPECT_EQ(options.device, -1);
+  EXPECT_EQ(options.ready_event, nullptr);
+  options.device = -3;
+  EXPECT_EQ(hilo_average_across_groups_async(context, "avg.bad", &parameter, 1, &options, &handle),
+            HILO_INVALID_ARGUMENT);
+  EXPECT_THAT(hilo_last_error(), HasSubstr("not a CUDA device"));
+  EXPECT_EQ(handle, nullptr);
+  // Built before `device` existed: the struct ends at callback_arg; what follows is not read.
+  struct {
+    hilo_averaging_options_t options;
+    char garbage[64];
+  } old_layout;
+  std::memset(&old_layout, 0x5a, sizeof(old_layout));
+  hilo_averaging_options_init(&old_layout.options);
+  old_layout.options.struct_size = offsetof(hilo_averaging_options_t, device);
+  std::memset(&old_layout.options.device, 0x5a, sizeof(int) + sizeof(void*));
+  ASSERT_EQ(hilo_average_across_groups_async(context, "avg.old", &parameter, 1,
+                                             &old_layout.options, &handle),
+            HILO_OK)
+      << hilo_last_error();
+  EXPECT_EQ(hilo_wait(handle, 60.0), HILO_OK) << hilo_handle_message(handle);
+  EXPECT_EQ(model[2], 3.0f);  // every group holds the same model here
+  hilo_handle_free(handle);
+}
+
 TEST(Enqueue, NameAlreadyInFlightIsRejectedAndTheFirstStillCompletes) {
   // Rank 1 submits 300 ms late, so on rank 0 "dup" is certainly still in flight when it tries
   // to enqueue the name a second time.

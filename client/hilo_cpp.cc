@@ -1,5 +1,6 @@
 #include "client/hilo_cpp.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,10 @@ namespace {
 
 const std::vector<char> kNoOutput;
 const std::vector<int64_t> kNoShape;
+
+std::string DescribeDevice(int device) {
+  return device < 0 ? std::string("host memory") : absl::StrCat("CUDA device ", device);
+}
 
 }  // namespace
 
@@ -140,7 +145,16 @@ absl::StatusOr<Handle> Context::AverageAcrossGroups(absl::string_view name,
           "'", name, "' parameter ", i, ": shape ", ShapeToString(parameters[i].shape),
           " has a negative dimension or too many elements"));
     }
-    request.parameters.push_back({parameters[i].data, parameters[i].dtype, count});
+    // One kind of memory per round (the planes it runs on are chosen once).
+    if (parameters[i].device != parameters[0].device) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", name, "' parameter ", i, " is on ", DescribeDevice(parameters[i].device),
+          " but parameter 0 on ", DescribeDevice(parameters[0].device),
+          "; the parameters of one averaging round must all be in the same memory"));
+    }
+    request.device = parameters[i].device;
+    request.parameters.push_back(
+        {parameters[i].data, parameters[i].dtype, count, parameters[i].ready_event});
   }
   HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,
                         runtime_->Enqueue(std::move(request)));

@@ -49,7 +49,8 @@ struct TensorView {
   void* data = nullptr;
   DataType dtype = DataType::kFloat32;
   std::vector<int64_t> shape;
-  // -1: host memory. Otherwise the CUDA device `data` is on (allreduce and broadcast).
+  // -1: host memory. Otherwise the CUDA device `data` is on (allreduce, broadcast and averaging
+  // rounds, whose parameters must all be in one kind of memory).
   int device = -1;
   // For device tensors: a cudaEvent_t recorded on the framework's stream after the tensor was
   // produced, or nullptr. hilo's stream waits for it; the host never blocks on it.

@@ -76,6 +76,11 @@ class CpuKernelSet final : public KernelSet {
     return DivideInPlaceAndSquaredNorm(data, count, dtype, divisor);
   }
 
+  absl::Status CopyToHost(const void* data, int64_t bytes, void* host) override {
+    if (bytes > 0) std::memcpy(host, data, static_cast<size_t>(bytes));
+    return absl::OkStatus();
+  }
+
   absl::Status Synchronize() override { return absl::OkStatus(); }
 };
 

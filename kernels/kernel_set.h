@@ -60,6 +60,10 @@ class KernelSet {
   virtual absl::StatusOr<double> DivideAndSquaredNorm(void* data, int64_t count, DataType dtype,
                                                       int64_t divisor) = 0;
 
+  // Copies `bytes` bytes at `data` (this set's memory) to `host` once earlier calls have taken
+  // effect, and waits for the copy: for host-side checks (checksums) of tensors on any device.
+  virtual absl::Status CopyToHost(const void* data, int64_t bytes, void* host) = 0;
+
   // Waits until every call made so far has taken effect.
   virtual absl::Status Synchronize() = 0;
 };

@@ -35,6 +35,15 @@ TEST(CpuKernelSetTest, PackAndUnpackManyTensorsRoundTrip) {
   ASSERT_TRUE(kernels->Synchronize().ok());
 }
 
+TEST(CpuKernelSetTest, CopyToHostCopiesTheBytes) {
+  std::unique_ptr<KernelSet> kernels = MakeCpuKernelSet();
+  const std::vector<char> source = {1, 2, 3, 4, 5, 6, 7};
+  std::vector<char> copy(source.size(), 0);
+  ASSERT_TRUE(kernels->CopyToHost(source.data(), 7, copy.data()).ok());
+  EXPECT_EQ(copy, source);
+  ASSERT_TRUE(kernels->CopyToHost(nullptr, 0, nullptr).ok());  // nothing to copy
+}
+
 TEST(CpuKernelSetTest, CastsRoundToNearestEvenAndBackExactly) {
   std::unique_ptr<KernelSet> kernels = MakeCpuKernelSet();
   const std::vector<float> values = {0.0f, -0.0f, 1.0f, 1.0f / 3, 65504.0f, 1e-8f, -2.5e4f,

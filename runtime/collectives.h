@@ -15,20 +15,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "kernels/kernel_set.h"
+#include "runtime/data_plane.h"
 #include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/transport/communicator.h"
 
 namespace hilo {
-
-// What a collective's data goes through. The kernels run on the communicator's memory, ordered
-// with its calls (the same stream on a GPU).
-struct DataPlane {
-  transport::Communicator& communicator;
-  kernels::KernelSet& kernels;
-  kernels::Workspace& fusion;  // the fusion buffer
-};
 
 // In place on request.data: the sum, or the average over the communicator's ranks.
 absl::Status RunAllreduce(DataPlane& plane, const TensorRequest& request);

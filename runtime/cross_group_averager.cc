@@ -7,8 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "kernels/discrepancy.h"
-#include "kernels/reduce.h"
 #include "runtime/common/status_macros.h"
 
 namespace hilo {
@@ -32,21 +30,30 @@ uint64_t Checksum(const void* data, size_t bytes, uint64_t seed) {
 
 }  // namespace
 
-CrossGroupAverager::CrossGroupAverager(const Topology& topology, transport::Communicator* world,
-                                       transport::Communicator* group,
-                                       transport::Communicator* cross)
-    : topology_(topology), world_(world), group_(group), cross_(cross) {}
+CrossGroupAverager::CrossGroupAverager(const Topology& topology,
+                                       transport::Communicator* control)
+    : topology_(topology), control_(control) {}
 
-absl::Status CrossGroupAverager::CheckGroupConsistency(absl::Span<const ParameterTensor> tensors) {
+absl::Status CrossGroupAverager::CheckGroupConsistency(absl::Span<const ParameterTensor> tensors,
+                                                       DataPlane& plane) {
+  const bool on_host = plane.communicator.memory_kind() == transport::MemoryKind::kHost;
   uint64_t checksum = 0x243f6a8885a308d3ull;
   for (const ParameterTensor& tensor : tensors) {
-    checksum = Checksum(tensor.data, static_cast<size_t>(tensor.count) * DataTypeSize(tensor.dtype),
-                        checksum);
+    const size_t bytes = static_cast<size_t>(tensor.count) * DataTypeSize(tensor.dtype);
+    const void* readable = tensor.data;
+    if (!on_host) {
+      // Device memory: checksum a host copy (the check is a debugging aid; it costs a copy).
+      if (staging_.size() < bytes) staging_.resize(bytes);
+      HILO_RETURN_IF_ERROR(
+          plane.kernels.CopyToHost(tensor.data, static_cast<int64_t>(bytes), staging_.data()));
+      readable = staging_.data();
+    }
+    checksum = Checksum(readable, bytes, checksum);
   }
   // Everybody's checksum, so that every rank reaches the same verdict about every group.
   const int64_t mine = static_cast<int64_t>(checksum);
   std::vector<int64_t> all(topology_.world_size);
-  HILO_RETURN_IF_ERROR(world_->Allgather(&mine, 1, all.data(),
+  HILO_RETURN_IF_ERROR(control_->Allgather(&mine, 1, all.data(),
                                          std::vector<int64_t>(topology_.world_size, 1),
                                          DataType::kInt64));
   std::vector<std::string> problems;
@@ -83,33 +90,49 @@ absl::Status CrossGroupAverager::CheckGroupConsistency(absl::Span<const Paramete
 }
 
 absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType dtype,
-                                                               AveragingAlgorithm algorithm, double* before,
+                                             AveragingAlgorithm algorithm,
+                                             const AveragingPlanes& planes, double* before,
                                              double* after) {
   const size_t element = DataTypeSize(dtype);
   if (algorithm == AveragingAlgorithm::kWorldAllreduce) {
-    *before += kernels::SquaredNorm(flat, count, dtype);
-    HILO_RETURN_IF_ERROR(world_->AllreduceSum(flat, count, dtype));
-    HILO_RETURN_IF_ERROR(world_->Synchronize());
-    *after += kernels::DivideInPlaceAndSquaredNorm(flat, count, dtype, topology_.world_size);
+    DataPlane& world = *planes.world;
+    HILO_ASSIGN_OR_RETURN(const double norm, world.kernels.SquaredNorm(flat, count, dtype));
+    *before += norm;
+    HILO_RETURN_IF_ERROR(world.communicator.AllreduceSum(flat, count, dtype));
+    HILO_RETURN_IF_ERROR(world.communicator.Synchronize());
+    HILO_ASSIGN_OR_RETURN(const double averaged_norm,
+                          world.kernels.DivideAndSquaredNorm(flat, count, dtype,
+                                                             topology_.world_size));
+    *after += averaged_norm;
     return absl::OkStatus();
   }
 
+  DataPlane& group = *planes.group;
+  DataPlane& cross = *planes.cross;
   const int shards = topology_.group_size;
   const int mine = topology_.group_rank;
   char* shard = flat + ShardOffset(count, shards, mine) * element;
-  *before += kernels::SquaredNorm(shard, ShardSize(count, shards, mine), dtype);
+  // The norms wait for their kernels, so each step below starts after the one before it has
+  // finished on the other communicator's stream.
+  HILO_ASSIGN_OR_RETURN(const double norm,
+                        cross.kernels.SquaredNorm(shard, ShardSize(count, shards, mine), dtype));
+  *before += norm;
   // The k owners of this shard (one per group) average it over the cross communicator; the
   // group then reassembles the averaged model from its members' shards, in place.
   return SumShardAcrossGroupsAndGather(
-      *group_, *cross_, shard, flat, count, dtype, [&](void* summed, int64_t summed_count) {
-        *after += kernels::DivideInPlaceAndSquaredNorm(summed, summed_count, dtype,
-                                                       topology_.num_groups);
+      group.communicator, cross.communicator, shard, flat, count, dtype,
+      [&](void* summed, int64_t summed_count) -> absl::Status {
+        HILO_ASSIGN_OR_RETURN(const double averaged_norm,
+                              cross.kernels.DivideAndSquaredNorm(summed, summed_count, dtype,
+                                                                 topology_.num_groups));
+        *after += averaged_norm;
+        return absl::OkStatus();
       });
 }
 
 absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
     absl::Span<const ParameterTensor> tensors, AveragingAlgorithm algorithm,
-    bool check_group_consistency) {
+    bool check_group_consistency, const AveragingPlanes& planes) {
   for (const ParameterTensor& tensor : tensors) {
     if (!IsFloatingPoint(tensor.dtype)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -117,7 +140,16 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
           DataTypeName(tensor.dtype)));
     }
   }
-  if (check_group_consistency) HILO_RETURN_IF_ERROR(CheckGroupConsistency(tensors));
+  const bool sharded = algorithm != AveragingAlgorithm::kWorldAllreduce;
+  DataPlane* packing = sharded ? planes.group : planes.world;
+  const bool planes_given =
+      sharded ? planes.group != nullptr && planes.cross != nullptr : planes.world != nullptr;
+  const bool touches_data = check_group_consistency || topology_.num_groups > 1;
+  if (touches_data && !planes_given) {
+    return absl::InternalError(absl::StrCat("averaging round (", AveragingAlgorithmName(algorithm),
+                                            ") without the data planes it runs on"));
+  }
+  if (check_group_consistency) HILO_RETURN_IF_ERROR(CheckGroupConsistency(tensors, *packing));
   if (topology_.num_groups == 1) {
     // One group: its model is already the average. Every rank takes this branch.
     AveragingRoundResult result;
@@ -135,30 +167,32 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
   double partials[2] = {0, 0};
   AveragingRoundResult result;
   for (DataType dtype : dtypes) {
-    const size_t element = DataTypeSize(dtype);
-    std::vector<const ParameterTensor*> members;
+    const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+    std::vector<kernels::PackSlice> slices;
     int64_t total = 0;
     for (const ParameterTensor& tensor : tensors) {
       if (tensor.dtype != dtype) continue;
-      members.push_back(&tensor);
+      slices.push_back({tensor.data, total * element, tensor.count * element});
       total += tensor.count;
     }
     result.elements += total;
     if (total == 0) continue;
-    if (members.size() == 1) {
+    if (slices.size() == 1) {
       // One tensor is its own flat buffer: no packing.
-      HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(members[0]->data), total, dtype,
-                                       algorithm, &partials[0], &partials[1]));
+      HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(slices[0].tensor), total, dtype,
+                                       algorithm, planes, &partials[0], &partials[1]));
       continue;
     }
-    std::vector<PackedSlice> slices;
-    slices.reserve(members.size());
-    for (const ParameterTensor* tensor : members) {
-      slices.push_back({tensor->data, static_cast<size_t>(tensor->count) * element});
-    }
-    HILO_RETURN_IF_ERROR(AverageFlat(flat_.Pack(slices), total, dtype, algorithm, &partials[0],
-                                     &partials[1]));
-    flat_.Unpack(slices);
+    // Several: one flat buffer in the packing plane's workspace (one kernel launch each way on
+    // a GPU), synchronized before another communicator's stream reads it.
+    HILO_ASSIGN_OR_RETURN(void* flat,
+                          packing->fusion.Reserve(static_cast<size_t>(total * element)));
+    HILO_RETURN_IF_ERROR(packing->kernels.Pack(slices, flat));
+    HILO_RETURN_IF_ERROR(packing->kernels.Synchronize());
+    HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(flat), total, dtype, algorithm, planes,
+                                     &partials[0], &partials[1]));
+    HILO_RETURN_IF_ERROR(packing->kernels.Unpack(flat, slices));
+    HILO_RETURN_IF_ERROR(packing->kernels.Synchronize());
   }
   // One tiny allreduce turns the partial sums into the metric. Sharded: summed over all ranks,
   // before = sum_g ||w_g||^2 and after = k ||w_avg||^2 (each cross set holds one shard of every
@@ -167,8 +201,8 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
   //   D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2) = (before - after) / after
   // The subtraction cancels digits when D is tiny; in float64 it stays accurate to ~1e-12, far
   // below the float32 rounding of the average itself. Clamped at 0 for that noise.
-  HILO_RETURN_IF_ERROR(world_->AllreduceSum(partials, 2, DataType::kFloat64));
-  HILO_RETURN_IF_ERROR(world_->Synchronize());
+  HILO_RETURN_IF_ERROR(control_->AllreduceSum(partials, 2, DataType::kFloat64));
+  HILO_RETURN_IF_ERROR(control_->Synchronize());
   result.discrepancy = partials[1] > 0 ? std::max(0.0, (partials[0] - partials[1]) / partials[1]) : 0.0;
   return result;
 }

@@ -22,6 +22,10 @@
 // parameters: one allgather of 64-bit checksums over the world, so that every rank reaches the
 // same verdict and no group is left waiting in a collective another group skipped.
 //
+// The parameters may be in host or CUDA device memory: all data movement and arithmetic goes
+// through the round's data planes (communicator + kernels + workspace), so the same algorithm
+// runs on MPI with the CPU kernels or on NCCL with the CUDA kernels on its streams.
+//
 // Collective over the world; owned and called by the coordinator thread only.
 #ifndef HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
 #define HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
@@ -32,7 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
-#include "runtime/fusion.h"
+#include "runtime/data_plane.h"
 #include "runtime/parameters.h"
 #include "runtime/sharded_steps.h"
 #include "runtime/topology.h"
@@ -45,33 +49,46 @@ struct AveragingRoundResult {
   int64_t elements = 0;    // parameters averaged
 };
 
+// The data planes a round runs on, all for the parameters' memory. The sharded algorithm uses
+// `group` and `cross` (and packs several tensors into the group plane's workspace); the
+// world-allreduce baseline uses `world` alone. With one group neither is touched, unless the
+// consistency check runs (it reads the parameters through the algorithm's plane).
+struct AveragingPlanes {
+  DataPlane* world = nullptr;
+  DataPlane* group = nullptr;
+  DataPlane* cross = nullptr;
+};
+
 class CrossGroupAverager {
  public:
-  // The communicators must outlive the averager and match `topology`.
-  CrossGroupAverager(const Topology& topology, transport::Communicator* world,
-                     transport::Communicator* group, transport::Communicator* cross);
+  // `control` is the world over host memory (MPI): it carries the metric's partial sums and the
+  // consistency check's checksums, a few bytes wherever the parameters live. It must outlive the
+  // averager and match `topology`.
+  CrossGroupAverager(const Topology& topology, transport::Communicator* control);
 
   // Averages `tensors` across groups, in place. Mixed dtypes are averaged one dtype at a time,
   // in order of first appearance. Floating-point dtypes only (INVALID_ARGUMENT otherwise).
   // FAILED_PRECONDITION, on every rank, if `check_group_consistency` finds group members whose
-  // parameters differ (the message names them).
+  // parameters differ (the message names them). When it returns OK the parameters hold the
+  // average (on a GPU: the planes' streams have finished).
   absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
                                            AveragingAlgorithm algorithm,
-                                           bool check_group_consistency);
+                                           bool check_group_consistency,
+                                           const AveragingPlanes& planes);
 
  private:
-  absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors);
+  absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors,
+                                     DataPlane& plane);
   // Averages one flat buffer of one dtype; adds the squared norms of what this rank averaged,
   // before and after, to *before and *after.
   absl::Status AverageFlat(char* flat, int64_t count, DataType dtype,
-                           AveragingAlgorithm algorithm, double* before, double* after);
+                           AveragingAlgorithm algorithm, const AveragingPlanes& planes,
+                           double* before, double* after);
 
   const Topology topology_;
-  transport::Communicator* const world_;
-  transport::Communicator* const group_;
-  transport::Communicator* const cross_;
-  // The flat model of a dtype with several tensors, reused across rounds.
-  FusionBuffer flat_;
+  transport::Communicator* const control_;
+  // Host copies of device parameters for the consistency check's checksums.
+  std::vector<char> staging_;
 };
 
 }  // namespace hilo

@@ -1,13 +1,16 @@
 #include "runtime/cross_group_averager.h"
 
 #include <cmath>
+#include <array>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/kernel_set.h"
 #include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/local/local_communicator.h"
 
@@ -17,10 +20,127 @@ namespace {
 using ::testing::HasSubstr;
 using transport::LocalCommunicator;
 
+// The CPU kernels, counting the calls that touch tensor memory: the averager must do all of that
+// through its planes' kernels (on a GPU they are the only code that may).
+class CountingKernels final : public kernels::KernelSet {
+ public:
+  CountingKernels() : cpu_(kernels::MakeCpuKernelSet()) {}
+  const char* name() const override { return "counting cpu"; }
+  absl::Status Divide(void* data, int64_t count, DataType dtype, int64_t divisor) override {
+    ++calls;
+    return cpu_->Divide(data, count, dtype, divisor);
+  }
+  absl::Status CastFromFloat32(const float* in, void* out, int64_t count, DataType to) override {
+    ++calls;
+    return cpu_->CastFromFloat32(in, out, count, to);
+  }
+  absl::Status CastToFloat32(const void* in, DataType from, float* out, int64_t count) override {
+    ++calls;
+    return cpu_->CastToFloat32(in, from, out, count);
+  }
+  absl::Status Pack(absl::Span<const kernels::PackSlice> slices, void* buffer) override {
+    ++calls;
+    ++packs;
+    return cpu_->Pack(slices, buffer);
+  }
+  absl::Status Unpack(const void* buffer, absl::Span<const kernels::PackSlice> slices) override {
+    ++calls;
+    ++unpacks;
+    return cpu_->Unpack(buffer, slices);
+  }
+  absl::StatusOr<double> SquaredNorm(const void* data, int64_t count, DataType dtype) override {
+    ++calls;
+    return cpu_->SquaredNorm(data, count, dtype);
+  }
+  absl::StatusOr<double> DivideAndSquaredNorm(void* data, int64_t count, DataType dtype,
+                                              int64_t divisor) override {
+    ++calls;
+    return cpu_->DivideAndSquaredNorm(data, count, dtype, divisor);
+  }
+  absl::Status CopyToHost(const void* data, int64_t bytes, void* host) override {
+    ++calls;
+    ++copies;
+    return cpu_->CopyToHost(data, bytes, host);
+  }
+  absl::Status Synchronize() override { return cpu_->Synchronize(); }
+
+  int calls = 0, packs = 0, unpacks = 0, copies = 0;
+
+ private:
+  std::unique_ptr<kernels::KernelSet> cpu_;
+};
+
+// Host memory that calls itself device memory: exercises the averager's device path on a CPU.
+class PretendDeviceCommunicator final : public transport::Communicator {
+ public:
+  explicit PretendDeviceCommunicator(transport::Communicator* inner) : inner_(inner) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  const std::string& name() const override { return inner_->name(); }
+  transport::MemoryKind memory_kind() const override { return transport::MemoryKind::kCudaDevice; }
+  absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override {
+    return inner_->AllreduceSum(data, count, dtype);
+  }
+  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
+                         absl::Span<const int64_t> recv_counts, DataType dtype) override {
+    return inner_->Allgather(send, send_count, recv, recv_counts, dtype);
+  }
+  absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
+    return inner_->Broadcast(data, count, dtype, root);
+  }
+  absl::Status ReduceScatterSum(const void* send, void* recv,
+                                absl::Span<const int64_t> recv_counts, DataType dtype) override {
+    return inner_->ReduceScatterSum(send, recv, recv_counts, dtype);
+  }
+  absl::Status Barrier() override { return inner_->Barrier(); }
+  absl::Status Synchronize() override { return inner_->Synchronize(); }
+
+ private:
+  transport::Communicator* const inner_;
+};
+
+// One rank's averager and the host data planes of its world, group and cross communicators
+// (counted), each with its own counting kernels and workspace.
+class RankAverager {
+ public:
+  RankAverager(const Topology& topology, std::array<transport::CountingCommunicator*, 3> counted,
+               bool pretend_device)
+      : averager_(topology, counted[0]) {
+    for (int kind = 0; kind < 3; ++kind) {
+      transport::Communicator* communicator = counted[kind];
+      if (pretend_device) {
+        pretend_[kind] = std::make_unique<PretendDeviceCommunicator>(communicator);
+        communicator = pretend_[kind].get();
+      }
+      kernels_[kind] = std::make_unique<CountingKernels>();
+      workspaces_[kind] = kernels::MakeHostWorkspace();
+      planes_[kind] = std::make_unique<DataPlane>(
+          DataPlane{*communicator, *kernels_[kind], *workspaces_[kind]});
+    }
+  }
+
+  absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
+                                           AveragingAlgorithm algorithm, bool check) {
+    return averager_.Run(tensors, algorithm, check,
+                         AveragingPlanes{planes_[0].get(), planes_[1].get(), planes_[2].get()});
+  }
+  const CountingKernels& kernels(CommunicatorKind kind) const {
+    return *kernels_[static_cast<int>(kind)];
+  }
+
+ private:
+  CrossGroupAverager averager_;
+  std::array<std::unique_ptr<PretendDeviceCommunicator>, 3> pretend_;
+  std::array<std::unique_ptr<CountingKernels>, 3> kernels_;
+  std::array<std::unique_ptr<kernels::Workspace>, 3> workspaces_;
+  std::array<std::unique_ptr<DataPlane>, 3> planes_;
+};
+
 // P = k * G ranks as threads, each with world, group and cross communicators (counted).
 class Job {
  public:
-  Job(int num_groups, int group_size) : k_(num_groups), g_(group_size) {
+  Job(int num_groups, int group_size, bool pretend_device = false)
+      : k_(num_groups), g_(group_size), pretend_device_(pretend_device) {
     const int p = k_ * g_;
     world_ = LocalCommunicator::CreateGroup(p, "world");
     for (int group = 0; group < k_; ++group) groups_.push_back(LocalCommunicator::CreateGroup(g_, "group"));
@@ -35,13 +155,14 @@ class Job {
   }
 
   // Runs body(rank, averager) on every rank.
-  void Run(const std::function<void(int, CrossGroupAverager&)>& body) {
+  void Run(const std::function<void(int, RankAverager&)>& body) {
     std::vector<std::thread> threads;
     for (int r = 0; r < k_ * g_; ++r) {
       threads.emplace_back([&, r] {
         Topology topology = *MakeTopology(r, k_ * g_, r, k_ * g_, k_ * g_, k_ * g_, g_);
-        CrossGroupAverager averager(topology, counted_[r][0].get(), counted_[r][1].get(),
-                                    counted_[r][2].get());
+        RankAverager averager(topology,
+                              {counted_[r][0].get(), counted_[r][1].get(), counted_[r][2].get()},
+                              pretend_device_);
         body(r, averager);
       });
     }
@@ -54,6 +175,7 @@ class Job {
 
  private:
   int k_, g_;
+  bool pretend_device_;
   std::vector<std::unique_ptr<LocalCommunicator>> world_;
   std::vector<std::vector<std::unique_ptr<LocalCommunicator>>> groups_, crosses_;
   std::vector<std::vector<std::unique_ptr<transport::CountingCommunicator>>> counted_;
@@ -73,7 +195,7 @@ const Layout kMixed = {{3, 1000, 1, 257, 64}, {DataType::kFloat32, DataType::kFl
 
 void ExpectAveragedModel(int num_groups, int group_size, AveragingAlgorithm algorithm) {
   Job job(num_groups, group_size);
-  job.Run([&](int rank, CrossGroupAverager& averager) {
+  job.Run([&](int rank, RankAverager& averager) {
     const int group = rank / group_size;
     std::vector<std::vector<double>> f64(kMixed.sizes.size());
     std::vector<std::vector<float>> f32(kMixed.sizes.size());
@@ -129,7 +251,7 @@ TEST(CrossGroupAveragerTest, ShardedMovesGTimesLessAcrossGroups) {
   constexpr int64_t kElements = 1000003;  // not divisible by G
   for (AveragingAlgorithm algorithm : {AveragingAlgorithm::kSharded, AveragingAlgorithm::kWorldAllreduce}) {
     Job job(2, 4);
-    job.Run([&](int rank, CrossGroupAverager& averager) {
+    job.Run([&](int rank, RankAverager& averager) {
       std::vector<float> model(kElements, static_cast<float>(rank / 4));
       ParameterTensor tensor{model.data(), DataType::kFloat32, kElements};
       ASSERT_TRUE(averager.Run({&tensor, 1}, algorithm, false).ok());
@@ -154,7 +276,7 @@ TEST(CrossGroupAveragerTest, ShardedMovesGTimesLessAcrossGroups) {
 
 TEST(CrossGroupAveragerTest, InconsistentGroupFailsEveryRankNamingTheMembers) {
   Job job(2, 4);
-  job.Run([&](int rank, CrossGroupAverager& averager) {
+  job.Run([&](int rank, RankAverager& averager) {
     std::vector<float> model(100, static_cast<float>(rank / 4));
     if (rank == 6) model[42] += 1.0f;  // group 1, member 2 drifted
     ParameterTensor tensor{model.data(), DataType::kFloat32, 100};
@@ -167,9 +289,75 @@ TEST(CrossGroupAveragerTest, InconsistentGroupFailsEveryRankNamingTheMembers) {
   });
 }
 
+TEST(CrossGroupAveragerTest, TensorMemoryIsTouchedOnlyThroughThePlanesKernels) {
+  // Two tensors of one dtype: packed in the packing plane's workspace, then averaged. Sharded:
+  // group kernels pack and unpack, cross kernels take the norms and divide, the world's do
+  // nothing (the world communicator carries only the metric's partials). Baseline: all on the
+  // world plane.
+  for (AveragingAlgorithm algorithm : {AveragingAlgorithm::kSharded, AveragingAlgorithm::kWorldAllreduce}) {
+    Job job(2, 2);
+    job.Run([&](int rank, RankAverager& averager) {
+      std::vector<float> a(10, static_cast<float>(rank / 2)), b(7, 1.0f);
+      const ParameterTensor tensors[] = {{a.data(), DataType::kFloat32, 10},
+                                         {b.data(), DataType::kFloat32, 7}};
+      ASSERT_TRUE(averager.Run(tensors, algorithm, /*check=*/false).ok());
+      EXPECT_EQ(a[3], 0.5f);
+      EXPECT_EQ(b[6], 1.0f);
+      const CountingKernels& world = averager.kernels(CommunicatorKind::kWorld);
+      const CountingKernels& group = averager.kernels(CommunicatorKind::kGroup);
+      const CountingKernels& cross = averager.kernels(CommunicatorKind::kCross);
+      if (algorithm == AveragingAlgorithm::kSharded) {
+        EXPECT_EQ(group.packs, 1);
+        EXPECT_EQ(group.unpacks, 1);
+        EXPECT_EQ(group.calls, 2);
+        EXPECT_EQ(cross.calls, 2);  // the norm before, divide-and-norm after
+        EXPECT_EQ(world.calls, 0);
+      } else {
+        EXPECT_EQ(world.calls, 4);  // pack, norm, divide-and-norm, unpack
+        EXPECT_EQ(group.calls + cross.calls, 0);
+      }
+    });
+  }
+}
+
+TEST(CrossGroupAveragerTest, ConsistencyCheckCopiesDeviceParametersThroughTheKernels) {
+  // Planes whose communicators say "device memory" (host memory underneath): the check must not
+  // read the parameters itself but copy each through the kernels, and still find the drift.
+  for (const bool drift : {false, true}) {
+    Job job(2, 2, /*pretend_device=*/true);
+    job.Run([&](int rank, RankAverager& averager) {
+      std::vector<float> a(5, static_cast<float>(rank / 2)), b(3, 2.0f);
+      if (drift && rank == 3) b[1] = 2.5f;
+      const ParameterTensor tensors[] = {{a.data(), DataType::kFloat32, 5},
+                                         {b.data(), DataType::kFloat32, 3}};
+      const absl::StatusOr<AveragingRoundResult> result =
+          averager.Run(tensors, AveragingAlgorithm::kSharded, /*check=*/true);
+      EXPECT_EQ(averager.kernels(CommunicatorKind::kGroup).copies, 2);
+      if (drift) {
+        EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_THAT(result.status().message(), HasSubstr("group 1: rank 3 differs from rank 2"));
+      } else {
+        ASSERT_TRUE(result.ok()) << result.status();
+        EXPECT_EQ(a[4], 0.5f);
+      }
+    });
+  }
+}
+
+TEST(CrossGroupAveragerTest, MissingPlanesAreAnErrorNotACrash) {
+  const Topology topology = *MakeTopology(0, 2, 0, 2, 2, 2, 1);
+  CrossGroupAverager bare(topology, /*control=*/nullptr);  // never reached: the check comes first
+  float value = 1;
+  ParameterTensor tensor{&value, DataType::kFloat32, 1};
+  EXPECT_EQ(bare.Run({&tensor, 1}, AveragingAlgorithm::kSharded, false, AveragingPlanes{})
+                .status()
+                .code(),
+            absl::StatusCode::kInternal);
+}
+
 TEST(CrossGroupAveragerTest, IntegersAreRejected) {
   Job job(1, 1);
-  job.Run([&](int, CrossGroupAverager& averager) {
+  job.Run([&](int, RankAverager& averager) {
     int32_t value = 1;
     ParameterTensor tensor{&value, DataType::kInt32, 1};
     EXPECT_EQ(averager.Run({&tensor, 1}, AveragingAlgorithm::kSharded, false).status().code(),

@@ -22,7 +22,7 @@ absl::Status HierarchicalCommunicator::AllreduceSum(void* data, int64_t count, D
   HILO_RETURN_IF_ERROR(group_->ReduceScatterSum(data, shard, shard_sizes, dtype));
   HILO_RETURN_IF_ERROR(group_->Synchronize());
   return SumShardAcrossGroupsAndGather(*group_, *cross_, shard, data, count, dtype,
-                                       [](void*, int64_t) {});
+                                       [](void*, int64_t) { return absl::OkStatus(); });
 }
 
 }  // namespace hilo

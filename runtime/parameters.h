@@ -18,11 +18,15 @@ enum class AveragingAlgorithm : int {
 
 absl::string_view AveragingAlgorithmName(AveragingAlgorithm algorithm);
 
-// One parameter tensor, in host memory, updated in place.
+// One parameter tensor, updated in place: in host memory, or on the CUDA device of the round's
+// request (all parameters of a round are in one kind of memory).
 struct ParameterTensor {
   void* data = nullptr;
   DataType dtype = DataType::kFloat32;
   int64_t count = 0;
+  // Device parameters: a cudaEvent_t the framework recorded after last writing it (nullptr:
+  // nothing pending); the round's streams wait for it.
+  void* ready_event = nullptr;
 };
 
 // One completed cross-group averaging round.

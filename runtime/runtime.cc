@@ -216,6 +216,7 @@ absl::Status Runtime::InitializeOnCoordinator() {
         counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
         counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
         counted_[static_cast<int>(CommunicatorKind::kCross)].get(), host_shard_.get());
+    flat_host_world_plane_ = std::move(host_planes_[static_cast<int>(CommunicatorKind::kWorld)]);
     host_planes_[static_cast<int>(CommunicatorKind::kWorld)] = std::make_unique<DataPlane>(
         DataPlane{*hierarchical_world_, *cpu_kernels_, *host_fusion_});
   }
@@ -228,9 +229,7 @@ absl::Status Runtime::InitializeOnCoordinator() {
       {communicators_[0].get(), communicators_[1].get(), communicators_[2].get()},
       config_.hierarchical_allreduce, nccl_timeout);
   averager_ = std::make_unique<CrossGroupAverager>(
-      topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get(),
-      counted_[static_cast<int>(CommunicatorKind::kGroup)].get(),
-      counted_[static_cast<int>(CommunicatorKind::kCross)].get());
+      topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get());
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
   if (!config_.timeline_path.empty() && topology_.world_rank == 0) {
     // Rank 0's view, as Horovod's timeline: every rank executes the same responses in the same
@@ -576,6 +575,41 @@ absl::StatusOr<DataPlane*> Runtime::PlaneFor(CommunicatorKind kind,
   return plane;
 }
 
+absl::StatusOr<AveragingPlanes> Runtime::AveragingPlanesFor(const TensorRequest& request,
+                                                             AveragingAlgorithm algorithm,
+                                                             bool touches_data) {
+  const bool sharded = algorithm != AveragingAlgorithm::kWorldAllreduce;
+  if (request.device < 0) {
+    DataPlane* world = flat_host_world_plane_ != nullptr
+                           ? flat_host_world_plane_.get()
+                           : host_planes_[static_cast<int>(CommunicatorKind::kWorld)].get();
+    return AveragingPlanes{world, host_planes_[static_cast<int>(CommunicatorKind::kGroup)].get(),
+                           host_planes_[static_cast<int>(CommunicatorKind::kCross)].get()};
+  }
+  AveragingPlanes planes;
+  if (!touches_data) return planes;
+  // Every rank runs this response, so every member of each communicator reaches the creation of
+  // its NCCL communicator here together (device_planes.h).
+  const std::vector<CommunicatorKind> kinds =
+      sharded ? std::vector<CommunicatorKind>{CommunicatorKind::kGroup, CommunicatorKind::kCross}
+              : std::vector<CommunicatorKind>{CommunicatorKind::kWorld};
+  for (CommunicatorKind kind : kinds) {
+    HILO_ASSIGN_OR_RETURN(DataPlane * plane, device_planes_->For(kind, request.device));
+    (kind == CommunicatorKind::kWorld   ? planes.world
+     : kind == CommunicatorKind::kGroup ? planes.group
+                                        : planes.cross) = plane;
+    // The framework's pending work on the parameters, waited for on each stream that reads them
+    // (an event shared by consecutive parameters is waited for once).
+    const void* waited = nullptr;
+    for (const ParameterTensor& parameter : request.parameters) {
+      if (parameter.ready_event == nullptr || parameter.ready_event == waited) continue;
+      HILO_RETURN_IF_ERROR(device_planes_->WaitForEvent(kind, parameter.ready_event));
+      waited = parameter.ready_event;
+    }
+  }
+  return planes;
+}
+
 void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses) {
   for (const proto::Response& response : responses.responses()) ExecuteOne(kind, response);
 }
@@ -681,8 +715,13 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
 void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& entry) {
   const AveragingAlgorithm algorithm = FromProto(response.algorithm());
   const absl::Time start = absl::Now();
-  absl::StatusOr<AveragingRoundResult> result = averager_->Run(
-      entry.request.parameters, algorithm, response.check_group_consistency());
+  const bool touches_data = topology_.num_groups > 1 || response.check_group_consistency();
+  absl::StatusOr<AveragingPlanes> planes =
+      AveragingPlanesFor(entry.request, algorithm, touches_data);
+  absl::StatusOr<AveragingRoundResult> result =
+      planes.ok() ? averager_->Run(entry.request.parameters, algorithm,
+                                   response.check_group_consistency(), *planes)
+                  : planes.status();
   if (!result.ok()) {
     entry.operation->Complete(result.status());
     return;
@@ -754,6 +793,7 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown collective ", collective));
   }
+  HILO_RETURN_IF_ERROR(ValidateDevice(request));
   if (request.collective == CollectiveType::kAverageAcrossGroups) {
     return ValidateAveragingRequest(request);
   }
@@ -773,22 +813,10 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
                                                    ShapeToString(request.shape), " has ", count,
                                                    " elements"));
   }
-  if (request.device >= 0) {
-    if (!transport::BuiltWithCuda()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "'", request.name, "' is on CUDA device ", request.device,
-          ", but this hilo was built without CUDA (hilorun --check-build says which build it is)"));
-    }
-    if (request.collective != CollectiveType::kAllreduce &&
-        request.collective != CollectiveType::kBroadcast) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", request.name, "': ", CollectiveTypeName(request.collective),
-          " of CUDA tensors is not supported yet (allreduce and broadcast are); copy the tensor "
-          "to host memory"));
-    }
-  } else if (request.device < -1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", request.name, "': device ", request.device, " is not a CUDA device"));
+  if (request.device >= 0 && request.collective == CollectiveType::kAllgather) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': allgather of CUDA tensors is not supported yet (allreduce, "
+        "broadcast and averaging rounds are); copy the tensor to host memory"));
   }
   if (request.collective == CollectiveType::kAllgather && request.shape.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -802,6 +830,19 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
           "'", request.name, "': broadcast root ", request.root_rank, " is not a rank of the ",
           CommunicatorKindName(request.communicator), " communicator (size ", size, ")"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ValidateDevice(const TensorRequest& request) const {
+  if (request.device < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': device ", request.device, " is not a CUDA device"));
+  }
+  if (request.device >= 0 && !transport::BuiltWithCuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", request.name, "' is on CUDA device ", request.device,
+        ", but this hilo was built without CUDA (hilorun --check-build says which build it is)"));
   }
   return absl::OkStatus();
 }

@@ -130,6 +130,8 @@ class Runtime final : public StatusSource {
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
   absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
+  // The device field alone: a CUDA device number, in a build with CUDA.
+  absl::Status ValidateDevice(const TensorRequest& request) const;
 
   const RuntimeConfig config_;
   Logger logger_;
@@ -166,6 +168,9 @@ class Runtime final : public StatusSource {
   std::unique_ptr<kernels::Workspace> host_shard_;
   std::unique_ptr<transport::Communicator> hierarchical_world_;
   std::array<std::unique_ptr<DataPlane>, kNumCommunicatorKinds> host_planes_;
+  // The flat host world plane when the world's is hierarchical: averaging's world-allreduce
+  // baseline stays the flat allreduce it is meant to be compared with.
+  std::unique_ptr<DataPlane> flat_host_world_plane_;
   // The NCCL data plane for CUDA tensors (device_planes.h), created at init, used on first need.
   std::unique_ptr<DevicePlanes> device_planes_;
   // The data plane a response's `requests` on `kind` run on: host, or NCCL for CUDA tensors
@@ -173,6 +178,13 @@ class Runtime final : public StatusSource {
   // response agree on the memory (negotiation checks it).
   absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind,
                                       absl::Span<const TensorRequest* const> requests);
+  // The planes an averaging round of `request` runs on with `algorithm`: host, or NCCL when its
+  // parameters are CUDA tensors (then made to wait for their events). `touches_data`: false when
+  // the round will not read the parameters (one group, no consistency check), so no NCCL
+  // communicator is created for it.
+  absl::StatusOr<AveragingPlanes> AveragingPlanesFor(const TensorRequest& request,
+                                                     AveragingAlgorithm algorithm,
+                                                     bool touches_data);
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -35,13 +35,14 @@ int64_t ShardOffset(int64_t total, int shards, int shard);
 std::vector<int64_t> ShardSizes(int64_t total, int shards);
 
 // Sums `shard` (this rank's shard of a `count`-element buffer, ShardSize(count, G, group rank)
-// elements) over `cross`, calls `after_sum(shard, shard_count)` on it (e.g. to divide), and
-// allgathers every member's shard into `flat` over `group`. `shard` may be this rank's block of
+// elements) over `cross`, calls `after_sum(shard, shard_count)` on it once the sum is in place
+// (e.g. to divide; an error stops the steps), and allgathers every member's shard into `flat` over
+// `group`. `shard` may be this rank's block of
 // `flat` itself (in place) or a separate buffer.
 absl::Status SumShardAcrossGroupsAndGather(
     transport::Communicator& group, transport::Communicator& cross, void* shard, void* flat,
     int64_t count, DataType dtype,
-    absl::FunctionRef<void(void* shard, int64_t shard_count)> after_sum);
+    absl::FunctionRef<absl::Status(void* shard, int64_t shard_count)> after_sum);
 
 }  // namespace hilo
 

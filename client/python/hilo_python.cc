@@ -142,12 +142,18 @@ class ContextBinding {
     throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown collective '", collective, "'")));
   }
 
-  // `parameters`: (address, dtype, shape) per tensor, in the same order on every rank.
-  HandleBinding AverageAcrossGroups(const std::string& name,
-                               const std::vector<std::tuple<uintptr_t, std::string, std::vector<int64_t>>>& parameters,
-                               std::optional<std::string> algorithm) {
+  // `parameters`: (address, dtype, shape, device) per tensor, in the same order on every rank;
+  // `ready_event`: for CUDA parameters, one event recorded after all of them were last written.
+  HandleBinding AverageAcrossGroups(
+      const std::string& name,
+      const std::vector<std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>>& parameters,
+      std::optional<std::string> algorithm, uintptr_t ready_event) {
     std::vector<TensorView> views;
-    for (const auto& [address, dtype, shape] : parameters) views.push_back(View(address, dtype, shape));
+    for (const auto& [address, dtype, shape, device] : parameters) {
+      views.push_back(View(address, dtype, shape));
+      views.back().device = device;
+      views.back().ready_event = reinterpret_cast<void*>(ready_event);
+    }
     AveragingOptions options;
     if (algorithm) {
       if (*algorithm == "sharded") {
@@ -216,7 +222,8 @@ PYBIND11_MODULE(_hilo, m) {
            py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),
            py::arg("op"), py::arg("root_rank"), py::arg("device") = -1,
            py::arg("ready_event") = 0)
-      .def("average_across_groups", &ContextBinding::AverageAcrossGroups)
+      .def("average_across_groups", &ContextBinding::AverageAcrossGroups, py::arg("name"),
+           py::arg("parameters"), py::arg("algorithm"), py::arg("ready_event") = 0)
       .def("transport_counters", &ContextBinding::TransportCounters)
       .def("count_step", &ContextBinding::CountStep)
       .def("local_sgd_step", &ContextBinding::LocalSgdStep)

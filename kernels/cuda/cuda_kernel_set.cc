@@ -95,6 +95,15 @@ class CudaKernelSet final : public KernelSet {
     return ReadResult();
   }
 
+  absl::Status CopyToHost(const void* data, int64_t bytes, void* host) override {
+    if (bytes <= 0) return absl::OkStatus();
+    HILO_CUDA_RETURN(cudaMemcpyAsync(host, data, static_cast<size_t>(bytes),
+                                     cudaMemcpyDeviceToHost, stream_),
+                     "cudaMemcpyAsync");
+    HILO_CUDA_RETURN(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return absl::OkStatus();
+  }
+
   absl::Status Synchronize() override {
     HILO_CUDA_RETURN(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     return absl::OkStatus();

@@ -155,5 +155,16 @@ TEST_F(CudaKernelSetTest, NormsMatchTheCpuWithinFloat64Rounding) {
   }
 }
 
+TEST_F(CudaKernelSetTest, CopyToHostWaitsForEarlierWorkOnTheStream) {
+  const int64_t count = 1 << 20;
+  std::vector<char> host = RandomValues(DataType::kFloat32, count, 5);
+  DeviceBuffer device(host.data(), host.size());
+  ASSERT_TRUE(gpu_->Divide(device.get(), count, DataType::kFloat32, 7).ok());  // queued
+  std::vector<char> copy(host.size());
+  ASSERT_TRUE(gpu_->CopyToHost(device.get(), static_cast<int64_t>(copy.size()), copy.data()).ok());
+  ASSERT_TRUE(cpu_->Divide(host.data(), count, DataType::kFloat32, 7).ok());
+  EXPECT_EQ(copy, host);
+}
+
 }  // namespace
 }  // namespace hilo::kernels::cuda

@@ -58,5 +58,47 @@ TEST(DeviceTensorsGpuMpiTest, AllreduceAndBroadcastOfDeviceMemory) {
   cudaFree(device);
 }
 
+TEST(DeviceTensorsGpuMpiTest, AveragingRoundOfDeviceParameters) {
+  absl::StatusOr<int> devices = transport::CudaDeviceCount();
+  if (!devices.ok()) GTEST_SKIP() << "no usable CUDA device: " << devices.status().message();
+  ASSERT_EQ(HiloTestTopology().world_size, 1) << "run this as one rank per GPU";
+  // One rank is one group, so the average is the model itself; with the consistency check on,
+  // the round still reads both tensors through the CUDA kernels (copies to the host), and both
+  // algorithms create their NCCL planes.
+  std::vector<float> weights(1000, 0.25f), bias(7, -1.5f);
+  float* device_weights = nullptr;
+  float* device_bias = nullptr;
+  ASSERT_EQ(cudaMalloc(&device_weights, weights.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&device_bias, bias.size() * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_weights, weights.data(), weights.size() * sizeof(float),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_bias, bias.data(), bias.size() * sizeof(float),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  std::vector<TensorView> parameters = {
+      {device_weights, DataType::kFloat32, {static_cast<int64_t>(weights.size())}},
+      {device_bias, DataType::kFloat32, {static_cast<int64_t>(bias.size())}}};
+  for (TensorView& parameter : parameters) parameter.device = 0;
+  for (AveragingAlgorithm algorithm :
+       {AveragingAlgorithm::kSharded, AveragingAlgorithm::kWorldAllreduce}) {
+    AveragingOptions options;
+    options.algorithm = algorithm;
+    options.check_group_consistency = true;
+    absl::StatusOr<Handle> round =
+        HiloTestContext().AverageAcrossGroups("gpu.model", parameters, options);
+    ASSERT_TRUE(round.ok()) << round.status();
+    ASSERT_TRUE(round->Wait(kOperationTimeout).ok()) << *round->result();
+    EXPECT_EQ(round->discrepancy(), 0.0);
+  }
+  std::vector<float> back(bias.size());
+  ASSERT_EQ(cudaMemcpy(back.data(), device_bias, bias.size() * sizeof(float),
+                       cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  EXPECT_EQ(back, bias);
+  cudaFree(device_weights);
+  cudaFree(device_bias);
+}
+
 }  // namespace
 }  // namespace hilo::testing

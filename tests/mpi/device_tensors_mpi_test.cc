@@ -2,7 +2,8 @@
 // GPU machine runs tests/python/test_cuda.py and runtime/transport/nccl's tests): the requests
 // are checked, ranks disagreeing about host or device memory all get an error that says so, a
 // job whose ranks have no usable GPU fails the collective everywhere instead of hanging, and host
-// tensors keep working afterwards. In a CPU-only build, CUDA tensors are refused at once.
+// tensors keep working afterwards. In a CPU-only build, CUDA tensors are refused at once. The
+// same holds for cross-group averaging rounds of CUDA parameters.
 #include <cstdint>
 #include <vector>
 
@@ -41,7 +42,22 @@ TEST(DeviceTensorsMpiTest, CpuOnlyBuildRefusesThemAtOnce) {
   ASSERT_FALSE(handle.ok());
   EXPECT_EQ(handle.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(handle.status().message(), HasSubstr("built without CUDA"));
+  absl::StatusOr<Handle> round =
+      HiloTestContext().AverageAcrossGroups("cpu_only.model", {DeviceTensor()});
+  ASSERT_FALSE(round.ok());
+  EXPECT_EQ(round.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(round.status().message(), HasSubstr("built without CUDA"));
   ExpectHostAllreduceStillWorks("cpu_only.after");
+}
+
+TEST(DeviceTensorsMpiTest, AnAveragingRoundTakesOneKindOfMemory) {
+  std::vector<float> host(8, 1.0f);
+  absl::StatusOr<Handle> round = HiloTestContext().AverageAcrossGroups(
+      "mixed.model", {TensorView{host.data(), DataType::kFloat32, {8}}, DeviceTensor()});
+  ASSERT_FALSE(round.ok());
+  EXPECT_EQ(round.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(round.status().message(),
+              HasSubstr("parameter 1 is on CUDA device 0 but parameter 0 on host memory"));
 }
 
 TEST(DeviceTensorsMpiTest, UnsupportedCollectivesAreRefusedAtEnqueue) {
@@ -69,6 +85,15 @@ TEST(DeviceTensorsMpiTest, RanksDisagreeingAboutMemoryAllGetAnError) {
   EXPECT_THAT(status.message(), HasSubstr("memory differs across ranks"));
   EXPECT_THAT(status.message(), HasSubstr("CUDA device memory on rank 0"));
   EXPECT_THAT(host, ::testing::Each(3.0f)) << "no data may move";
+  // The same for an averaging round.
+  const TensorView parameter =
+      t.world_rank == 1 ? DeviceTensor() : TensorView{host.data(), DataType::kFloat32, {256}};
+  absl::StatusOr<Handle> round = HiloTestContext().AverageAcrossGroups("which_memory.model", {parameter});
+  ASSERT_TRUE(round.ok()) << round.status();
+  const absl::Status round_status = round->Wait(kOperationTimeout);
+  EXPECT_EQ(round_status.code(), absl::StatusCode::kInvalidArgument) << round_status;
+  EXPECT_THAT(round_status.message(), HasSubstr("CUDA device memory on rank 1"));
+  EXPECT_THAT(host, ::testing::Each(3.0f)) << "no data may move";
   ExpectHostAllreduceStillWorks("which_memory.after");
 }
 
@@ -88,6 +113,13 @@ TEST(DeviceTensorsMpiTest, NoUsableGpuFailsEveryRankInsteadOfHanging) {
     EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
     EXPECT_THAT(status.message(), HasSubstr("cudaSetDevice"));
   }
+  // An averaging round of CUDA parameters needs the group's and cross's NCCL planes.
+  absl::StatusOr<Handle> round =
+      HiloTestContext().AverageAcrossGroups("no_gpu.model", {DeviceTensor(), DeviceTensor()});
+  ASSERT_TRUE(round.ok()) << round.status();
+  const absl::Status round_status = round->Wait(kOperationTimeout);
+  EXPECT_EQ(round_status.code(), absl::StatusCode::kUnavailable) << round_status;
+  EXPECT_THAT(round_status.message(), HasSubstr("cudaSetDevice"));
   ExpectHostAllreduceStillWorks("no_gpu.after");
 }
 

@@ -42,3 +42,31 @@ def test_fused_cuda_allreduces():
 def test_unsupported_cuda_collectives_say_so():
     with pytest.raises(hilo.HiloError, match="CUDA tensors"):
         hvd.allgather(torch.ones(2, device="cuda"), name="cuda.gather")
+
+
+def test_averaging_round_of_a_cuda_model():
+    # One rank is one group: the round leaves the model as it is (D = 0), having read it through
+    # the CUDA kernels and NCCL planes; then the optimizer wrapper runs its rounds on CUDA.
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                torch.nn.Linear(16, 2)).cuda()
+    before = [p.detach().clone() for p in model.parameters()]
+    for algorithm in ("sharded", "world-allreduce"):
+        assert hvd.average_across_groups([p.data for p in model.parameters()],
+                                         name="cuda.model", algorithm=algorithm) == 0.0
+    for p, b in zip(model.parameters(), before):
+        assert torch.equal(p, b)
+    optimizer = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                         named_parameters=model.named_parameters(), tau=2)
+    data = torch.randn(32, 8, device="cuda")
+    target = torch.randint(0, 2, (32,), device="cuda")
+    for _ in range(4):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(data), target).backward()
+        optimizer.step()
+    assert optimizer.discrepancy == 0.0
+
+
+def test_an_averaging_round_takes_one_kind_of_memory():
+    with pytest.raises(hilo.HiloError, match="same memory"):
+        hvd.average_across_groups([torch.ones(3, device="cuda"), torch.ones(3)],
+                                  name="cuda.mixed")

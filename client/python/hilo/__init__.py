@@ -140,8 +140,9 @@ class _Described:
         return self.address, self.dtype, self.shape
 
 
-def _describe(tensor, allow_cuda=True):
-    """The _Described of a tensor hilo may read and write in place."""
+def _describe(tensor, allow_cuda=True, record_event=True):
+    """The _Described of a tensor hilo may read and write in place. `record_event=False`: the
+    caller records one event for several CUDA tensors itself."""
     if _is_torch(tensor):
         import torch
         if tensor.device.type not in ("cpu", "cuda"):
@@ -159,8 +160,7 @@ def _describe(tensor, allow_cuda=True):
                                 "copy them to the CPU")
             device = tensor.device.index if tensor.device.index is not None \
                 else torch.cuda.current_device()
-            event = torch.cuda.Event()
-            event.record(torch.cuda.current_stream(device))
+            event = _record_event(device) if record_event else None
             return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape),
                               device, event)
         return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape))
@@ -176,6 +176,14 @@ def _describe(tensor, allow_cuda=True):
     if name is None:
         raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
     return _Described(tensor.ctypes.data, name, list(tensor.shape))
+
+
+def _record_event(device):
+    """A CUDA event recorded on torch's current stream of `device`: hilo's streams wait for it."""
+    import torch
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(device))
+    return event
 
 
 def _copy(tensor):
@@ -302,8 +310,14 @@ def poll(handle):
 def average_across_groups(tensors, name="model", algorithm=None):
     """One cross-group averaging round over `tensors` (floating point, in place, same list on
     every rank; collective over the world). Returns the round's model discrepancy D."""
-    described = [_describe(t, allow_cuda=False).as_tuple() for t in tensors]
-    native = _context().average_across_groups(str(name), described, algorithm)
+    described = [_describe(t, record_event=False) for t in tensors]
+    devices = sorted({d.device for d in described})
+    # One event after the work that last wrote any of them (all on one device; hilo says so
+    # otherwise). The round completes with every stream it used finished.
+    event = _record_event(devices[-1]) if devices and devices[-1] >= 0 else None
+    native = _context().average_across_groups(
+        str(name), [d.as_tuple() + (d.device,) for d in described], algorithm,
+        0 if event is None else int(event.cuda_event))
     native.wait(None)
     return native.discrepancy()
 
