@@ -222,12 +222,14 @@ def _op(average, op):
 class Handle:
     """An enqueued collective. `synchronize(handle)` waits and returns its output."""
 
-    def __init__(self, native, output, like=None, kind="allreduce", described=None):
+    def __init__(self, native, output, like=None, kind="allreduce", described=None,
+                 output_device=None):
         self._native = native
         self._output = output  # the tensor being written (kept alive until done)
         self._described = described  # keeps a CUDA tensor's ready event alive
         self._like = like
         self._kind = kind
+        self._output_device = output_device  # allgather of a CUDA tensor: where the result goes
 
     def poll(self):
         return self._native.poll()
@@ -235,7 +237,8 @@ class Handle:
     def wait(self, timeout=None):
         self._native.wait(timeout)
         if self._kind == "allgather":
-            return _from_bytes(self._native.output(), self._like, self._native.output_shape())
+            result = _from_bytes(self._native.output(), self._like, self._native.output_shape())
+            return result if self._output_device is None else result.to(self._output_device)
         return self._output
 
 
@@ -263,12 +266,18 @@ def allreduce(tensor, average=None, name=None, op=None, communicator=WORLD):
 
 
 def allgather_async(tensor, name=None, communicator=WORLD):
+    output_device = None
+    if _is_torch(tensor) and tensor.device.type == "cuda":
+        # The runtime's allgather output is a host buffer (docs/python.md): a CUDA tensor goes
+        # through host memory, a copy each way; the result is a tensor on the input's device.
+        output_device = tensor.device
+        tensor = tensor.detach().to("cpu")
     d = _describe(tensor, allow_cuda=False)
     if not d.shape:
         raise HiloError("INVALID_ARGUMENT: allgather needs at least one dimension")
     native = _context().enqueue("allgather", _name(name, "allgather"), d.address, d.dtype,
                                 d.shape, communicator, Sum, 0)
-    return Handle(native, tensor, like=tensor, kind="allgather")
+    return Handle(native, tensor, like=tensor, kind="allgather", output_device=output_device)
 
 
 def allgather(tensor, name=None, communicator=WORLD):
