@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -326,6 +327,8 @@ absl::Status Runtime::RunCycles() {
     return absl::MakeSpan(world_agreement)
         .subspan(segment_offset[static_cast<int>(kind)], segment_words);
   };
+  // Whether the current cycle reported new requests or executed a response.
+  bool progressed = false;
   const auto finish = [&](CommunicatorKind kind,
                           absl::Span<const uint64_t> agreed) -> absl::StatusOr<bool> {
     const int index = static_cast<int>(kind);
@@ -335,6 +338,7 @@ absl::Status Runtime::RunCycles() {
     cache_hits_[index].store(stats.hits, std::memory_order_relaxed);
     cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
     ExecuteResponses(kind, responses);
+    if (responses.responses_size() > 0) progressed = true;
     if (kind == CommunicatorKind::kWorld && responses.shutdown()) {
       HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
                responses.shutdown_requested_by(), ")");
@@ -344,18 +348,35 @@ absl::Status Runtime::RunCycles() {
   };
 
   const auto take_new_requests = [&](CommunicatorKind kind) {
-    return queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank);
+    std::vector<proto::Request> requests =
+        queue_.TakeNewRequests(kind, topology_.CommunicatorRank(kind), topology_.world_rank);
+    if (!requests.empty()) progressed = true;
+    return requests;
   };
 
   absl::Time next_cycle = absl::Now();
   absl::Time next_world_join = absl::Now() + kWorldJoinPeriod;
   bool others_have_world_work = false;
   int64_t idle_cycles = 0;
+  // Catching up (see below): the pause before the next cycle while this rank waits for peers
+  // to submit what it reported; nullopt when not catching up.
+  std::optional<absl::Duration> catch_up_pause;
   while (true) {
     // Sleep until the cycle time has passed, unless work arrives first: a step that enqueues
     // tensors starts negotiating at once instead of waiting out the cycle. An idle rank still
     // wakes for its group's periodic world cycle.
-    queue_.WaitForWork(separate_group_cycles ? std::min(next_cycle, next_world_join) : next_cycle);
+    // Catching up: after a cycle that reported or resolved something but left this rank's
+    // tensors waiting for a peer, the next cycle starts at once, then after pauses that double
+    // from kFirstCatchUpPause up to the cycle time while nothing progresses. A peer that was one
+    // cycle behind (its timer started an empty cycle just before its enqueue) is already in its
+    // next cycle with the tensor, and must not wait out this rank's whole cycle time; a late
+    // peer waits at most about as long as it was late. Ranks that disagree for good (a stall)
+    // agree a few more times, then once per cycle time again.
+    constexpr absl::Duration kFirstCatchUpPause = absl::Microseconds(50);
+    absl::Time deadline = separate_group_cycles ? std::min(next_cycle, next_world_join) : next_cycle;
+    if (catch_up_pause.has_value()) deadline = std::min(deadline, absl::Now() + *catch_up_pause);
+    queue_.WaitForWork(deadline);
+    progressed = false;
     if (queue_.size() > 0) WaitForBurstToEnd();
     idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
@@ -423,7 +444,17 @@ absl::Status Runtime::RunCycles() {
         if (stop) return absl::OkStatus();
       }
     }
-    InspectStalls(absl::Now());
+    const absl::Time now = absl::Now();
+    if (queue_.size() == 0) {
+      catch_up_pause.reset();
+    } else if (progressed) {
+      catch_up_pause = absl::ZeroDuration();
+    } else if (catch_up_pause.has_value()) {
+      catch_up_pause = *catch_up_pause == absl::ZeroDuration() ? kFirstCatchUpPause
+                                                                 : *catch_up_pause * 2;
+      if (*catch_up_pause >= config_.cycle_time) catch_up_pause.reset();
+    }
+    InspectStalls(now);
   }
 }
 
