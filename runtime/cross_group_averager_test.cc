@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "kernels/kernel_set.h"
 #include "runtime/transport/counting_communicator.h"
+#include "runtime/transport/forwarding_communicator.h"
 #include "runtime/transport/local/local_communicator.h"
 
 namespace hilo {
@@ -71,32 +72,10 @@ class CountingKernels final : public kernels::KernelSet {
 };
 
 // Host memory that calls itself device memory: exercises the averager's device path on a CPU.
-class PretendDeviceCommunicator final : public transport::Communicator {
+class PretendDeviceCommunicator final : public transport::ForwardingCommunicator {
  public:
-  explicit PretendDeviceCommunicator(transport::Communicator* inner) : inner_(inner) {}
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  const std::string& name() const override { return inner_->name(); }
+  using ForwardingCommunicator::ForwardingCommunicator;
   transport::MemoryKind memory_kind() const override { return transport::MemoryKind::kCudaDevice; }
-  absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override {
-    return inner_->AllreduceSum(data, count, dtype);
-  }
-  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
-                         absl::Span<const int64_t> recv_counts, DataType dtype) override {
-    return inner_->Allgather(send, send_count, recv, recv_counts, dtype);
-  }
-  absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
-    return inner_->Broadcast(data, count, dtype, root);
-  }
-  absl::Status ReduceScatterSum(const void* send, void* recv,
-                                absl::Span<const int64_t> recv_counts, DataType dtype) override {
-    return inner_->ReduceScatterSum(send, recv, recv_counts, dtype);
-  }
-  absl::Status Barrier() override { return inner_->Barrier(); }
-  absl::Status Synchronize() override { return inner_->Synchronize(); }
-
- private:
-  transport::Communicator* const inner_;
 };
 
 // One rank's averager and the host data planes of its world, group and cross communicators

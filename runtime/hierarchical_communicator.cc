@@ -10,11 +10,11 @@ HierarchicalCommunicator::HierarchicalCommunicator(transport::Communicator* worl
                                                    transport::Communicator* group,
                                                    transport::Communicator* cross,
                                                    kernels::Workspace* shard)
-    : world_(world), group_(group), cross_(cross), shard_(shard) {}
+    : ForwardingCommunicator(world), group_(group), cross_(cross), shard_(shard) {}
 
 absl::Status HierarchicalCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
   // With one group or groups of one, one of the steps would be the whole allreduce anyway.
-  if (group_->size() == 1 || cross_->size() == 1) return world_->AllreduceSum(data, count, dtype);
+  if (group_->size() == 1 || cross_->size() == 1) return inner()->AllreduceSum(data, count, dtype);
   const std::vector<int64_t> shard_sizes = ShardSizes(count, group_->size());
   HILO_ASSIGN_OR_RETURN(void* shard,
                         shard_->Reserve(static_cast<size_t>(shard_sizes[group_->rank()]) *

@@ -23,40 +23,20 @@
 #include <vector>
 
 #include "kernels/kernel_set.h"
-#include "runtime/transport/communicator.h"
+#include "runtime/transport/forwarding_communicator.h"
 
 namespace hilo {
 
-class HierarchicalCommunicator final : public transport::Communicator {
+class HierarchicalCommunicator final : public transport::ForwardingCommunicator {
  public:
   // All four must outlive this object; `group` and `cross` are this rank's, as in Topology;
   // `shard` is memory of the communicators' kind.
   HierarchicalCommunicator(transport::Communicator* world, transport::Communicator* group,
                            transport::Communicator* cross, kernels::Workspace* shard);
 
-  int rank() const override { return world_->rank(); }
-  int size() const override { return world_->size(); }
-  const std::string& name() const override { return world_->name(); }
-  transport::MemoryKind memory_kind() const override { return world_->memory_kind(); }
-
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
-  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
-                         absl::Span<const int64_t> recv_counts, DataType dtype) override {
-    return world_->Allgather(send, send_count, recv, recv_counts, dtype);
-  }
-  absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
-    return world_->Broadcast(data, count, dtype, root);
-  }
-  absl::Status ReduceScatterSum(const void* send, void* recv,
-                                absl::Span<const int64_t> recv_counts, DataType dtype) override {
-    return world_->ReduceScatterSum(send, recv, recv_counts, dtype);
-  }
-  absl::Status Barrier() override { return world_->Barrier(); }
-  // Every step synchronizes before returning.
-  absl::Status Synchronize() override { return world_->Synchronize(); }
 
  private:
-  transport::Communicator* const world_;
   transport::Communicator* const group_;
   transport::Communicator* const cross_;
   kernels::Workspace* const shard_;  // this rank's shard between the steps

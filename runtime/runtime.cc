@@ -107,8 +107,10 @@ void Runtime::CoordinatorMain() {
   // device work waits on a peer that is gone.
   if (device_planes_ != nullptr && !stopped_with.ok()) device_planes_->Abort();
   for (auto& plane : host_planes_) plane.reset();
+  flat_host_world_plane_.reset();
   hierarchical_world_.reset();
   for (auto& controller : controllers_) controller.reset();
+  for (auto& shm : shm_) shm.reset();
   for (auto& communicator : communicators_) communicator.reset();
   session_.reset();
 }
@@ -185,6 +187,11 @@ absl::Status Runtime::InitializeOnCoordinator() {
                                           topology_.CommunicatorRank(kind),
                                           topology_.CommunicatorName(kind)));
   }
+  // The NCCL communicators and the shared-memory segments give up on a missing peer after this
+  // long instead of hanging.
+  const absl::Duration peer_timeout = config_.stall_shutdown > absl::ZeroDuration()
+                                          ? config_.stall_shutdown
+                                          : absl::Minutes(5);
   for (CommunicatorKind kind : kAllCommunicatorKinds) {
     transport::MpiCommunicator* communicator = communicators_[static_cast<int>(kind)].get();
     if (communicator->size() != topology_.CommunicatorSize(kind) ||
@@ -202,8 +209,22 @@ absl::Status Runtime::InitializeOnCoordinator() {
       member_world_ranks.push_back(topology_.WorldRankOf(kind, member));
     }
     controller.set_member_world_ranks(std::move(member_world_ranks));
-    counted_[static_cast<int>(kind)] =
-        std::make_unique<transport::CountingCommunicator>(communicator);
+    transport::Communicator* data = communicator;
+    if (config_.shm_allreduce && communicator->size() > 1) {
+      // Collective over the communicator; every member reaches the same decision.
+      absl::StatusOr<std::unique_ptr<transport::ShmCommunicator>> shm =
+          transport::ShmCommunicator::Create(communicator, communicator,
+                                             transport::ShmCommunicator::ThisNode(), peer_timeout);
+      if (shm.ok()) {
+        data = (shm_[static_cast<int>(kind)] = *std::move(shm)).get();
+      } else if (absl::IsFailedPrecondition(shm.status()) ||
+                 absl::IsResourceExhausted(shm.status())) {
+        HILO_LOG(logger_, LogLevel::kInfo, "allreduce over MPI: ", shm.status().message());
+      } else {
+        return shm.status();
+      }
+    }
+    counted_[static_cast<int>(kind)] = std::make_unique<transport::CountingCommunicator>(data);
   }
   cpu_kernels_ = kernels::MakeCpuKernelSet();
   host_fusion_ = kernels::MakeHostWorkspace();
@@ -221,14 +242,10 @@ absl::Status Runtime::InitializeOnCoordinator() {
     host_planes_[static_cast<int>(CommunicatorKind::kWorld)] = std::make_unique<DataPlane>(
         DataPlane{*hierarchical_world_, *cpu_kernels_, *host_fusion_});
   }
-  // A missing NCCL peer fails a device collective after this long instead of hanging it.
-  const absl::Duration nccl_timeout = config_.stall_shutdown > absl::ZeroDuration()
-                                          ? config_.stall_shutdown
-                                          : absl::Minutes(5);
   device_planes_ = MakeDevicePlanes(
       topology_,
       {communicators_[0].get(), communicators_[1].get(), communicators_[2].get()},
-      config_.hierarchical_allreduce, nccl_timeout);
+      config_.hierarchical_allreduce, peer_timeout);
   averager_ = std::make_unique<CrossGroupAverager>(
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get());
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);

@@ -47,6 +47,7 @@
 #include "runtime/topology.h"
 #include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/mpi/mpi_session.h"
+#include "runtime/transport/shm/shm_communicator.h"
 
 namespace hilo {
 
@@ -147,6 +148,9 @@ class Runtime final : public StatusSource {
   // How long control waits poll while this rank has work in flight (set at init).
   absl::Duration control_spin_ = absl::ZeroDuration();
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;
+  // Shared-memory allreduce over each communicator whose ranks share a machine (else null);
+  // wraps the MPI communicator above for the data plane.
+  std::array<std::unique_ptr<transport::ShmCommunicator>, kNumCommunicatorKinds> shm_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
   const absl::Time started_at_ = absl::Now();

@@ -75,6 +75,10 @@ absl::Status ApplyHierarchicalAllreduce(absl::string_view value, RuntimeConfig* 
   return ParseFlag("HILO_HIERARCHICAL_ALLREDUCE", value, &config->hierarchical_allreduce);
 }
 
+absl::Status ApplyShmAllreduce(absl::string_view value, RuntimeConfig* config) {
+  return ParseFlag("HILO_SHM_ALLREDUCE", value, &config->shm_allreduce);
+}
+
 absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config) {
   int64_t bytes = 0;
   if (!absl::SimpleAtoi(value, &bytes) || bytes < 0) {
@@ -198,6 +202,11 @@ constexpr ConfigOption kRegistry[] = {
      "allreduce of each shard across groups, allgather in the group (the same sum; G times less "
      "traffic between groups).",
      &ApplyHierarchicalAllreduce},
+    {"HILO_SHM_ALLREDUCE", "1",
+     "1 = host allreduces on a communicator whose ranks are all on one machine go through one "
+     "shared-memory segment (two barriers per MiB, waits sleep on a futex) instead of MPI; "
+     "0 = always MPI.",
+     &ApplyShmAllreduce},
     {"HILO_CACHE_CAPACITY", "1024",
      "Tensors per communicator in the response cache (LRU): a step that resubmits cached tensors "
      "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
@@ -290,6 +299,7 @@ std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeCon
       {"HILO_CHECK_GROUP_CONSISTENCY", config.check_group_consistency ? "1" : "0"},
       {"HILO_FUSION_THRESHOLD", number(config.fusion_threshold_bytes)},
       {"HILO_HIERARCHICAL_ALLREDUCE", config.hierarchical_allreduce ? "1" : "0"},
+      {"HILO_SHM_ALLREDUCE", config.shm_allreduce ? "1" : "0"},
       {"HILO_CACHE_CAPACITY", number(config.cache_capacity)},
       {"HILO_CONTROL_SPIN_US", config.control_spin
                                    ? number(absl::ToInt64Microseconds(*config.control_spin))

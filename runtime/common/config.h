@@ -47,6 +47,9 @@ struct RuntimeConfig {
   // allreduce of the shard across groups, allgather in the group (same result, G times less
   // traffic between groups).
   bool hierarchical_allreduce = false;
+  // Host allreduces among ranks of one machine go through a shared-memory segment with
+  // sleeping waits (runtime/transport/shm) instead of MPI.
+  bool shm_allreduce = true;
   // Tensors per communicator whose agreed responses are remembered, so that a repeated step
   // negotiates with one bitwise-AND allreduce. 0 disables the cache.
   int cache_capacity = 1024;

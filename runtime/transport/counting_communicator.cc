@@ -25,7 +25,7 @@ void CountingCommunicator::Record(int64_t bytes, int64_t nanoseconds) {
 
 absl::Status CountingCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
   const int64_t start = NowNanoseconds();
-  absl::Status status = inner_->AllreduceSum(data, count, dtype);
+  absl::Status status = inner()->AllreduceSum(data, count, dtype);
   Record(Bytes(count, dtype), NowNanoseconds() - start);
   return status;
 }
@@ -34,14 +34,14 @@ absl::Status CountingCommunicator::Allgather(const void* send, int64_t send_coun
                                              absl::Span<const int64_t> recv_counts,
                                              DataType dtype) {
   const int64_t start = NowNanoseconds();
-  absl::Status status = inner_->Allgather(send, send_count, recv, recv_counts, dtype);
+  absl::Status status = inner()->Allgather(send, send_count, recv, recv_counts, dtype);
   Record(Bytes(send_count, dtype), NowNanoseconds() - start);
   return status;
 }
 
 absl::Status CountingCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
   const int64_t start = NowNanoseconds();
-  absl::Status status = inner_->Broadcast(data, count, dtype, root);
+  absl::Status status = inner()->Broadcast(data, count, dtype, root);
   Record(Bytes(count, dtype), NowNanoseconds() - start);
   return status;
 }
@@ -52,14 +52,14 @@ absl::Status CountingCommunicator::ReduceScatterSum(const void* send, void* recv
   int64_t total = 0;
   for (int64_t count : recv_counts) total += count;
   const int64_t start = NowNanoseconds();
-  absl::Status status = inner_->ReduceScatterSum(send, recv, recv_counts, dtype);
+  absl::Status status = inner()->ReduceScatterSum(send, recv, recv_counts, dtype);
   Record(Bytes(total, dtype), NowNanoseconds() - start);
   return status;
 }
 
 absl::Status CountingCommunicator::Barrier() {
   const int64_t start = NowNanoseconds();
-  absl::Status status = inner_->Barrier();
+  absl::Status status = inner()->Barrier();
   Record(0, NowNanoseconds() - start);
   return status;
 }

@@ -12,7 +12,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/transport/communicator.h"
+#include "runtime/transport/forwarding_communicator.h"
 
 namespace hilo::transport {
 
@@ -22,15 +22,10 @@ struct TransportCounters {
   int64_t busy_nanoseconds = 0;  // wall time spent inside the wrapped calls
 };
 
-class CountingCommunicator final : public Communicator {
+class CountingCommunicator final : public ForwardingCommunicator {
  public:
   // `inner` must outlive this object.
-  explicit CountingCommunicator(Communicator* inner) : inner_(inner) {}
-
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  const std::string& name() const override { return inner_->name(); }
-  MemoryKind memory_kind() const override { return inner_->memory_kind(); }
+  explicit CountingCommunicator(Communicator* inner) : ForwardingCommunicator(inner) {}
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
@@ -39,7 +34,6 @@ class CountingCommunicator final : public Communicator {
   absl::Status ReduceScatterSum(const void* send, void* recv,
                                 absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Barrier() override;
-  absl::Status Synchronize() override { return inner_->Synchronize(); }
 
   TransportCounters counters() const;
 
@@ -47,7 +41,6 @@ class CountingCommunicator final : public Communicator {
   // Adds one call of `bytes` that took `nanoseconds`.
   void Record(int64_t bytes, int64_t nanoseconds);
 
-  Communicator* const inner_;
   std::atomic<int64_t> calls_{0};
   std::atomic<int64_t> bytes_{0};
   std::atomic<int64_t> busy_nanoseconds_{0};

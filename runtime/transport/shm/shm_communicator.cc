@@ -1,0 +1,233 @@
+#include "runtime/transport/shm/shm_communicator.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/reduce.h"
+
+namespace hilo::transport {
+namespace {
+
+// Each member's slot; the segment holds 2 sets of P slots. 1 MiB keeps a 16-rank segment at
+// 32 MiB (Docker's default /dev/shm is 64 MiB) while a piece is large enough that two barriers
+// cost little against its copies.
+constexpr size_t kSlotBytes = size_t{1} << 20;
+// Polls of the barrier word (each yielding the CPU) before sleeping on the futex: a peer that is
+// running arrives within microseconds, and one that is not must get the CPU.
+constexpr int kPollsBeforeSleeping = 16;
+// The longest single futex sleep, so that the deadline and the abort flag are rechecked.
+constexpr absl::Duration kLongestSleep = absl::Milliseconds(100);
+
+long Futex(std::atomic<uint32_t>* word, int op, uint32_t value, const struct timespec* timeout) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word layout");
+  // Not FUTEX_PRIVATE_FLAG: the word is shared between processes.
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, timeout, nullptr, 0);
+}
+
+std::string ReadFirstLine(const char* path) {
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+}  // namespace
+
+struct ShmCommunicator::Header {
+  alignas(64) std::atomic<uint32_t> arrived{0};     // members in the current barrier
+  alignas(64) std::atomic<uint32_t> generation{0};  // completed barriers (the futex word)
+  alignas(64) std::atomic<uint32_t> aborted{0};     // a member gave up waiting
+};
+
+std::string ShmCommunicator::ThisNode() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "/", ReadFirstLine("/proc/sys/kernel/random/boot_id"));
+}
+
+absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
+    Communicator* inner, ControlChannel* control, const std::string& node,
+    absl::Duration timeout) {
+  const int members = control->size();
+  const size_t header_bytes = (sizeof(Header) + 4095) / 4096 * 4096;
+  const size_t mapping_bytes = header_bytes + 2 * static_cast<size_t>(members) * kSlotBytes;
+  // Rank 0 checks that everybody is on its machine and creates the segment; its verdict (a
+  // segment name, or an error) reaches every member, so all of them decide alike.
+  absl::StatusOr<std::vector<std::string>> nodes = control->GatherToRoot(node);
+  if (!nodes.ok()) return nodes.status();
+  std::string verdict;
+  int created_fd = -1;
+  std::string segment;
+  if (control->rank() == 0) {
+    for (int r = 1; r < members; ++r) {
+      if ((*nodes)[r] != node) {
+        verdict = absl::StrCat("E:members of ", inner->name(), " are on different machines (rank 0 on ",
+                               node, ", rank ", r, " on ", (*nodes)[r], ")");
+        break;
+      }
+    }
+    if (verdict.empty()) {
+      static std::atomic<int> serial{0};
+      segment = absl::StrCat("/hilo-", getpid(), "-", serial.fetch_add(1), "-",
+                             absl::ToUnixNanos(absl::Now()) % 1000000007);
+      created_fd = shm_open(segment.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      // posix_fallocate, not ftruncate alone: a /dev/shm too small for the segment is an error
+      // here instead of a SIGBUS at the first touch of a missing page.
+      const int reserved =
+          created_fd < 0 ? errno
+                         : posix_fallocate(created_fd, 0, static_cast<off_t>(mapping_bytes));
+      if (created_fd < 0 || reserved != 0) {
+        verdict = absl::StrCat("R:cannot create a ", mapping_bytes >> 20,
+                               " MiB shared-memory segment for ", inner->name(), ": ",
+                               std::strerror(reserved));
+        if (created_fd >= 0) {
+          close(created_fd);
+          shm_unlink(segment.c_str());
+          created_fd = -1;
+        }
+      } else {
+        verdict = absl::StrCat("S:", segment);
+      }
+    }
+  }
+  if (absl::Status status = control->BroadcastFromRoot(&verdict); !status.ok()) {
+    if (created_fd >= 0) {
+      close(created_fd);
+      shm_unlink(segment.c_str());
+    }
+    return status;
+  }
+  if (verdict.rfind("E:", 0) == 0) return absl::FailedPreconditionError(verdict.substr(2));
+  if (verdict.rfind("R:", 0) == 0) return absl::ResourceExhaustedError(verdict.substr(2));
+  segment = verdict.substr(2);
+  const int fd = created_fd >= 0 ? created_fd : shm_open(segment.c_str(), O_RDWR, 0600);
+  void* mapping = MAP_FAILED;
+  if (fd >= 0) {
+    mapping = mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+  }
+  // Everybody reports whether it mapped the segment; then rank 0 unlinks the name (the mappings
+  // keep the memory until the last one goes), so nothing is left in /dev/shm even on a crash.
+  std::vector<uint64_t> all_mapped = {mapping != MAP_FAILED ? ~uint64_t{0} : 0};
+  const absl::Status agreed = control->AllreduceBitwiseAnd(absl::MakeSpan(all_mapped));
+  if (control->rank() == 0) shm_unlink(segment.c_str());
+  if (!agreed.ok() || all_mapped[0] == 0) {
+    if (mapping != MAP_FAILED) munmap(mapping, mapping_bytes);
+    if (!agreed.ok()) return agreed;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a member of ", inner->name(), " could not map the shared-memory segment"));
+  }
+  if (control->rank() == 0) new (mapping) Header();
+  // The header is constructed before anyone uses it.
+  std::vector<uint64_t> constructed = {~uint64_t{0}};
+  if (absl::Status status = control->AllreduceBitwiseAnd(absl::MakeSpan(constructed));
+      !status.ok()) {
+    munmap(mapping, mapping_bytes);
+    return status;
+  }
+  return std::unique_ptr<ShmCommunicator>(
+      new ShmCommunicator(inner, mapping, mapping_bytes, kSlotBytes, timeout));
+}
+
+ShmCommunicator::ShmCommunicator(Communicator* inner, void* mapping, size_t mapping_bytes,
+                                 size_t slot_bytes, absl::Duration timeout)
+    : ForwardingCommunicator(inner),
+      mapping_(mapping),
+      mapping_bytes_(mapping_bytes),
+      slot_bytes_(slot_bytes),
+      timeout_(timeout),
+      header_(static_cast<Header*>(mapping)) {}
+
+ShmCommunicator::~ShmCommunicator() { munmap(mapping_, mapping_bytes_); }
+
+char* ShmCommunicator::Slot(int set, int rank) const {
+  const size_t header_bytes = (sizeof(Header) + 4095) / 4096 * 4096;
+  return static_cast<char*>(mapping_) + header_bytes +
+         (static_cast<size_t>(set) * size() + rank) * slot_bytes_;
+}
+
+absl::Status ShmCommunicator::ArriveAndWait() {
+  const uint32_t generation = header_->generation.load(std::memory_order_acquire);
+  // The last to arrive opens the barrier; its acq_rel increment has seen every member's writes,
+  // and the release of the new generation passes them on to the waiters.
+  if (header_->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 ==
+      static_cast<uint32_t>(size())) {
+    header_->arrived.store(0, std::memory_order_relaxed);
+    header_->generation.fetch_add(1, std::memory_order_release);
+    Futex(&header_->generation, FUTEX_WAKE, INT_MAX, nullptr);
+    return absl::OkStatus();
+  }
+  for (int poll = 0; poll < kPollsBeforeSleeping; ++poll) {
+    if (header_->generation.load(std::memory_order_acquire) != generation) return absl::OkStatus();
+    sched_yield();
+  }
+  const absl::Time deadline = absl::Now() + timeout_;
+  while (header_->generation.load(std::memory_order_acquire) == generation) {
+    if (header_->aborted.load(std::memory_order_acquire) != 0) {
+      return absl::AbortedError(absl::StrCat("shared-memory allreduce on ", name(), " (rank ",
+                                             rank(), "): a peer gave up waiting"));
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      header_->aborted.store(1, std::memory_order_release);
+      Futex(&header_->generation, FUTEX_WAKE, INT_MAX, nullptr);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "shared-memory allreduce on ", name(), " (rank ", rank(), "): not every member arrived "
+          "within ", absl::FormatDuration(timeout_), " (a peer died or stopped calling)"));
+    }
+    const struct timespec sleep = absl::ToTimespec(std::min(left, kLongestSleep));
+    // Returns at once if the generation has already moved on (EAGAIN): no lost wake-up.
+    Futex(&header_->generation, FUTEX_WAIT, generation, &sleep);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShmCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
+  if (!broken_.ok()) return broken_;
+  const int members = size();
+  if (members == 1 || count <= 0) return absl::OkStatus();
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  const int64_t piece_limit = static_cast<int64_t>(slot_bytes_) / element;
+  char* const bytes = static_cast<char*>(data);
+  const int me = rank();
+  for (int64_t offset = 0; offset < count; offset += piece_limit) {
+    const int64_t piece = std::min(piece_limit, count - offset);
+    const int set = next_set_;
+    next_set_ ^= 1;
+    char* const mine = Slot(set, me);
+    std::memcpy(mine, bytes + offset * element, static_cast<size_t>(piece * element));
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    // Range r of the piece: the same split as the sharded steps (sizes differ by at most one).
+    const auto range_begin = [&](int r) {
+      return r * (piece / members) + std::min<int64_t>(r, piece % members);
+    };
+    const int64_t begin = range_begin(me), length = range_begin(me + 1) - begin;
+    for (int other = 0; other < members && length > 0; ++other) {
+      if (other == me) continue;
+      kernels::SumInto(mine + begin * element, Slot(set, other) + begin * element, length, dtype);
+    }
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    for (int owner = 0; owner < members; ++owner) {
+      const int64_t from = range_begin(owner), to = range_begin(owner + 1);
+      std::memcpy(bytes + (offset + from) * element, Slot(set, owner) + from * element,
+                  static_cast<size_t>((to - from) * element));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hilo::transport

@@ -1,0 +1,85 @@
+// Allreduce among the ranks of one node through one shared-memory segment, with waits that sleep.
+//
+// MPI's shared-memory allreduce moves data through per-peer FIFOs in 2(P-1) dependent steps, and
+// its waits poll. On a node with more ranks than CPUs (and on any node while the framework
+// computes) each step waits for the next peer to be scheduled while the polling ranks take the
+// CPU from it. Here an allreduce of a piece (at most one slot) is three phases separated by two
+// barriers:
+//
+//   1. every rank copies its piece into its own slot of the segment;
+//   2. rank r sums range r of the piece over all slots (in place in its own slot: no other rank
+//      reads or writes that range in this phase);
+//   3. every rank copies the P summed ranges back into its buffer.
+//
+// Each rank reads and writes about 3 N elements however large P is, and a waiting rank sleeps on
+// a futex in the segment, woken by the last arrival. Two sets of slots alternate between
+// consecutive pieces (and calls), so phase 3 needs no third barrier: a set is rewritten only
+// after the next piece's first barrier, which every rank passes only after its phase 3.
+//
+// Only AllreduceSum goes through the segment; every other call, and Synchronize, goes to the
+// wrapped communicator. A barrier that does not complete within the timeout (a peer died or
+// stopped calling) fails with DEADLINE_EXCEEDED naming the communicator, marks the segment
+// aborted so that the peers' waits fail at once too, and leaves this communicator failing every
+// later allreduce with the same error.
+#ifndef HILO_RUNTIME_TRANSPORT_SHM_SHM_COMMUNICATOR_H_
+#define HILO_RUNTIME_TRANSPORT_SHM_SHM_COMMUNICATOR_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/transport/communicator.h"
+#include "runtime/transport/control_channel.h"
+#include "runtime/transport/forwarding_communicator.h"
+
+namespace hilo::transport {
+
+class ShmCommunicator final : public ForwardingCommunicator {
+ public:
+  // Collective over the members of `control` (the same ranks as `inner`, in the same order).
+  // `node` names this rank's machine (hostname and boot id): when the members do not all name
+  // the same one, or the segment cannot be created, every member gets FAILED_PRECONDITION or
+  // RESOURCE_EXHAUSTED (the same decision everywhere, made by rank 0) and keeps using `inner`.
+  // `inner` and `control` must outlive the result.
+  static absl::StatusOr<std::unique_ptr<ShmCommunicator>> Create(Communicator* inner,
+                                                                 ControlChannel* control,
+                                                                 const std::string& node,
+                                                                 absl::Duration timeout);
+  ~ShmCommunicator() override;
+
+  // This machine's identity for Create: hostname and kernel boot id.
+  static std::string ThisNode();
+
+  absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+
+  // Bytes of one slot: the largest piece one allreduce moves between two barriers.
+  size_t slot_bytes() const { return slot_bytes_; }
+
+ private:
+  struct Header;
+
+  ShmCommunicator(Communicator* inner, void* mapping, size_t mapping_bytes, size_t slot_bytes,
+                  absl::Duration timeout);
+
+  char* Slot(int set, int rank) const;
+  // Waits until every member has arrived; DEADLINE_EXCEEDED after the timeout, ABORTED when a
+  // peer gave up first.
+  absl::Status ArriveAndWait();
+
+  void* const mapping_;
+  const size_t mapping_bytes_;
+  const size_t slot_bytes_;
+  const absl::Duration timeout_;
+  Header* const header_;
+  int next_set_ = 0;     // the slot set the next piece uses
+  absl::Status broken_;  // set once a barrier failed: the segment's state is then unknown
+};
+
+}  // namespace hilo::transport
+
+#endif  // HILO_RUNTIME_TRANSPORT_SHM_SHM_COMMUNICATOR_H_

@@ -1,0 +1,137 @@
+#include "runtime/transport/shm/shm_communicator.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/half.h"
+#include "runtime/transport/local/local_communicator.h"
+
+namespace hilo::transport {
+namespace {
+
+using ::testing::HasSubstr;
+
+// P threads, each with a LocalCommunicator (the inner transport and the control channel) and,
+// once Create has run, a ShmCommunicator over it. Threads of one process map the segment like
+// processes do.
+void RunRanks(int size, const std::function<std::string(int)>& node, absl::Duration timeout,
+              const std::function<void(int, absl::StatusOr<std::unique_ptr<ShmCommunicator>>&,
+                                       LocalCommunicator&)>& body) {
+  std::vector<std::unique_ptr<LocalCommunicator>> inner = LocalCommunicator::CreateGroup(size, "node 0");
+  std::vector<std::thread> threads;
+  for (int r = 0; r < size; ++r) {
+    threads.emplace_back([&, r] {
+      absl::StatusOr<std::unique_ptr<ShmCommunicator>> shm =
+          ShmCommunicator::Create(inner[r].get(), inner[r].get(), node(r), timeout);
+      body(r, shm, *inner[r]);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+std::string SameNode(int) { return ShmCommunicator::ThisNode(); }
+
+// Element i of rank r's input: small integers, so every sum is exact in any order and dtype.
+double Input(int rank, int64_t i) { return static_cast<double>((rank + 1) * (i % 7) - 3); }
+
+void Fill(std::vector<char>* buffer, DataType dtype, int64_t count, int rank) {
+  buffer->assign(count * DataTypeSize(dtype), 0);
+  for (int64_t i = 0; i < count; ++i) {
+    const double v = Input(rank, i);
+    switch (dtype) {
+      case DataType::kFloat32: reinterpret_cast<float*>(buffer->data())[i] = static_cast<float>(v); break;
+      case DataType::kFloat64: reinterpret_cast<double*>(buffer->data())[i] = v; break;
+      case DataType::kInt32: reinterpret_cast<int32_t*>(buffer->data())[i] = static_cast<int32_t>(v); break;
+      case DataType::kInt64: reinterpret_cast<int64_t*>(buffer->data())[i] = static_cast<int64_t>(v); break;
+      case DataType::kFloat16:
+        reinterpret_cast<uint16_t*>(buffer->data())[i] = kernels::FloatToFloat16(static_cast<float>(v));
+        break;
+      case DataType::kBFloat16:
+        reinterpret_cast<uint16_t*>(buffer->data())[i] = kernels::FloatToBFloat16(static_cast<float>(v));
+        break;
+    }
+  }
+}
+
+TEST(ShmCommunicatorTest, AllreduceEqualsTheSumForEveryDtypeSizeAndRankCount) {
+  const DataType dtypes[] = {DataType::kFloat32, DataType::kFloat64, DataType::kInt32,
+                             DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16};
+  for (int size : {2, 3, 4}) {
+    RunRanks(size, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator& inner) {
+      ASSERT_TRUE(shm.ok()) << shm.status();
+      // Fewer elements than ranks, uneven splits, and several pieces (a slot is 1 MiB).
+      for (int64_t count : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{1000}, int64_t{600001}}) {
+        for (DataType dtype : dtypes) {
+          std::vector<char> actual, expected;
+          Fill(&actual, dtype, count, rank);
+          Fill(&expected, dtype, count, rank);
+          ASSERT_TRUE((*shm)->AllreduceSum(actual.data(), count, dtype).ok());
+          ASSERT_TRUE(inner.AllreduceSum(expected.data(), count, dtype).ok());
+          ASSERT_EQ(actual, expected) << "size " << size << ", count " << count << ", "
+                                      << DataTypeName(dtype);
+        }
+      }
+    });
+  }
+}
+
+TEST(ShmCommunicatorTest, BackToBackCallsOfChangingSizesStayCorrect) {
+  // Consecutive calls alternate between the two slot sets without a closing barrier; a rank
+  // racing ahead into the next call must not overwrite what a slower rank still copies out.
+  RunRanks(4, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    for (int call = 0; call < 200; ++call) {
+      const int64_t count = 1 + (call * 7919) % 300000;
+      std::vector<int32_t> data(count, rank + call);
+      ASSERT_TRUE((*shm)->AllreduceSum(data.data(), count, DataType::kInt32).ok());
+      const int32_t expected = 4 * call + 6;
+      ASSERT_EQ(data.front(), expected) << "call " << call;
+      ASSERT_EQ(data.back(), expected) << "call " << call;
+    }
+  });
+}
+
+TEST(ShmCommunicatorTest, MembersOnDifferentMachinesAllKeepTheirTransport) {
+  RunRanks(3, [](int rank) { return rank == 2 ? std::string("other/host") : SameNode(rank); },
+           absl::Seconds(60), [&](int, auto& shm, LocalCommunicator&) {
+             ASSERT_FALSE(shm.ok());
+             EXPECT_EQ(shm.status().code(), absl::StatusCode::kFailedPrecondition);
+             EXPECT_THAT(shm.status().message(), HasSubstr("different machines"));
+             EXPECT_THAT(shm.status().message(), HasSubstr("rank 2 on other/host"));
+           });
+}
+
+TEST(ShmCommunicatorTest, APeerThatStopsCallingFailsTheOthersInsteadOfHanging) {
+  RunRanks(3, SameNode, absl::Milliseconds(300), [&](int rank, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    if (rank == 2) return;  // never arrives
+    float value = 1;
+    const absl::Status status = (*shm)->AllreduceSum(&value, 1, DataType::kFloat32);
+    EXPECT_TRUE(status.code() == absl::StatusCode::kDeadlineExceeded ||
+                status.code() == absl::StatusCode::kAborted)
+        << status;
+    EXPECT_THAT(status.message(), HasSubstr("node 0"));
+    // The segment's state is unknown from now on: later calls fail at once.
+    EXPECT_EQ((*shm)->AllreduceSum(&value, 1, DataType::kFloat32).code(), status.code());
+  });
+}
+
+TEST(ShmCommunicatorTest, OtherCollectivesGoToTheWrappedTransport) {
+  RunRanks(2, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    int32_t value = rank == 1 ? 42 : 0;
+    ASSERT_TRUE((*shm)->Broadcast(&value, 1, DataType::kInt32, 1).ok());
+    EXPECT_EQ(value, 42);
+    EXPECT_EQ((*shm)->name(), "node 0");
+    EXPECT_EQ((*shm)->size(), 2);
+  });
+}
+
+}  // namespace
+}  // namespace hilo::transport
