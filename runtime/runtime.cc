@@ -339,7 +339,14 @@ absl::Status Runtime::RunCycles() {
   // Group agreement: [group | flags].
   std::vector<uint64_t> group_agreement(static_cast<size_t>(segment_words) + 1);
   transport::MpiCommunicator& world = *communicators_[world_index];
-  transport::MpiCommunicator& group = *communicators_[group_index];
+  // Agreements go through the shared-memory segment where the members share a machine: a rank
+  // that waits for the others sleeps until the last one arrives (shm_communicator.h).
+  const auto agreement_channel = [&](int index) -> transport::ControlChannel& {
+    if (shm_[index] != nullptr) return *shm_[index];
+    return *communicators_[index];
+  };
+  transport::ControlChannel& world_channel = agreement_channel(world_index);
+  transport::ControlChannel& group_channel = agreement_channel(group_index);
   const auto world_segment_of = [&](CommunicatorKind kind) {
     return absl::MakeSpan(world_agreement)
         .subspan(segment_offset[static_cast<int>(kind)], segment_words);
@@ -423,7 +430,7 @@ absl::Status Runtime::RunCycles() {
       if (has_world_work || others_have_world_work || absl::Now() >= next_world_join) {
         group_agreement.back() &= ~kWantsWorldCycle;
       }
-      HILO_RETURN_IF_ERROR(group.AllreduceBitwiseAnd(absl::MakeSpan(group_agreement)));
+      HILO_RETURN_IF_ERROR(group_channel.AllreduceBitwiseAnd(absl::MakeSpan(group_agreement)));
       group_agreements_.fetch_add(1, std::memory_order_relaxed);
       HILO_RETURN_IF_ERROR(
           finish(CommunicatorKind::kGroup,
@@ -446,7 +453,7 @@ absl::Status Runtime::RunCycles() {
         Controller::RaiseAbort(world_segment_of(CommunicatorKind::kWorld));
       }
       if (has_world_work) world_agreement.back() &= ~kHasWorldWork;
-      HILO_RETURN_IF_ERROR(world.AllreduceBitwiseAnd(absl::MakeSpan(world_agreement)));
+      HILO_RETURN_IF_ERROR(world_channel.AllreduceBitwiseAnd(absl::MakeSpan(world_agreement)));
       world_agreements_.fetch_add(1, std::memory_order_relaxed);
       if (Controller::AnyoneAborts(world_segment_of(CommunicatorKind::kWorld))) {
         return StopForStall(world);

@@ -26,6 +26,8 @@ namespace {
 // 32 MiB (Docker's default /dev/shm is 64 MiB) while a piece is large enough that two barriers
 // cost little against its copies.
 constexpr size_t kSlotBytes = size_t{1} << 20;
+// Each member's control slot (agreements of the negotiation: a few hundred bytes to a few KiB).
+constexpr size_t kControlSlotBytes = size_t{16} << 10;
 // Polls of the barrier word (each yielding the CPU) before sleeping on the futex: a peer that is
 // running arrives within microseconds, and one that is not must get the CPU.
 constexpr int kPollsBeforeSleeping = 16;
@@ -53,6 +55,8 @@ struct ShmCommunicator::Header {
   alignas(64) std::atomic<uint32_t> aborted{0};     // a member gave up waiting
 };
 
+size_t ShmCommunicator::HeaderBytes() { return (sizeof(Header) + 4095) / 4096 * 4096; }
+
 std::string ShmCommunicator::ThisNode() {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
@@ -63,8 +67,8 @@ absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
     Communicator* inner, ControlChannel* control, const std::string& node,
     absl::Duration timeout) {
   const int members = control->size();
-  const size_t header_bytes = (sizeof(Header) + 4095) / 4096 * 4096;
-  const size_t mapping_bytes = header_bytes + 2 * static_cast<size_t>(members) * kSlotBytes;
+  const size_t mapping_bytes =
+      HeaderBytes() + 2 * static_cast<size_t>(members) * (kControlSlotBytes + kSlotBytes);
   // Rank 0 checks that everybody is on its machine and creates the segment; its verdict (a
   // segment name, or an error) reaches every member, so all of them decide alike.
   absl::StatusOr<std::vector<std::string>> nodes = control->GatherToRoot(node);
@@ -140,12 +144,13 @@ absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
     return status;
   }
   return std::unique_ptr<ShmCommunicator>(
-      new ShmCommunicator(inner, mapping, mapping_bytes, kSlotBytes, timeout));
+      new ShmCommunicator(inner, control, mapping, mapping_bytes, kSlotBytes, timeout));
 }
 
-ShmCommunicator::ShmCommunicator(Communicator* inner, void* mapping, size_t mapping_bytes,
-                                 size_t slot_bytes, absl::Duration timeout)
+ShmCommunicator::ShmCommunicator(Communicator* inner, ControlChannel* control, void* mapping,
+                                 size_t mapping_bytes, size_t slot_bytes, absl::Duration timeout)
     : ForwardingCommunicator(inner),
+      control_(control),
       mapping_(mapping),
       mapping_bytes_(mapping_bytes),
       slot_bytes_(slot_bytes),
@@ -154,10 +159,34 @@ ShmCommunicator::ShmCommunicator(Communicator* inner, void* mapping, size_t mapp
 
 ShmCommunicator::~ShmCommunicator() { munmap(mapping_, mapping_bytes_); }
 
+// Layout: header page(s), 2 x P control slots, 2 x P data slots.
+uint64_t* ShmCommunicator::ControlSlot(int set, int rank) const {
+  return reinterpret_cast<uint64_t*>(static_cast<char*>(mapping_) + HeaderBytes() +
+                                     (static_cast<size_t>(set) * size() + rank) * kControlSlotBytes);
+}
+
 char* ShmCommunicator::Slot(int set, int rank) const {
-  const size_t header_bytes = (sizeof(Header) + 4095) / 4096 * 4096;
-  return static_cast<char*>(mapping_) + header_bytes +
+  return static_cast<char*>(mapping_) + HeaderBytes() + 2 * size() * kControlSlotBytes +
          (static_cast<size_t>(set) * size() + rank) * slot_bytes_;
+}
+
+absl::Status ShmCommunicator::AllreduceBitwiseAnd(absl::Span<uint64_t> words) {
+  if (words.size() * sizeof(uint64_t) > kControlSlotBytes) {
+    return control_->AllreduceBitwiseAnd(words);  // the same decision on every member
+  }
+  if (!broken_.ok()) return broken_;
+  if (size() == 1) return absl::OkStatus();
+  const int set = next_control_set_;
+  next_control_set_ ^= 1;
+  std::memcpy(ControlSlot(set, rank()), words.data(), words.size() * sizeof(uint64_t));
+  if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+  // Every member ANDs every slot, in place in its own words (its slot keeps its original).
+  for (int other = 0; other < size(); ++other) {
+    if (other == rank()) continue;
+    const uint64_t* theirs = ControlSlot(set, other);
+    for (size_t i = 0; i < words.size(); ++i) words[i] &= theirs[i];
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ShmCommunicator::ArriveAndWait() {

@@ -16,8 +16,13 @@
 // consecutive pieces (and calls), so phase 3 needs no third barrier: a set is rewritten only
 // after the next piece's first barrier, which every rank passes only after its phase 3.
 //
-// Only AllreduceSum goes through the segment; every other call, and Synchronize, goes to the
-// wrapped communicator. A barrier that does not complete within the timeout (a peer died or
+// The negotiation's bitwise-AND agreement (ControlChannel::AllreduceBitwiseAnd) goes through the
+// segment too: each rank writes its words into its control slot, one barrier, each ANDs all
+// slots (alternating sets as above). A rank waiting for its peers to start their cycle then
+// sleeps until the last one arrives and is woken at once, instead of polling MPI.
+//
+// Every other call (allgather, broadcast, the negotiation's gather and broadcast) goes to the
+// wrapped communicator and control channel. A barrier that does not complete within the timeout (a peer died or
 // stopped calling) fails with DEADLINE_EXCEEDED naming the communicator, marks the segment
 // aborted so that the peers' waits fail at once too, and leaves this communicator failing every
 // later allreduce with the same error.
@@ -29,6 +34,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,7 +45,7 @@
 
 namespace hilo::transport {
 
-class ShmCommunicator final : public ForwardingCommunicator {
+class ShmCommunicator final : public ForwardingCommunicator, public ControlChannel {
  public:
   // Collective over the members of `control` (the same ranks as `inner`, in the same order).
   // `node` names this rank's machine (hostname and boot id): when the members do not all name
@@ -55,28 +61,46 @@ class ShmCommunicator final : public ForwardingCommunicator {
   // This machine's identity for Create: hostname and kernel boot id.
   static std::string ThisNode();
 
+  int rank() const override { return ForwardingCommunicator::rank(); }
+  int size() const override { return ForwardingCommunicator::size(); }
+
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+
+  // ControlChannel. Agreements of up to kControlSlotBytes go through the segment, larger ones
+  // (and the gather and broadcast) through the wrapped control channel.
+  absl::StatusOr<std::vector<std::string>> GatherToRoot(const std::string& local) override {
+    return control_->GatherToRoot(local);
+  }
+  absl::Status BroadcastFromRoot(std::string* message) override {
+    return control_->BroadcastFromRoot(message);
+  }
+  absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
 
   // Bytes of one slot: the largest piece one allreduce moves between two barriers.
   size_t slot_bytes() const { return slot_bytes_; }
 
  private:
   struct Header;
+  // The header's size, rounded up to whole pages.
+  static size_t HeaderBytes();
 
-  ShmCommunicator(Communicator* inner, void* mapping, size_t mapping_bytes, size_t slot_bytes,
-                  absl::Duration timeout);
+  ShmCommunicator(Communicator* inner, ControlChannel* control, void* mapping,
+                  size_t mapping_bytes, size_t slot_bytes, absl::Duration timeout);
 
   char* Slot(int set, int rank) const;
+  uint64_t* ControlSlot(int set, int rank) const;
   // Waits until every member has arrived; DEADLINE_EXCEEDED after the timeout, ABORTED when a
   // peer gave up first.
   absl::Status ArriveAndWait();
 
+  ControlChannel* const control_;
   void* const mapping_;
   const size_t mapping_bytes_;
   const size_t slot_bytes_;
   const absl::Duration timeout_;
   Header* const header_;
-  int next_set_ = 0;     // the slot set the next piece uses
+  int next_set_ = 0;          // the slot set the next piece uses
+  int next_control_set_ = 0;  // the control slot set the next agreement uses
   absl::Status broken_;  // set once a barrier failed: the segment's state is then unknown
 };
 

@@ -122,6 +122,29 @@ TEST(ShmCommunicatorTest, APeerThatStopsCallingFailsTheOthersInsteadOfHanging) {
   });
 }
 
+TEST(ShmCommunicatorTest, AgreementsAreTheBitwiseAndOfEveryMembersWords) {
+  RunRanks(3, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    // Interleaved with allreduces, which share the barrier, and in three sizes (the largest goes
+    // through the wrapped channel).
+    for (size_t words : {size_t{1}, size_t{33}, size_t{5000}}) {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<uint64_t> mine(words, ~uint64_t{0});
+        mine[round % words] &= ~(uint64_t{1} << rank);  // each clears its own bit somewhere
+        mine.back() &= ~(uint64_t{1} << (8 + rank));
+        ASSERT_TRUE((*shm)->AllreduceBitwiseAnd(absl::MakeSpan(mine)).ok());
+        uint64_t expected_back = ~uint64_t{0} & ~(uint64_t{0x7} << 8);
+        if ((words - 1) == static_cast<size_t>(round) % words) expected_back &= ~uint64_t{0x7};
+        EXPECT_EQ(mine.back(), expected_back) << words << " words, round " << round;
+        EXPECT_EQ(mine[round % words] & 0x7, 0u);
+        int32_t value = rank;
+        ASSERT_TRUE((*shm)->AllreduceSum(&value, 1, DataType::kInt32).ok());
+        EXPECT_EQ(value, 3);
+      }
+    }
+  });
+}
+
 TEST(ShmCommunicatorTest, OtherCollectivesGoToTheWrappedTransport) {
   RunRanks(2, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
     ASSERT_TRUE(shm.ok()) << shm.status();
