@@ -408,6 +408,9 @@ absl::Status Runtime::RunCycles() {
     // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
     const absl::Duration spin = idle_cycles == 0 ? control_spin_ : absl::ZeroDuration();
     for (auto& communicator : communicators_) communicator->set_control_spin(spin);
+    for (auto& shm : shm_) {
+      if (shm != nullptr) shm->set_spin(spin);
+    }
     bool shutdown;
     {
       absl::MutexLock lock(&mu_);

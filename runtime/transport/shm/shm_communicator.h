@@ -11,7 +11,9 @@
 //      reads or writes that range in this phase);
 //   3. every rank copies the P summed ranges back into its buffer.
 //
-// Each rank reads and writes about 3 N elements however large P is, and a waiting rank sleeps on
+// With two ranks, phase 2 is each rank adding the other's slot to its own buffer, and phase 3
+// disappears (a + b == b + a, so both get the same bits). Each rank reads and writes about 3 N
+// elements however large P is, and a waiting rank sleeps on
 // a futex in the segment, woken by the last arrival. Two sets of slots alternate between
 // consecutive pieces (and calls), so phase 3 needs no third barrier: a set is rewritten only
 // after the next piece's first barrier, which every rank passes only after its phase 3.
@@ -76,6 +78,12 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   }
   absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
 
+  // How long a barrier wait keeps polling (yielding the CPU between polls) before it sleeps on
+  // the futex: worth it while each rank has a CPU of its own (a futex wake-up costs tens of
+  // microseconds), harmful when ranks outnumber CPUs. The runtime sets HILO_CONTROL_SPIN_US's
+  // choice while work is in flight, and zero while idle.
+  void set_spin(absl::Duration spin) { spin_ = spin; }
+
   // Bytes of one slot: the largest piece one allreduce moves between two barriers.
   size_t slot_bytes() const { return slot_bytes_; }
 
@@ -99,6 +107,7 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   const size_t slot_bytes_;
   const absl::Duration timeout_;
   Header* const header_;
+  absl::Duration spin_ = absl::ZeroDuration();
   int next_set_ = 0;          // the slot set the next piece uses
   int next_control_set_ = 0;  // the control slot set the next agreement uses
   absl::Status broken_;  // set once a barrier failed: the segment's state is then unknown
