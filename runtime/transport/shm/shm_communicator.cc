@@ -85,9 +85,9 @@ absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
       }
     }
     if (verdict.empty()) {
-      static std::atomic<int> serial{0};
-      segment = absl::StrCat("/hilo-", getpid(), "-", serial.fetch_add(1), "-",
-                             absl::ToUnixNanos(absl::Now()) % 1000000007);
+      // Unique among live segments: this process, this communicator object, and the time.
+      segment = absl::StrCat("/hilo-", getpid(), "-", reinterpret_cast<uintptr_t>(inner), "-",
+                             absl::ToUnixNanos(absl::Now()));
       created_fd = shm_open(segment.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
       // posix_fallocate, not ftruncate alone: a /dev/shm too small for the segment is an error
       // here instead of a SIGBUS at the first touch of a missing page.
