@@ -52,6 +52,27 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   if (total == 0) return absl::OkStatus();
   transport::Communicator& communicator = plane.communicator;
   if (phases != nullptr) phases->pack = absl::Now();
+  // A transport that copies the data anyway (shared memory) gathers from the tensors and
+  // scatters back to them itself: no fusion buffer, no pack or unpack copies.
+  std::vector<transport::Communicator::Slice> parts;
+  parts.reserve(slices.size());
+  for (const kernels::PackSlice& slice : slices) parts.push_back({slice.tensor, slice.offset, slice.bytes});
+  if (phases != nullptr) phases->transport = phases->pack;
+  const absl::Status unpacked = communicator.AllreduceSumSlices(parts, dtype);
+  if (!absl::IsUnimplemented(unpacked)) {
+    HILO_RETURN_IF_ERROR(unpacked);
+    if (phases != nullptr) phases->unpack = absl::Now();
+    if (op == ReduceOp::kAverage && communicator.size() > 1) {
+      for (const TensorRequest* request : requests) {
+        HILO_RETURN_IF_ERROR(plane.kernels.Divide(request->data, ElementCount(request->shape),
+                                                  dtype, communicator.size()));
+      }
+    }
+    HILO_RETURN_IF_ERROR(communicator.Synchronize());
+    HILO_RETURN_IF_ERROR(plane.kernels.Synchronize());
+    if (phases != nullptr) phases->end = absl::Now();
+    return absl::OkStatus();
+  }
   HILO_ASSIGN_OR_RETURN(void* packed, plane.fusion.Reserve(static_cast<size_t>(total) * element));
   HILO_RETURN_IF_ERROR(plane.kernels.Pack(slices, packed));
   if (phases != nullptr) phases->transport = absl::Now();

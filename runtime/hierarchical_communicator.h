@@ -35,6 +35,10 @@ class HierarchicalCommunicator final : public transport::ForwardingCommunicator 
                            transport::Communicator* cross, kernels::Workspace* shard);
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  // Not the flat world's: the caller packs and the packed buffer goes the hierarchical way.
+  absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override {
+    return Communicator::AllreduceSumSlices(slices, dtype);
+  }
 
  private:
   transport::Communicator* const group_;

@@ -50,6 +50,23 @@ class Communicator {
   virtual absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                                  absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
 
+  // One part of a buffer that is never packed: `bytes` bytes at `data`, at byte `offset` of the
+  // concatenation of all parts.
+  struct Slice {
+    void* data;
+    int64_t offset;
+    int64_t bytes;
+  };
+  // AllreduceSum of the concatenation of `slices` (in order, offsets contiguous from 0, whole
+  // elements), in place in the slices, without the caller packing them into one buffer first:
+  // for transports that copy the data anyway (shared memory), gathering straight from the
+  // tensors saves a copy each way. UNIMPLEMENTED by default: the caller then packs.
+  virtual absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) {
+    (void)slices;
+    (void)dtype;
+    return absl::UnimplementedError("this transport sums packed buffers only");
+  }
+
   // In place: every rank ends with root's data. `root` is a rank of this communicator.
   virtual absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) = 0;
 

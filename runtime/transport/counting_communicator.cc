@@ -30,6 +30,18 @@ absl::Status CountingCommunicator::AllreduceSum(void* data, int64_t count, DataT
   return status;
 }
 
+absl::Status CountingCommunicator::AllreduceSumSlices(absl::Span<const Slice> slices,
+                                                      DataType dtype) {
+  const int64_t start = NowNanoseconds();
+  absl::Status status = inner()->AllreduceSumSlices(slices, dtype);
+  // A transport that cannot take slices moved nothing: the caller packs and calls AllreduceSum.
+  if (absl::IsUnimplemented(status)) return status;
+  int64_t bytes = 0;
+  for (const Slice& slice : slices) bytes += slice.bytes;
+  Record(bytes, NowNanoseconds() - start);
+  return status;
+}
+
 absl::Status CountingCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                              absl::Span<const int64_t> recv_counts,
                                              DataType dtype) {

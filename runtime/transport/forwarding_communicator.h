@@ -23,6 +23,9 @@ class ForwardingCommunicator : public Communicator {
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override {
     return inner_->AllreduceSum(data, count, dtype);
   }
+  absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override {
+    return inner_->AllreduceSumSlices(slices, dtype);
+  }
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override {
     return inner_->Allgather(send, send_count, recv, recv_counts, dtype);

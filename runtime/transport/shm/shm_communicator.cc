@@ -235,25 +235,66 @@ absl::Status ShmCommunicator::ArriveAndWait() {
 }
 
 absl::Status ShmCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
+  const int64_t bytes = count * static_cast<int64_t>(DataTypeSize(dtype));
+  const Slice whole{data, 0, bytes};
+  return SumPieces(absl::MakeConstSpan(&whole, 1), dtype);
+}
+
+absl::Status ShmCommunicator::AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) {
+  return SumPieces(slices, dtype);
+}
+
+namespace {
+
+// Calls copy(slice byte pointer, position in [begin, end), bytes) for every part of `slices` that
+// falls in bytes [begin, end) of their concatenation.
+template <typename Copy>
+void ForEachOverlap(absl::Span<const Communicator::Slice> slices, int64_t begin, int64_t end,
+                    Copy copy) {
+  for (const Communicator::Slice& slice : slices) {
+    const int64_t from = std::max(begin, slice.offset);
+    const int64_t to = std::min(end, slice.offset + slice.bytes);
+    if (from >= to) continue;
+    copy(static_cast<char*>(slice.data) + (from - slice.offset), from, to - from);
+  }
+}
+
+}  // namespace
+
+absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType dtype) {
   if (!broken_.ok()) return broken_;
   const int members = size();
-  if (members == 1 || count <= 0) return absl::OkStatus();
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  int64_t total_bytes = 0;
+  for (const Slice& slice : slices) {
+    if (slice.offset != total_bytes || slice.bytes % element != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shared-memory allreduce on ", name(), ": slices must be contiguous whole elements"));
+    }
+    total_bytes += slice.bytes;
+  }
+  const int64_t count = total_bytes / element;
+  if (members == 1 || count == 0) return absl::OkStatus();
   const int64_t piece_limit = static_cast<int64_t>(slot_bytes_) / element;
-  char* const bytes = static_cast<char*>(data);
   const int me = rank();
   for (int64_t offset = 0; offset < count; offset += piece_limit) {
     const int64_t piece = std::min(piece_limit, count - offset);
+    const int64_t piece_begin = offset * element, piece_end = (offset + piece) * element;
     const int set = next_set_;
     next_set_ ^= 1;
     char* const mine = Slot(set, me);
-    std::memcpy(mine, bytes + offset * element, static_cast<size_t>(piece * element));
+    ForEachOverlap(slices, piece_begin, piece_end, [&](char* part, int64_t at, int64_t bytes) {
+      std::memcpy(mine + (at - piece_begin), part, static_cast<size_t>(bytes));
+    });
     if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
     if (members == 2) {
-      // Two ranks: each adds the other's piece to its own buffer, one barrier instead of two and
+      // Two ranks: each adds the other's piece to its own data, one barrier instead of two and
       // less memory traffic. Both get identical bits, since a + b == b + a in every dtype (the
       // 16-bit formats are added in float32 and rounded once).
-      kernels::SumInto(bytes + offset * element, Slot(set, 1 - me), piece, dtype);
+      const char* const theirs = Slot(set, 1 - me);
+      ForEachOverlap(slices, piece_begin, piece_end, [&](char* part, int64_t at, int64_t bytes) {
+        kernels::SumInto(part, theirs + (at - piece_begin), bytes / element, dtype);
+      });
       continue;
     }
     // Range r of the piece: the same split as the sharded steps (sizes differ by at most one).
@@ -267,9 +308,12 @@ absl::Status ShmCommunicator::AllreduceSum(void* data, int64_t count, DataType d
     }
     if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
     for (int owner = 0; owner < members; ++owner) {
-      const int64_t from = range_begin(owner), to = range_begin(owner + 1);
-      std::memcpy(bytes + (offset + from) * element, Slot(set, owner) + from * element,
-                  static_cast<size_t>((to - from) * element));
+      const char* const sums = Slot(set, owner);
+      ForEachOverlap(slices, piece_begin + range_begin(owner) * element,
+                     piece_begin + range_begin(owner + 1) * element,
+                     [&](char* part, int64_t at, int64_t bytes) {
+                       std::memcpy(part, sums + (at - piece_begin), static_cast<size_t>(bytes));
+                     });
     }
   }
   return absl::OkStatus();

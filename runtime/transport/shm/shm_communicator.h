@@ -67,6 +67,9 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   int size() const override { return ForwardingCommunicator::size(); }
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  // The same, gathering each piece from the slices and scattering the sums back to them: a fused
+  // allreduce then needs no fusion buffer and no pack or unpack copies.
+  absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override;
 
   // ControlChannel. Agreements of up to kControlSlotBytes go through the segment, larger ones
   // (and the gather and broadcast) through the wrapped control channel.
@@ -97,6 +100,8 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
 
   char* Slot(int set, int rank) const;
   uint64_t* ControlSlot(int set, int rank) const;
+  // The allreduce of a buffer made of `slices` (one slice: a plain buffer).
+  absl::Status SumPieces(absl::Span<const Slice> slices, DataType dtype);
   // Waits until every member has arrived; DEADLINE_EXCEEDED after the timeout, ABORTED when a
   // peer gave up first.
   absl::Status ArriveAndWait();

@@ -81,6 +81,48 @@ TEST(ShmCommunicatorTest, AllreduceEqualsTheSumForEveryDtypeSizeAndRankCount) {
   }
 }
 
+TEST(ShmCommunicatorTest, SlicesAreSummedAsIfPackedIntoOneBuffer) {
+  // Many tensors of odd sizes whose concatenation spans several pieces, some crossing a piece
+  // boundary: the same bits as AllreduceSum of a packed copy (which the runtime used to make).
+  for (int size : {2, 3, 4}) {
+    RunRanks(size, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
+      ASSERT_TRUE(shm.ok()) << shm.status();
+      for (DataType dtype : {DataType::kFloat32, DataType::kInt64, DataType::kBFloat16}) {
+        const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+        std::vector<std::vector<char>> tensors;
+        std::vector<char> packed;
+        std::vector<Communicator::Slice> slices;
+        int64_t offset = 0;
+        for (int t = 0; t < 40; ++t) {
+          const int64_t count = 1 + (t * 104729) % 90001;  // up to ~88k elements each
+          std::vector<char> tensor;
+          Fill(&tensor, dtype, count, rank + t);
+          packed.insert(packed.end(), tensor.begin(), tensor.end());
+          tensors.push_back(std::move(tensor));
+          slices.push_back({tensors.back().data(), offset, count * element});
+          offset += count * element;
+        }
+        ASSERT_GT(offset, int64_t{2} * (*shm)->slot_bytes());
+        ASSERT_TRUE((*shm)->AllreduceSumSlices(slices, dtype).ok());
+        ASSERT_TRUE((*shm)->AllreduceSum(packed.data(), offset / element, dtype).ok());
+        std::vector<char> unpacked;
+        for (const auto& tensor : tensors) unpacked.insert(unpacked.end(), tensor.begin(), tensor.end());
+        ASSERT_EQ(unpacked, packed) << "size " << size << ", " << DataTypeName(dtype);
+      }
+    });
+  }
+}
+
+TEST(ShmCommunicatorTest, SlicesThatAreNotContiguousAreRefused) {
+  RunRanks(2, SameNode, absl::Seconds(60), [&](int, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    float a[2] = {1, 2}, b[2] = {3, 4};
+    const Communicator::Slice gap[] = {{a, 0, 8}, {b, 12, 8}};
+    EXPECT_EQ((*shm)->AllreduceSumSlices(gap, DataType::kFloat32).code(),
+              absl::StatusCode::kInvalidArgument);
+  });
+}
+
 TEST(ShmCommunicatorTest, BackToBackCallsOfChangingSizesStayCorrect) {
   // Consecutive calls alternate between the two slot sets without a closing barrier; a rank
   // racing ahead into the next call must not overwrite what a slower rank still copies out.
