@@ -16,7 +16,6 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/data_plane.h"
-#include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/transport/communicator.h"
 

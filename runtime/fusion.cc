@@ -1,6 +1,5 @@
 #include "runtime/fusion.h"
 
-#include <cstring>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -23,25 +22,6 @@ bool Fusable(const proto::Response& response) {
 }
 
 }  // namespace
-
-char* FusionBuffer::Pack(const std::vector<PackedSlice>& slices) {
-  size_t total = 0;
-  for (const PackedSlice& slice : slices) total += slice.bytes;
-  char* cursor = Get(total);
-  for (const PackedSlice& slice : slices) {
-    if (slice.bytes > 0) std::memcpy(cursor, slice.data, slice.bytes);
-    cursor += slice.bytes;
-  }
-  return buffer_.data();
-}
-
-void FusionBuffer::Unpack(const std::vector<PackedSlice>& slices) const {
-  const char* cursor = buffer_.data();
-  for (const PackedSlice& slice : slices) {
-    if (slice.bytes > 0) std::memcpy(slice.data, cursor, slice.bytes);
-    cursor += slice.bytes;
-  }
-}
 
 std::vector<proto::Response> PlanFusion(std::vector<proto::Response> responses,
                                         int64_t threshold_bytes) {

@@ -62,28 +62,5 @@ TEST(PlanFusionTest, ZeroThresholdDisablesFusion) {
   EXPECT_THAT(Names(planned), ElementsAre(ElementsAre("a"), ElementsAre("b")));
 }
 
-TEST(FusionBufferTest, GrowsOnceAndIsReused) {
-  FusionBuffer buffer;
-  char* first = buffer.Get(1000);
-  EXPECT_EQ(buffer.capacity(), 1000u);
-  EXPECT_EQ(buffer.Get(500), first);  // smaller requests reuse the same memory
-  buffer.Get(2000);
-  EXPECT_EQ(buffer.capacity(), 2000u);
-}
-
-TEST(FusionBufferTest, PackAndUnpackRoundTrip) {
-  std::vector<float> a = {1, 2, 3}, b = {4};
-  std::vector<float> empty;
-  FusionBuffer buffer;
-  const std::vector<PackedSlice> slices = {
-      {a.data(), 12}, {empty.data(), 0}, {b.data(), 4}};
-  float* packed = reinterpret_cast<float*>(buffer.Pack(slices));
-  EXPECT_EQ(std::vector<float>(packed, packed + 4), (std::vector<float>{1, 2, 3, 4}));
-  for (int i = 0; i < 4; ++i) packed[i] *= 10;
-  buffer.Unpack(slices);
-  EXPECT_EQ(a, (std::vector<float>{10, 20, 30}));
-  EXPECT_EQ(b, (std::vector<float>{40}));
-}
-
 }  // namespace
 }  // namespace hilo

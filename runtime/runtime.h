@@ -39,7 +39,6 @@
 #include "runtime/collectives.h"
 #include "runtime/cross_group_averager.h"
 #include "runtime/device_planes.h"
-#include "runtime/fusion.h"
 #include "runtime/operation.h"
 #include "runtime/status/status_server.h"
 #include "runtime/tensor_queue.h"
