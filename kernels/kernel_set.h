@@ -24,15 +24,9 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
+#include "kernels/pack_slice.h"
 
 namespace hilo::kernels {
-
-// One tensor's place in a packed buffer: `bytes` bytes at `tensor`, at `offset` in the buffer.
-struct PackSlice {
-  void* tensor;
-  int64_t offset;
-  int64_t bytes;
-};
 
 class KernelSet {
  public:

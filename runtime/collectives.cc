@@ -54,11 +54,8 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   if (phases != nullptr) phases->pack = absl::Now();
   // A transport that copies the data anyway (shared memory) gathers from the tensors and
   // scatters back to them itself: no fusion buffer, no pack or unpack copies.
-  std::vector<transport::Communicator::Slice> parts;
-  parts.reserve(slices.size());
-  for (const kernels::PackSlice& slice : slices) parts.push_back({slice.tensor, slice.offset, slice.bytes});
   if (phases != nullptr) phases->transport = phases->pack;
-  const absl::Status unpacked = communicator.AllreduceSumSlices(parts, dtype);
+  const absl::Status unpacked = communicator.AllreduceSumSlices(slices, dtype);
   if (!absl::IsUnimplemented(unpacked)) {
     HILO_RETURN_IF_ERROR(unpacked);
     if (phases != nullptr) phases->unpack = absl::Now();

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
+#include "kernels/pack_slice.h"
 
 namespace hilo::transport {
 
@@ -32,6 +33,9 @@ enum class MemoryKind { kHost, kCudaDevice };
 
 class Communicator {
  public:
+  // A tensor's place in the concatenation AllreduceSumSlices sums (the pack kernel's layout).
+  using Slice = kernels::PackSlice;
+
   virtual ~Communicator() = default;
 
   virtual int rank() const = 0;
@@ -50,15 +54,8 @@ class Communicator {
   virtual absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                                  absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
 
-  // One part of a buffer that is never packed: `bytes` bytes at `data`, at byte `offset` of the
-  // concatenation of all parts.
-  struct Slice {
-    void* data;
-    int64_t offset;
-    int64_t bytes;
-  };
   // AllreduceSum of the concatenation of `slices` (in order, offsets contiguous from 0, whole
-  // elements), in place in the slices, without the caller packing them into one buffer first:
+  // elements: the layout the pack kernel would give them), in place in the slices, without the caller packing them into one buffer first:
   // for transports that copy the data anyway (shared memory), gathering straight from the
   // tensors saves a copy each way. UNIMPLEMENTED by default: the caller then packs.
   virtual absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) {

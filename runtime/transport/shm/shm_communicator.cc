@@ -255,7 +255,7 @@ void ForEachOverlap(absl::Span<const Communicator::Slice> slices, int64_t begin,
     const int64_t from = std::max(begin, slice.offset);
     const int64_t to = std::min(end, slice.offset + slice.bytes);
     if (from >= to) continue;
-    copy(static_cast<char*>(slice.data) + (from - slice.offset), from, to - from);
+    copy(static_cast<char*>(slice.tensor) + (from - slice.offset), from, to - from);
   }
 }
 
