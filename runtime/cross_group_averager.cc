@@ -144,8 +144,7 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
   DataPlane* packing = sharded ? planes.group : planes.world;
   const bool planes_given =
       sharded ? planes.group != nullptr && planes.cross != nullptr : planes.world != nullptr;
-  const bool touches_data = check_group_consistency || topology_.num_groups > 1;
-  if (touches_data && !planes_given) {
+  if (ReadsParameters(check_group_consistency) && !planes_given) {
     return absl::InternalError(absl::StrCat("averaging round (", AveragingAlgorithmName(algorithm),
                                             ") without the data planes it runs on"));
   }

@@ -71,6 +71,12 @@ class CrossGroupAverager {
   // FAILED_PRECONDITION, on every rank, if `check_group_consistency` finds group members whose
   // parameters differ (the message names them). When it returns OK the parameters hold the
   // average (on a GPU: the planes' streams have finished).
+  // Whether a round reads the parameters at all, and so needs its data planes: with one group
+  // the model already is the average, and only the consistency check reads it.
+  bool ReadsParameters(bool check_group_consistency) const {
+    return check_group_consistency || topology_.num_groups > 1;
+  }
+
   absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
                                            AveragingAlgorithm algorithm,
                                            bool check_group_consistency,

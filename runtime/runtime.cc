@@ -635,7 +635,7 @@ absl::StatusOr<DataPlane*> Runtime::PlaneFor(CommunicatorKind kind,
 
 absl::StatusOr<AveragingPlanes> Runtime::AveragingPlanesFor(const TensorRequest& request,
                                                              AveragingAlgorithm algorithm,
-                                                             bool touches_data) {
+                                                             bool reads_parameters) {
   const bool sharded = algorithm != AveragingAlgorithm::kWorldAllreduce;
   if (request.device < 0) {
     DataPlane* world = flat_host_world_plane_ != nullptr
@@ -645,7 +645,7 @@ absl::StatusOr<AveragingPlanes> Runtime::AveragingPlanesFor(const TensorRequest&
                            host_planes_[static_cast<int>(CommunicatorKind::kCross)].get()};
   }
   AveragingPlanes planes;
-  if (!touches_data) return planes;
+  if (!reads_parameters) return planes;
   // Every rank runs this response, so every member of each communicator reaches the creation of
   // its NCCL communicator here together (device_planes.h).
   const std::vector<CommunicatorKind> kinds =
@@ -773,9 +773,8 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
 void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& entry) {
   const AveragingAlgorithm algorithm = FromProto(response.algorithm());
   const absl::Time start = absl::Now();
-  const bool touches_data = topology_.num_groups > 1 || response.check_group_consistency();
-  absl::StatusOr<AveragingPlanes> planes =
-      AveragingPlanesFor(entry.request, algorithm, touches_data);
+  absl::StatusOr<AveragingPlanes> planes = AveragingPlanesFor(
+      entry.request, algorithm, averager_->ReadsParameters(response.check_group_consistency()));
   absl::StatusOr<AveragingRoundResult> result =
       planes.ok() ? averager_->Run(entry.request.parameters, algorithm,
                                    response.check_group_consistency(), *planes)

@@ -182,12 +182,12 @@ class Runtime final : public StatusSource {
   absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind,
                                       absl::Span<const TensorRequest* const> requests);
   // The planes an averaging round of `request` runs on with `algorithm`: host, or NCCL when its
-  // parameters are CUDA tensors (then made to wait for their events). `touches_data`: false when
-  // the round will not read the parameters (one group, no consistency check), so no NCCL
+  // parameters are CUDA tensors (then made to wait for their events). `reads_parameters`: false
+  // when the round will not read them (CrossGroupAverager::ReadsParameters), so no NCCL
   // communicator is created for it.
   absl::StatusOr<AveragingPlanes> AveragingPlanesFor(const TensorRequest& request,
                                                      AveragingAlgorithm algorithm,
-                                                     bool touches_data);
+                                                     bool reads_parameters);
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
