@@ -20,8 +20,11 @@ namespace {
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(size_t bytes) : bytes_(bytes) { cudaMalloc(&data_, bytes == 0 ? 1 : bytes); }
+  // A cudaMemcpy from pageable memory may return before its DMA lands, and the kernel set's
+  // stream is non-blocking (it does not wait for the legacy stream): wait for the device.
   DeviceBuffer(const void* host, size_t bytes) : DeviceBuffer(bytes) {
     cudaMemcpy(data_, host, bytes, cudaMemcpyHostToDevice);
+    cudaDeviceSynchronize();
   }
   ~DeviceBuffer() { cudaFree(data_); }
   void* get() const { return data_; }

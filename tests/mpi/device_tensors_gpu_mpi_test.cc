@@ -76,6 +76,9 @@ TEST(DeviceTensorsGpuMpiTest, AveragingRoundOfDeviceParameters) {
   ASSERT_EQ(cudaMemcpy(device_bias, bias.data(), bias.size() * sizeof(float),
                        cudaMemcpyHostToDevice),
             cudaSuccess);
+  // Pageable uploads may still be in flight when cudaMemcpy returns; the round's streams do not
+  // wait for the legacy stream, and no ready event is given.
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<TensorView> parameters = {
       {device_weights, DataType::kFloat32, {static_cast<int64_t>(weights.size())}},
       {device_bias, DataType::kFloat32, {static_cast<int64_t>(bias.size())}}};

@@ -33,6 +33,9 @@ class NcclCommunicatorTest : public ::testing::Test {
     EXPECT_EQ(cudaMalloc(&device, host.size() * sizeof(T) + 1), cudaSuccess);
     EXPECT_EQ(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
               cudaSuccess);
+    // From pageable memory the DMA may still be in flight, and NCCL's stream does not wait for
+    // the legacy stream.
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     allocations_.push_back(device);
     return static_cast<T*>(device);
   }
