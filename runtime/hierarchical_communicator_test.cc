@@ -6,7 +6,6 @@
 #include <thread>
 #include <vector>
 
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/sharded_steps.h"
 #include "runtime/transport/counting_communicator.h"
@@ -108,13 +107,6 @@ INSTANTIATE_TEST_SUITE_P(Layouts, HierarchicalAllreduceTest,
                            return std::to_string(info.param.num_groups) + "_groups_of_" +
                                   std::to_string(info.param.group_size);
                          });
-
-TEST(ShardSizesTest, CoverTheBufferInOrder) {
-  EXPECT_THAT(ShardSizes(10, 4), ::testing::ElementsAre(3, 3, 2, 2));
-  EXPECT_THAT(ShardSizes(2, 4), ::testing::ElementsAre(1, 1, 0, 0));
-  EXPECT_EQ(ShardOffset(10, 4, 2), 6);
-  EXPECT_EQ(ShardOffset(10, 4, 3), 8);
-}
 
 }  // namespace
 }  // namespace hilo

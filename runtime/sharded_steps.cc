@@ -1,24 +1,8 @@
 #include "runtime/sharded_steps.h"
 
-#include <algorithm>
-
 #include "runtime/common/status_macros.h"
 
 namespace hilo {
-
-int64_t ShardSize(int64_t total, int shards, int shard) {
-  return total / shards + (shard < total % shards ? 1 : 0);
-}
-
-int64_t ShardOffset(int64_t total, int shards, int shard) {
-  return shard * (total / shards) + std::min<int64_t>(shard, total % shards);
-}
-
-std::vector<int64_t> ShardSizes(int64_t total, int shards) {
-  std::vector<int64_t> sizes(shards);
-  for (int j = 0; j < shards; ++j) sizes[j] = ShardSize(total, shards, j);
-  return sizes;
-}
 
 absl::Status SumShardAcrossGroupsAndGather(
     transport::Communicator& group, transport::Communicator& cross, void* shard, void* flat,

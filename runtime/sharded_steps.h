@@ -1,7 +1,7 @@
 // The steps that hierarchical local SGD's sharded averaging and the hierarchical allreduce share.
 //
 // A flat buffer of `count` elements is split into G shards of nearly equal size, one per member
-// of a group (shard j has count/G elements, plus one for the first count % G shards). Member j of
+// of a group (runtime/common/shard_split.h). Member j of
 // every group then sums shard j over the cross communicator (the k ranks holding position j, one
 // per group), and each group reassembles the buffer from its members' shards with one allgather:
 // across groups each rank moves about 2 (k-1)/k * count/G elements instead of the
@@ -24,15 +24,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "kernels/dtype.h"
+#include "runtime/common/shard_split.h"  // ShardSize, ShardOffset, ShardSizes
 #include "runtime/transport/communicator.h"
 
 namespace hilo {
-
-// Elements in shard `shard` of `total` split `shards` ways, and where it starts.
-int64_t ShardSize(int64_t total, int shards, int shard);
-int64_t ShardOffset(int64_t total, int shards, int shard);
-// ShardSize of every shard, in order.
-std::vector<int64_t> ShardSizes(int64_t total, int shards);
 
 // Sums `shard` (this rank's shard of a `count`-element buffer, ShardSize(count, G, group rank)
 // elements) over `cross`, calls `after_sum(shard, shard_count)` on it once the sum is in place

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/reduce.h"
+#include "runtime/common/shard_split.h"
 
 namespace hilo::transport {
 namespace {
@@ -297,10 +298,8 @@ absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType
       });
       continue;
     }
-    // Range r of the piece: the same split as the sharded steps (sizes differ by at most one).
-    const auto range_begin = [&](int r) {
-      return r * (piece / members) + std::min<int64_t>(r, piece % members);
-    };
+    // Range r of the piece: shard r of its elements (sizes differ by at most one).
+    const auto range_begin = [&](int r) { return ShardOffset(piece, members, r); };
     const int64_t begin = range_begin(me), length = range_begin(me + 1) - begin;
     for (int other = 0; other < members && length > 0; ++other) {
       if (other == me) continue;
