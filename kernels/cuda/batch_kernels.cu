@@ -4,6 +4,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/vector_access.cuh"
+
 namespace hilo::kernels::cuda {
 namespace {
 
@@ -122,20 +124,40 @@ __device__ __nv_bfloat16 DivideOne<__nv_bfloat16>(__nv_bfloat16 v, int64_t divis
   return __float2bfloat16_rn(__bfloat162float(v) / static_cast<float>(divisor));
 }
 
-// Each thread sums in float64, the block reduces in shared memory, one atomic per block.
+// One element's contribution to the squared norm, dividing it in place first when kDivide.
 template <typename T, bool kDivide>
-__global__ void NormKernel(T* data, int64_t count, int64_t divisor, double* result) {
+__device__ double SquareOne(T& value, int64_t divisor) {
+  if (kDivide) value = DivideOne<T>(value, divisor);
+  const double widened = Widen<T>(value);
+  return widened * widened;
+}
+
+// Each thread sums in float64, the block reduces in shared memory, one atomic per block. Aligned
+// data is read (and, dividing, written) 16 bytes at a time (vector_access.cuh).
+template <typename T, bool kDivide>
+__global__ void NormKernel(T* data, int64_t count, int64_t divisor, bool aligned, double* result) {
   __shared__ double partial[kThreads];
+  const int64_t stride = int64_t{blockDim.x} * gridDim.x;
+  const int64_t first = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   double sum = 0;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
-       i += int64_t{blockDim.x} * gridDim.x) {
-    T v = data[i];
-    if (kDivide) {
-      v = DivideOne<T>(v, divisor);
-      data[i] = v;
+  int64_t scalar_from = 0;
+  if (aligned) {
+    const int64_t vectors = count / Lanes<T>::kCount;
+    Lanes<T>* packed = reinterpret_cast<Lanes<T>*>(data);
+    for (int64_t v = first; v < vectors; v += stride) {
+      Lanes<T> lanes = packed[v];
+#pragma unroll
+      for (int lane = 0; lane < Lanes<T>::kCount; ++lane) {
+        sum += SquareOne<T, kDivide>(lanes.value[lane], divisor);
+      }
+      if (kDivide) packed[v] = lanes;
     }
-    const double w = Widen<T>(v);
-    sum += w * w;
+    scalar_from = vectors * Lanes<T>::kCount;
+  }
+  for (int64_t i = scalar_from + first; i < count; i += stride) {
+    T value = data[i];
+    sum += SquareOne<T, kDivide>(value, divisor);
+    if (kDivide) data[i] = value;
   }
   partial[threadIdx.x] = sum;
   __syncthreads();
@@ -150,8 +172,10 @@ template <typename T, bool kDivide>
 int LaunchNorm(const void* data, int64_t count, int64_t divisor, double* result,
                cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  NormKernel<T, kDivide><<<BlocksFor(count), kThreads, 0, stream>>>(
-      static_cast<T*>(const_cast<void*>(data)), count, divisor, result);
+  const bool aligned = IsVectorAligned(data);
+  const int64_t work = aligned ? count / Lanes<T>::kCount + 1 : count;
+  NormKernel<T, kDivide><<<BlocksFor(work), kThreads, 0, stream>>>(
+      static_cast<T*>(const_cast<void*>(data)), count, divisor, aligned, result);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -142,19 +143,30 @@ TEST_F(CudaKernelSetTest, BatchedPackAndUnpackMatchTheCpu) {
 }
 
 TEST_F(CudaKernelSetTest, NormsMatchTheCpuWithinFloat64Rounding) {
+  // Offset 0 takes the 16-byte loads, offset 1 (not 16-byte aligned) one element at a time; the
+  // odd count leaves a tail shorter than one vector for every dtype.
+  const int64_t count = (1 << 20) + 3;
   for (DataType dtype : kAllDtypes) {
-    const int64_t count = 1 << 20;
-    std::vector<char> host = RandomValues(dtype, count, 3);
-    DeviceBuffer device(host.data(), host.size());
-    const double expected = *cpu_->SquaredNorm(host.data(), count, dtype);
-    const absl::StatusOr<double> actual = gpu_->SquaredNorm(device.get(), count, dtype);
-    ASSERT_TRUE(actual.ok()) << actual.status();
-    EXPECT_NEAR(*actual, expected, 1e-11 * expected) << DataTypeName(dtype);
-    const double expected_after = *cpu_->DivideAndSquaredNorm(host.data(), count, dtype, 3);
-    const absl::StatusOr<double> after = gpu_->DivideAndSquaredNorm(device.get(), count, dtype, 3);
-    ASSERT_TRUE(after.ok()) << after.status();
-    EXPECT_NEAR(*after, expected_after, 1e-11 * expected_after) << DataTypeName(dtype);
-    EXPECT_EQ(device.Read(), host) << "divided values differ, " << DataTypeName(dtype);
+    for (int64_t offset : {0, 1}) {
+      const size_t element = DataTypeSize(dtype);
+      std::vector<char> host = RandomValues(dtype, count, 3);
+      std::vector<char> placed(static_cast<size_t>(offset) * element, 0);
+      placed.insert(placed.end(), host.begin(), host.end());
+      DeviceBuffer buffer(placed.data(), placed.size());
+      void* device = static_cast<char*>(buffer.get()) + offset * element;
+      const double expected = *cpu_->SquaredNorm(host.data(), count, dtype);
+      const absl::StatusOr<double> actual = gpu_->SquaredNorm(device, count, dtype);
+      ASSERT_TRUE(actual.ok()) << actual.status();
+      EXPECT_NEAR(*actual, expected, 1e-11 * expected) << DataTypeName(dtype) << " at " << offset;
+      const double expected_after = *cpu_->DivideAndSquaredNorm(host.data(), count, dtype, 3);
+      const absl::StatusOr<double> after = gpu_->DivideAndSquaredNorm(device, count, dtype, 3);
+      ASSERT_TRUE(after.ok()) << after.status();
+      EXPECT_NEAR(*after, expected_after, 1e-11 * expected_after)
+          << DataTypeName(dtype) << " at " << offset;
+      std::copy(host.begin(), host.end(), placed.begin() + offset * element);
+      EXPECT_EQ(buffer.Read(), placed) << "divided values differ, " << DataTypeName(dtype)
+                                       << " at " << offset;
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/vector_access.cuh"
+
 namespace hilo::kernels::cuda {
 namespace {
 
@@ -20,23 +22,13 @@ struct Divide16Op {
   __device__ T operator()(T x) const { return T(float(x) / divisor); }
 };
 
-// One 4-byte element per thread per load leaves too few bytes in flight to keep HBM busy: 1.9 TB/s
-// of an H200's 4.8 (64 MiB float32, normal operands), where 16-byte loads reach 3.5 and two to four
-// of them in flight per thread 3.6-3.7, about what cudaMemcpy does (3.86). So aligned data moves
-// 16 bytes per load, kUnroll loads issued before the first result is needed, and the tail (fewer
-// than 16 bytes) one element at a time.
-constexpr int kVectorBytes = 16;
+// Aligned data: 16-byte loads (vector_access.cuh), kUnroll of them issued before the first result
+// is needed (3.66-3.72 TB/s on an H200 for two to four in flight, 3.53 for one).
 constexpr int kUnroll = 4;
-
-// kVectorBytes of T as one aligned struct: a load or store of it is one 16-byte access.
-template <typename T>
-struct alignas(kVectorBytes) Lanes {
-  T value[kVectorBytes / sizeof(T)];
-};
 
 template <typename T, typename Op>
 __global__ void VectorInPlaceKernel(T* data, int64_t count, Op op) {
-  constexpr int kLanes = kVectorBytes / sizeof(T);
+  constexpr int kLanes = Lanes<T>::kCount;
   const int64_t vectors = count / kLanes;
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   const int64_t first = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
@@ -71,8 +63,8 @@ template <typename T, typename Op>
 int Launch(void* data, int64_t count, Op op, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   constexpr int kThreads = 256;
-  const bool aligned = reinterpret_cast<uintptr_t>(data) % kVectorBytes == 0;
-  const int64_t work = aligned ? count / (kVectorBytes / sizeof(T)) / kUnroll + 1 : count;
+  const bool aligned = IsVectorAligned(data);
+  const int64_t work = aligned ? count / Lanes<T>::kCount / kUnroll + 1 : count;
   const int64_t wanted = (work + kThreads - 1) / kThreads;
   const int blocks = static_cast<int>(wanted < 65535 ? wanted : 65535);
   if (aligned) {

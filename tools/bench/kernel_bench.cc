@@ -1,6 +1,6 @@
 // The GPU kernels' achieved memory bandwidth, as a fraction of the device's peak (issue 7's
-// target: 70% or more for pack, unpack and scale on 64 MiB). Each kernel reads and writes every
-// byte once, so its traffic is 2 x size; the peak comes from the device's memory clock and bus
+// target: 70% or more for pack, unpack and scale on 64 MiB; divide + norm is what an averaging
+// round runs). Each kernel reads and writes every byte once, so its traffic is 2 x size; the peak comes from the device's memory clock and bus
 // width, and a device-to-device cudaMemcpy of the same size is printed as the practical ceiling.
 //
 //   bazel run -c opt //tools/bench:kernel_bench -- --megabytes=64 --tensors=256 --repeats=50
@@ -98,6 +98,14 @@ int main(int argc, char** argv) {
     kernels.Divide(buffer, floats, hilo::DataType::kFloat32, 8).IgnoreError();
   });
 
+  // What an averaging round runs on its shard: the division and the squared norm in one pass, as
+  // the runtime calls it (each call also reads the norm back, a stream synchronization).
+  cudaMemcpy(buffer, normal.data(), bytes, cudaMemcpyHostToDevice);
+  cudaDeviceSynchronize();
+  const double norm_ms = TimeMs(kernels, scale_repeats, [&] {
+    kernels.DivideAndSquaredNorm(buffer, floats, hilo::DataType::kFloat32, 8).status().IgnoreError();
+  });
+
   std::printf("device %s: peak memory bandwidth %.0f GB/s (memory clock %d kHz, %d-bit bus)\n",
               properties.name, peak_gbs, memory_clock_khz, bus_width_bits);
   std::printf("%d MiB, %d tensors of %zu bytes, %d repeats\n", absl::GetFlag(FLAGS_megabytes),
@@ -112,6 +120,7 @@ int main(int argc, char** argv) {
   row("pack (one launch)", pack_ms);
   row("unpack (one launch)", unpack_ms);
   row("scale float32 (divide)", scale_ms);
+  row("divide + norm float32", norm_ms);
   cudaFree(buffer);
   cudaFree(tensor_memory);
   return 0;
