@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/divide_one.cuh"
 #include "kernels/cuda/vector_access.cuh"
 
 namespace hilo::kernels::cuda {
@@ -109,19 +110,6 @@ __device__ double Widen<__half>(__half v) { return static_cast<double>(__half2fl
 template <>
 __device__ double Widen<__nv_bfloat16>(__nv_bfloat16 v) {
   return static_cast<double>(__bfloat162float(v));
-}
-
-// Divides as the CPU twin does: native types in their own precision, 16-bit floats through
-// float32 and rounded once.
-template <typename T>
-__device__ T DivideOne(T v, int64_t divisor) { return v / static_cast<T>(divisor); }
-template <>
-__device__ __half DivideOne<__half>(__half v, int64_t divisor) {
-  return __float2half_rn(__half2float(v) / static_cast<float>(divisor));
-}
-template <>
-__device__ __nv_bfloat16 DivideOne<__nv_bfloat16>(__nv_bfloat16 v, int64_t divisor) {
-  return __float2bfloat16_rn(__bfloat162float(v) / static_cast<float>(divisor));
 }
 
 // One element's contribution to the squared norm, dividing it in place first when kDivide.

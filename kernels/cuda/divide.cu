@@ -4,22 +4,17 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/divide_one.cuh"
 #include "kernels/cuda/vector_access.cuh"
 
 namespace hilo::kernels::cuda {
 namespace {
 
-// Elementwise ops: T -> T. 16-bit floats divide in float32 and round once, exactly as the CPU
-// twin does.
+// The elementwise op of both kernels below (divide_one.cuh: the CPU twin's rounding).
 template <typename T>
 struct DivideOp {
-  T divisor;
-  __device__ T operator()(T x) const { return x / divisor; }
-};
-template <typename T>
-struct Divide16Op {
-  float divisor;
-  __device__ T operator()(T x) const { return T(float(x) / divisor); }
+  int64_t divisor;
+  __device__ T operator()(T x) const { return DivideOne<T>(x, divisor); }
 };
 
 // Aligned data: 16-byte loads (vector_access.cuh), kUnroll of them issued before the first result
@@ -81,21 +76,13 @@ int DivideInPlaceAsync(void* device_data, int64_t count, DataType dtype, int64_t
                        void* stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (dtype) {
-    case DataType::kFloat32:
-      return Launch<float>(device_data, count, DivideOp<float>{static_cast<float>(divisor)}, s);
-    case DataType::kFloat64:
-      return Launch<double>(device_data, count, DivideOp<double>{static_cast<double>(divisor)}, s);
-    case DataType::kFloat16:
-      return Launch<__half>(device_data, count, Divide16Op<__half>{static_cast<float>(divisor)},
-                            s);
+    case DataType::kFloat32: return Launch<float>(device_data, count, DivideOp<float>{divisor}, s);
+    case DataType::kFloat64: return Launch<double>(device_data, count, DivideOp<double>{divisor}, s);
+    case DataType::kFloat16: return Launch<__half>(device_data, count, DivideOp<__half>{divisor}, s);
     case DataType::kBFloat16:
-      return Launch<__nv_bfloat16>(device_data, count,
-                                   Divide16Op<__nv_bfloat16>{static_cast<float>(divisor)}, s);
-    case DataType::kInt32:
-      return Launch<int32_t>(device_data, count, DivideOp<int32_t>{static_cast<int32_t>(divisor)},
-                             s);
-    case DataType::kInt64:
-      return Launch<int64_t>(device_data, count, DivideOp<int64_t>{divisor}, s);
+      return Launch<__nv_bfloat16>(device_data, count, DivideOp<__nv_bfloat16>{divisor}, s);
+    case DataType::kInt32: return Launch<int32_t>(device_data, count, DivideOp<int32_t>{divisor}, s);
+    case DataType::kInt64: return Launch<int64_t>(device_data, count, DivideOp<int64_t>{divisor}, s);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }
