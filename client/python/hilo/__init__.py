@@ -140,30 +140,47 @@ class _Described:
         return self.address, self.dtype, self.shape
 
 
+# torch dtype -> hilo dtype name; filled at the first torch tensor (hilo does not import torch
+# unless the program uses it). A module-level table: building it per call cost more than the
+# rest of describing a tensor, and a step describes every gradient.
+_TORCH_DTYPES = {}
+
+
+def _torch_dtype_names():
+    if not _TORCH_DTYPES:
+        import torch
+        _TORCH_DTYPES.update({torch.float32: "float32", torch.float64: "float64",
+                              torch.float16: "float16", torch.bfloat16: "bfloat16",
+                              torch.int32: "int32", torch.int64: "int64"})
+    return _TORCH_DTYPES
+
+
 def _describe(tensor, allow_cuda=True, record_event=True):
     """The _Described of a tensor hilo may read and write in place. `record_event=False`: the
     caller records one event for several CUDA tensors itself."""
     if _is_torch(tensor):
-        import torch
-        if tensor.device.type not in ("cpu", "cuda"):
-            raise HiloError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
-                            % tensor.device.type)
+        if tensor.is_cuda:
+            device_type = "cuda"
+        else:
+            device_type = tensor.device.type
+            if device_type != "cpu":
+                raise HiloError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
+                                % device_type)
         if not tensor.is_contiguous():
             raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
-        names = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
-                 torch.bfloat16: "bfloat16", torch.int32: "int32", torch.int64: "int64"}
-        if tensor.dtype not in names:
+        dtype = _torch_dtype_names().get(tensor.dtype)
+        if dtype is None:
             raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
-        if tensor.device.type == "cuda":
+        if device_type == "cuda":
+            import torch
             if not allow_cuda:
                 raise HiloError("INVALID_ARGUMENT: this operation does not take CUDA tensors yet; "
                                 "copy them to the CPU")
             device = tensor.device.index if tensor.device.index is not None \
                 else torch.cuda.current_device()
             event = _record_event(device) if record_event else None
-            return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape),
-                              device, event)
-        return _Described(tensor.data_ptr(), names[tensor.dtype], list(tensor.shape))
+            return _Described(tensor.data_ptr(), dtype, tensor.shape, device, event)
+        return _Described(tensor.data_ptr(), dtype, tensor.shape)
     import numpy
     if not isinstance(tensor, numpy.ndarray):
         raise HiloError("INVALID_ARGUMENT: expected a numpy array or a torch tensor, got %s"
@@ -175,7 +192,7 @@ def _describe(tensor, allow_cuda=True, record_event=True):
     name = _NUMPY_DTYPES.get(tensor.dtype.name)
     if name is None:
         raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
-    return _Described(tensor.ctypes.data, name, list(tensor.shape))
+    return _Described(tensor.ctypes.data, name, tensor.shape)
 
 
 def _record_event(device):
