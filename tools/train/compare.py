@@ -119,6 +119,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--node-size", type=int, default=4)
     parser.add_argument("--stacks", nargs="+", default=["hilo", "torch"])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     parser.add_argument("--json", help="write every run and the table here")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     args = parser.parse_args()
@@ -131,7 +132,7 @@ def main():
     for ranks in args.ranks:
         for tau in args.taus:
             for seed in args.seeds:
-                for mode in MODES:
+                for mode in args.modes:
                     for stack in args.stacks:
                         print("== %s, %s, P=%d (groups of %d), tau=%d, seed %d" % (
                             stack, mode, ranks, args.node_size, tau, seed), flush=True)
