@@ -51,6 +51,7 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   }
   if (total == 0) return absl::OkStatus();
   transport::Communicator& communicator = plane.communicator;
+  const bool average = op == ReduceOp::kAverage && communicator.size() > 1;
   if (phases != nullptr) phases->pack = absl::Now();
   // A transport that copies the data anyway (shared memory) gathers from the tensors and
   // scatters back to them itself: no fusion buffer, no pack or unpack copies.
@@ -59,26 +60,24 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   if (!absl::IsUnimplemented(unpacked)) {
     HILO_RETURN_IF_ERROR(unpacked);
     if (phases != nullptr) phases->unpack = absl::Now();
-    if (op == ReduceOp::kAverage && communicator.size() > 1) {
-      for (const TensorRequest* request : requests) {
+    for (const TensorRequest* request : requests) {
+      if (average) {
         HILO_RETURN_IF_ERROR(plane.kernels.Divide(request->data, ElementCount(request->shape),
                                                   dtype, communicator.size()));
       }
     }
-    HILO_RETURN_IF_ERROR(communicator.Synchronize());
-    HILO_RETURN_IF_ERROR(plane.kernels.Synchronize());
-    if (phases != nullptr) phases->end = absl::Now();
-    return absl::OkStatus();
+  } else {
+    HILO_ASSIGN_OR_RETURN(void* packed,
+                          plane.fusion.Reserve(static_cast<size_t>(total) * element));
+    HILO_RETURN_IF_ERROR(plane.kernels.Pack(slices, packed));
+    if (phases != nullptr) phases->transport = absl::Now();
+    HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
+    if (average) {
+      HILO_RETURN_IF_ERROR(plane.kernels.Divide(packed, total, dtype, communicator.size()));
+    }
+    if (phases != nullptr) phases->unpack = absl::Now();
+    HILO_RETURN_IF_ERROR(plane.kernels.Unpack(packed, slices));
   }
-  HILO_ASSIGN_OR_RETURN(void* packed, plane.fusion.Reserve(static_cast<size_t>(total) * element));
-  HILO_RETURN_IF_ERROR(plane.kernels.Pack(slices, packed));
-  if (phases != nullptr) phases->transport = absl::Now();
-  HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
-  if (op == ReduceOp::kAverage && communicator.size() > 1) {
-    HILO_RETURN_IF_ERROR(plane.kernels.Divide(packed, total, dtype, communicator.size()));
-  }
-  if (phases != nullptr) phases->unpack = absl::Now();
-  HILO_RETURN_IF_ERROR(plane.kernels.Unpack(packed, slices));
   HILO_RETURN_IF_ERROR(communicator.Synchronize());
   HILO_RETURN_IF_ERROR(plane.kernels.Synchronize());
   if (phases != nullptr) phases->end = absl::Now();

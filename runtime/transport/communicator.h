@@ -55,9 +55,10 @@ class Communicator {
                                  absl::Span<const int64_t> recv_counts, DataType dtype) = 0;
 
   // AllreduceSum of the concatenation of `slices` (in order, offsets contiguous from 0, whole
-  // elements: the layout the pack kernel would give them), in place in the slices, without the caller packing them into one buffer first:
-  // for transports that copy the data anyway (shared memory), gathering straight from the
-  // tensors saves a copy each way. UNIMPLEMENTED by default: the caller then packs.
+  // elements: the layout the pack kernel would give them), in place in the slices, without the
+  // caller packing them into one buffer first: for transports that copy the data anyway (shared
+  // memory), gathering straight from the tensors saves a copy each way. UNIMPLEMENTED by
+  // default: the caller then packs.
   virtual absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) {
     (void)slices;
     (void)dtype;
