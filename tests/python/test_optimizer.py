@@ -2,7 +2,11 @@
 runs it as 4 ranks in groups of 2 (hierarchical), of 4 (synchronous SGD) and of 1 (plain local
 SGD)): a short training run's loss decreases; the members of a group hold identical parameters
 after every step; all ranks hold identical parameters right after each averaging round (and,
-in synchronous SGD, after every step)."""
+in synchronous SGD, after every step); gradient accumulation and explicit synchronize() give
+the update computed by hand."""
+import copy
+import itertools
+
 import pytest
 import torch
 
@@ -80,12 +84,108 @@ def test_training_with_hierarchical_local_sgd():
              optimizer.discrepancy))
 
 
+_reference_names = itertools.count()
+
+
+def first_step_reference(model, batches, lr, op):
+    """A copy of `model` after the plain SGD update DistributedOptimizer's first step should make
+    (tau large, no warm-up) from `batches`: the passes' gradients summed, reduced with `op` over
+    the group (when this layout reduces gradients at all), subtracted times lr."""
+    plan = hvd.local_sgd_step(1000, 0, 0)
+    reference = copy.deepcopy(model)
+    for x, y in batches:
+        torch.nn.functional.mse_loss(reference(x), y).backward()
+    with torch.no_grad():
+        for p in reference.parameters():
+            gradient = p.grad
+            if plan["allreduce_gradients"]:
+                gradient = hvd.allreduce(gradient, name="reference.%d" % next(_reference_names),
+                                         op=op, communicator=plan["gradient_communicator"])
+            p -= lr * gradient
+    return reference
+
+
+def assert_same_parameters(model, reference):
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        # The fused and the single allreduce may add the ranks' values in different orders.
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-7), (name, p, q)
+
+
+def fresh_model(seed):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(8, 1)
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    return model
+
+
+def test_gradient_accumulation_sums_the_passes_then_reduces_once():
+    model = fresh_model(1)
+    batches = data_for_this_rank(steps=2, batch=16)
+    expected = first_step_reference(model, batches, lr=0.1, op=hvd.Average)
+    optimizer = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.1), named_parameters=model.named_parameters(),
+        tau=1000, warmup_steps=0, backward_passes_per_step=2)
+    reduces = hvd.local_sgd_step(1000, 0, 0)["allreduce_gradients"]
+    optimizer.zero_grad()
+    for passes, (x, y) in enumerate(batches, start=1):
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        # Each allreduce starts after the last pass, not before: whether an early one gives the
+        # wrong update depends on when it runs, so the values below alone would not tell.
+        assert len(optimizer._handles) == (2 if reduces and passes == 2 else 0), passes
+    optimizer.step()
+    assert_same_parameters(model, expected)
+    # A third pass before step() would add to gradients whose allreduce is in flight.
+    x, y = batches[0]
+    optimizer.zero_grad()
+    for _ in range(2):
+        torch.nn.functional.mse_loss(model(x), y).backward()
+    with pytest.raises(Exception, match="backward_passes_per_step=2"):
+        torch.nn.functional.mse_loss(model(x), y).backward()
+    optimizer.synchronize()  # every rank completes the allreduces of the first two passes
+
+
+def test_a_second_backward_without_step_raises():
+    model = fresh_model(2)
+    optimizer = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.1), named_parameters=model.named_parameters(),
+        tau=1000, warmup_steps=0)
+    x, y = data_for_this_rank(steps=1, batch=4)[0]
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    with pytest.raises(Exception, match="more than backward_passes_per_step=1"):
+        torch.nn.functional.mse_loss(model(x), y).backward()
+    optimizer.synchronize()
+    optimizer.step()
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_synchronize_then_step_reduces_once(skip):
+    # op=Sum: a second reduction of the already reduced gradients would multiply them.
+    model = fresh_model(3)
+    batch = data_for_this_rank(steps=1, batch=16)
+    expected = first_step_reference(model, batch, lr=0.05, op=hvd.Sum)
+    optimizer = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.05), named_parameters=model.named_parameters(),
+        tau=1000, warmup_steps=0, op=hvd.Sum)
+    optimizer.zero_grad()
+    torch.nn.functional.mse_loss(model(batch[0][0]), batch[0][1]).backward()
+    optimizer.synchronize()
+    optimizer.synchronize()  # nothing new to reduce
+    if skip:
+        with optimizer.skip_synchronize():
+            optimizer.step()
+    else:
+        optimizer.step()
+    assert_same_parameters(model, expected)
+
+
 def test_optimizer_rules():
     model = torch.nn.Linear(2, 1)
     base = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="tau"):
         hvd.DistributedOptimizer(base, tau=0)
-    with pytest.raises(NotImplementedError):
-        hvd.DistributedOptimizer(base, tau=2, backward_passes_per_step=2)
-    wrapped = hvd.DistributedOptimizer(base, tau=2)
+    for passes in (0, 1.5, True):
+        with pytest.raises(ValueError, match="backward_passes_per_step"):
+            hvd.DistributedOptimizer(base, tau=2, backward_passes_per_step=passes)
+    wrapped = hvd.DistributedOptimizer(base, tau=2, backward_passes_per_step=3)
     assert isinstance(wrapped, torch.optim.SGD)
+    assert wrapped.backward_passes_per_step == 3

@@ -2,6 +2,9 @@
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
 broadcast_optimizer_state, Average and Sum; plus hilo's groups and cross-group averaging."""
+import contextlib
+import warnings
+
 import torch
 
 from hilo import (  # noqa: F401
@@ -56,7 +59,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
-                 algorithm):
+                 algorithm, backward_passes_per_step):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -75,7 +78,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._algorithm = algorithm
         self._buffer_owner = average_buffers_of
         self._parameters = all_parameters
+        self.backward_passes_per_step = backward_passes_per_step
         self._handles = {}
+        # Backward passes that produced each parameter's gradient since the last step (by id).
+        self._passes = {}
+        # Whether this step's gradients have been reduced (synchronize() ran after the last
+        # backward pass), and whether step() is to skip synchronizing (skip_synchronize()).
+        self._synchronized = False
+        self._skip_synchronize = False
         self.steps = 0
         self.discrepancy = None  # of the latest averaging round
         self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
@@ -90,27 +100,67 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
     def _make_hook(self, p):
         def hook(*ignored):
-            if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
-                self._handles[id(p)] = allreduce_async_(
-                    p.grad, name="grad." + self._names[id(p)], op=self._op,
-                    communicator=self._plan["gradient_communicator"])
+            passes = self._passes.get(id(p), 0) + 1
+            if passes > self.backward_passes_per_step:
+                # The gradient's allreduce may be in flight: adding to p.grad now would race
+                # with it, and the update would silently miss this pass.
+                raise AssertionError(
+                    "the gradient of '%s' was computed more than backward_passes_per_step=%d "
+                    "times before step() or synchronize(); to accumulate gradients over more "
+                    "backward passes, raise backward_passes_per_step"
+                    % (self._names[id(p)], self.backward_passes_per_step))
+            self._passes[id(p)] = passes
+            self._synchronized = False
+            if passes == self.backward_passes_per_step:
+                self._send(p)
         return hook
 
+    def _send(self, p):
+        if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
+            self._handles[id(p)] = allreduce_async_(
+                p.grad, name="grad." + self._names[id(p)], op=self._op,
+                communicator=self._plan["gradient_communicator"])
+
     def synchronize(self):
-        """Waits for this step's gradient allreduces (started by the backward hooks; any gradient
-        whose hook did not run is sent now)."""
-        if self._plan["allreduce_gradients"]:
+        """Waits for this step's gradient allreduces: those the backward hooks started, and now
+        those of gradients whose hooks did not start one (fewer backward passes than
+        backward_passes_per_step, or a parameter backward did not reach). Reduces each gradient
+        once per step: calling it again before the next backward pass does nothing."""
+        if self._plan["allreduce_gradients"] and not self._synchronized:
             for p in self._parameters:
-                if p.requires_grad and p.grad is not None and id(p) not in self._handles:
-                    self._make_hook(p)()
+                if p.requires_grad and p.grad is not None:
+                    self._send(p)
         for handle in self._handles.values():
             synchronize(handle)
         self._handles.clear()
+        self._passes.clear()
+        self._synchronized = True
+
+    @contextlib.contextmanager
+    def skip_synchronize(self):
+        """Inside it, step() applies the gradients as they are, without synchronizing
+        (horovod.torch's name): for a program that calls synchronize() itself first, e.g. to
+        clip the reduced gradients."""
+        self._skip_synchronize = True
+        try:
+            yield
+        finally:
+            self._skip_synchronize = False
 
     def step(self, closure=None):
         """Averages the gradients (world during warm-up, the group afterwards), applies the
         update, and every tau steps after warm-up averages the model across groups."""
-        self.synchronize()
+        if self._skip_synchronize:
+            if self._handles:
+                raise AssertionError("step() inside skip_synchronize() while gradient allreduces "
+                                     "are in flight: call synchronize() first")
+            if not self._synchronized:
+                warnings.warn("step() inside skip_synchronize() without synchronize() since the "
+                              "last backward pass: this step applies this rank's own gradients")
+            self._passes.clear()
+        else:
+            self.synchronize()
+        self._synchronized = False
         loss = super(self.__class__, self).step(closure)
         if self._plan["average_model"]:
             tensors = [p.data for p in self._parameters]
@@ -127,6 +177,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         if self._handles:
             raise AssertionError("zero_grad() while gradient allreduces are in flight: call "
                                  "step() or synchronize() first")
+        self._passes.clear()  # the accumulated gradients are gone: count passes afresh
         return super(self.__class__, self).zero_grad(*args, **kwargs)
 
 
@@ -143,12 +194,20 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     averaged across groups (sharded, or `algorithm`). One group of size() ranks is exactly
     synchronous SGD; size() groups of one is plain local SGD. tau and warmup_steps default to
     hilorun's --averaging-period and --warmup-steps. `discrepancy` holds the latest round's D.
+
+    backward_passes_per_step (as Horovod's): the number of backward passes whose gradients
+    accumulate in p.grad (torch adds them up) before each step(); the allreduce starts when a
+    gradient's last pass has produced it, and one pass more before step() is an error. The
+    passes' gradients are summed, not averaged (as in torch and Horovod): scale the loss by
+    1 / backward_passes_per_step for their mean. tau counts step() calls.
     """
-    if backward_passes_per_step != 1:
-        raise NotImplementedError("backward_passes_per_step > 1 is not supported yet")
+    if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
+            or backward_passes_per_step < 1:
+        raise ValueError("backward_passes_per_step must be an integer >= 1, not %r"
+                         % (backward_passes_per_step,))
     if op not in (Average, Sum):
         raise ValueError("op must be hvd.Average or hvd.Sum")
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
-               average_buffers_of, algorithm)
+               average_buffers_of, algorithm, backward_passes_per_step)
