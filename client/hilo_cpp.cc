@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/runtime.h"
+#include "runtime/transport/gpu/gpu_support.h"
 
 namespace hilo {
 namespace {
@@ -18,6 +19,10 @@ std::string DescribeDevice(int device) {
 }
 
 }  // namespace
+
+BuildInfo GetBuildInfo() {
+  return {transport::BuiltWithCuda(), transport::NcclHeaderVersion()};
+}
 
 bool Handle::Poll() const { return operation_ != nullptr && operation_->done(); }
 

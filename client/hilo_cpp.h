@@ -76,6 +76,13 @@ struct AveragingOptions {
 };
 
 // The caller's reference to one enqueued collective.
+// What this build of hilo contains (hilorun --check-build prints the same, and more).
+struct BuildInfo {
+  bool cuda = false;     // the CUDA kernels and the NCCL data plane
+  int nccl_version = 0;  // NCCL_VERSION_CODE of the nccl.h built against; 0 without CUDA
+};
+BuildInfo GetBuildInfo();
+
 class Handle {
  public:
   Handle() = default;  // refers to nothing; valid() is false

@@ -228,4 +228,12 @@ PYBIND11_MODULE(_hilo, m) {
       .def("count_step", &ContextBinding::CountStep)
       .def("local_sgd_step", &ContextBinding::LocalSgdStep)
       .def("schedule_settings", &ContextBinding::ScheduleSettings);
+  // Needs no init, as Horovod's nccl_built() and friends.
+  m.def("build_info", []() {
+    const hilo::BuildInfo build = hilo::GetBuildInfo();
+    py::dict result;
+    result["cuda"] = build.cuda;
+    result["nccl_version"] = build.nccl_version;
+    return result;
+  });
 }

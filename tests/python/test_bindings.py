@@ -139,3 +139,29 @@ def test_horovod_names_exist():
                  "broadcast_async_", "synchronize", "poll", "broadcast_parameters",
                  "broadcast_optimizer_state", "Average", "Sum", "is_initialized"]:
         assert hasattr(hvd, name), name
+
+
+def test_object_collectives_and_barrier():
+    # Root 1 of the world, then the root of each group (its rank 1): objects of any size.
+    config = {"lr": 0.1, "rank": hilo.rank(), "blob": b"x" * (13 + 100 * hilo.rank())}
+    received = hvd.broadcast_object(config, root_rank=1, name="config")
+    assert received == {"lr": 0.1, "rank": 1, "blob": b"x" * 113}
+    in_group = hvd.broadcast_object([hilo.rank()], root_rank=1, communicator=hvd.GROUP)
+    assert in_group == [hilo.group() * 2 + 1]
+    everyone = hvd.allgather_object(("rank", hilo.rank(), "y" * hilo.rank()))
+    assert everyone == [("rank", r, "y" * r) for r in range(4)]
+    # Across groups: the members with this rank's group rank, ordered by group.
+    across = hvd.allgather_object(hilo.rank(), name="across", communicator=hvd.CROSS)
+    assert across == [hilo.group_rank(), 2 + hilo.group_rank()]
+    hvd.barrier()
+    hvd.barrier(communicator=hvd.GROUP)
+    with pytest.raises(ValueError, match="communicator"):
+        hvd.broadcast_object(1, communicator="nodes")
+
+
+def test_build_queries():
+    assert hvd.mpi_built() and hvd.mpi_enabled()
+    assert not hvd.gloo_built() and not hvd.gloo_enabled()
+    assert hvd.cuda_built() == (hvd.nccl_built() > 0)
+    # The CPU-only build (--define=hilo_cuda=off) has neither; a build with CUDA both.
+    assert hvd.nccl_built() == 0 or hvd.nccl_built() > 2000

@@ -10,6 +10,7 @@ Errors from the runtime are raised as ``hilo.HiloError`` (a RuntimeError) carryi
 and message, e.g. ``INVALID_ARGUMENT: tensor 'w' on communicator world: shape differs ...``.
 """
 import ctypes as _ctypes
+import pickle as _pickle
 
 # OpenMPI loads its components with dlopen and needs libmpi's symbols global; Python imports
 # extensions with RTLD_LOCAL, so load libmpi globally first (as mpi4py does).
@@ -369,3 +370,90 @@ def broadcast_parameters(params, root_rank=0):
                for key, tensor in items]
     for handle in handles:
         synchronize(handle)
+
+
+def _communicator_rank(communicator):
+    """This rank's rank within `communicator` (a cross communicator's members are ordered by
+    group)."""
+    ranks = {WORLD: rank, GROUP: group_rank, CROSS: group}
+    if communicator not in ranks:
+        raise ValueError("communicator must be hilo.WORLD, hilo.GROUP or hilo.CROSS, not %r"
+                         % (communicator,))
+    return ranks[communicator]()
+
+
+def _to_words(payload):
+    """`payload` bytes in an int64 array (zero-padded to whole words): a dtype the runtime moves."""
+    import numpy
+    words = numpy.zeros((len(payload) + 7) // 8, dtype=numpy.int64)
+    words.view(numpy.uint8)[:len(payload)] = numpy.frombuffer(payload, dtype=numpy.uint8)
+    return words
+
+
+def broadcast_object(obj, root_rank=0, name=None, communicator=WORLD):
+    """`root_rank`'s `obj` (anything picklable) on every rank of `communicator`, as
+    horovod.torch.broadcast_object: the root gets its own object back, the others a copy."""
+    import numpy
+    name = _name(name, "broadcast_object")
+    is_root = _communicator_rank(communicator) == root_rank
+    payload = _pickle.dumps(obj) if is_root else b""
+    length = numpy.array([len(payload)], dtype=numpy.int64)
+    broadcast_(length, root_rank, name=name + ".length", communicator=communicator)
+    words = _to_words(payload) if is_root else numpy.zeros((int(length[0]) + 7) // 8,
+                                                           dtype=numpy.int64)
+    broadcast_(words, root_rank, name=name + ".data", communicator=communicator)
+    if is_root:
+        return obj
+    return _pickle.loads(words.view(numpy.uint8)[:int(length[0])].tobytes())
+
+
+def allgather_object(obj, name=None, communicator=WORLD):
+    """Every rank's `obj` (anything picklable), as a list in rank order of `communicator`
+    (horovod.torch.allgather_object)."""
+    import numpy
+    name = _name(name, "allgather_object")
+    payload = _pickle.dumps(obj)
+    lengths = allgather(numpy.array([len(payload)], dtype=numpy.int64), name=name + ".lengths",
+                        communicator=communicator)
+    words = allgather(_to_words(payload), name=name + ".data", communicator=communicator)
+    objects, offset = [], 0
+    for length in lengths.tolist():
+        count = (length + 7) // 8
+        objects.append(_pickle.loads(words[offset:offset + count].view(numpy.uint8)[:length]
+                                     .tobytes()))
+        offset += count
+    return objects
+
+
+def barrier(communicator=WORLD):
+    """Returns once every rank of `communicator` has called it (horovod.torch.barrier)."""
+    import numpy
+    allreduce_(numpy.zeros(1, dtype=numpy.int32), name=_name(None, "barrier"), op=Sum,
+               communicator=communicator)
+
+
+# What this build has, as horovod's *_built() / *_enabled(): callable before init().
+def mpi_built():
+    return True
+
+
+def mpi_enabled():
+    return True
+
+
+def gloo_built():
+    return False
+
+
+def gloo_enabled():
+    return False
+
+
+def cuda_built():
+    return bool(_hilo.build_info()["cuda"])
+
+
+def nccl_built():
+    """The NCCL version code hilo was built against (e.g. 22809 for 2.28.9); 0 (false) without
+    CUDA."""
+    return int(_hilo.build_info()["nccl_version"])

@@ -1,18 +1,21 @@
 """hilo for PyTorch: ``import hilo.torch as hvd`` where a program had ``import horovod.torch as
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
-broadcast_optimizer_state, Average and Sum; plus hilo's groups and cross-group averaging."""
+broadcast_optimizer_state, broadcast_object, allgather_object, barrier, the *_built() queries,
+Average and Sum; plus hilo's groups and cross-group averaging."""
 import contextlib
 import warnings
 
 import torch
 
 from hilo import (  # noqa: F401
-    Average, CROSS, GROUP, Handle, HiloError, Sum, WORLD, allgather, allgather_async, allreduce,
-    allreduce_, allreduce_async, allreduce_async_, average_across_groups, broadcast, broadcast_,
-    broadcast_async, broadcast_async_, broadcast_parameters, count_step, group, group_rank,
-    group_size, init, is_initialized, launcher_schedule, local_rank, local_sgd_step, local_size,
-    num_groups, poll, rank, shutdown, size, synchronize, transport_counters)
+    Average, CROSS, GROUP, Handle, HiloError, Sum, WORLD, allgather, allgather_async,
+    allgather_object, allreduce, allreduce_, allreduce_async, allreduce_async_,
+    average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
+    broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
+    group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
+    local_sgd_step, local_size, mpi_built, mpi_enabled, nccl_built, num_groups, poll, rank,
+    shutdown, size, synchronize, transport_counters)
 
 
 def broadcast_optimizer_state(optimizer, root_rank=0):
