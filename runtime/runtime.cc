@@ -15,6 +15,7 @@
 #include "runtime/collectives.h"
 #include "runtime/common/rank_values.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/common/usable_cpus.h"
 #include "runtime/hierarchical_communicator.h"
 #include "runtime/timeline.h"
 #include "runtime/transport/gpu/gpu_support.h"
@@ -27,10 +28,7 @@ namespace {
 // on an oversubscribed node a polling rank takes the CPU from the ranks it is waiting for.
 absl::Duration ChooseControlSpin(const RuntimeConfig& config, int local_size) {
   if (config.control_spin) return *config.control_spin;
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  const int usable_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  return usable_cpus >= local_size ? absl::Microseconds(1000) : absl::ZeroDuration();
+  return UsableCpus() >= local_size ? absl::Microseconds(1000) : absl::ZeroDuration();
 }
 
 }  // namespace

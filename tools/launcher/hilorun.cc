@@ -36,6 +36,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "proto/status.grpc.pb.h"
+#include "runtime/common/usable_cpus.h"
 #include "runtime/transport/gpu/gpu_support.h"
 #include "tools/launcher/launch_plan.h"
 
@@ -110,12 +111,6 @@ void PrintBuild() {
   std::printf("  stall inspector      HILO_STALL_WARNING_SECONDS, HILO_STALL_SHUTDOWN_SECONDS\n");
   std::printf("  status endpoint      gRPC on each node's local rank 0 (--status-port; hilo-status)\n");
   std::printf("  progress             --progress (default when stderr is a terminal)\n");
-}
-
-int UsableCpus() {
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
 }
 
 std::map<std::string, std::string> InheritedHiloVariables() {
