@@ -165,3 +165,16 @@ def test_build_queries():
     assert hvd.cuda_built() == (hvd.nccl_built() > 0)
     # The CPU-only build (--define=hilo_cuda=off) has neither; a build with CUDA both.
     assert hvd.nccl_built() == 0 or hvd.nccl_built() > 2000
+
+
+def test_allreduce_with_fp16_compression_keeps_the_dtype():
+    tensor = torch.linspace(0, 1, 50) + hilo.rank()
+    exact = hvd.allreduce(tensor, name="fp16.exact")
+    # Horovod's positional order: tensor, average, name, compression.
+    compressed = hvd.allreduce(tensor, None, "fp16.compressed", hvd.Compression.fp16)
+    assert compressed.dtype == torch.float32
+    assert torch.allclose(compressed, exact, rtol=1e-3)
+    assert not torch.equal(compressed, exact), "float16 rounds: the values must show it"
+    integers = torch.arange(6, dtype=torch.int64)
+    assert torch.equal(hvd.allreduce(integers, op=hvd.Sum, name="fp16.ints",
+                                     compression=hvd.Compression.fp16), integers * 4)

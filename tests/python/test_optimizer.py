@@ -189,3 +189,31 @@ def test_optimizer_rules():
     wrapped = hvd.DistributedOptimizer(base, tau=2, backward_passes_per_step=3)
     assert isinstance(wrapped, torch.optim.SGD)
     assert wrapped.backward_passes_per_step == 3
+
+
+def test_fp16_compression_halves_the_gradient_bytes():
+    plan = hvd.local_sgd_step(1000, 0, 0)
+    communicator = plan["gradient_communicator"]
+    x, y = data_for_this_rank(steps=1, batch=16)[0]
+    updated, sent = [], []
+    for compression in (hvd.Compression.none, hvd.Compression.fp16):
+        model = fresh_model(4)
+        optimizer = hvd.DistributedOptimizer(
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            named_parameters=model.named_parameters(), tau=1000, warmup_steps=0,
+            compression=compression)
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        before = hvd.transport_counters(communicator)["bytes"]
+        optimizer.step()
+        sent.append(hvd.transport_counters(communicator)["bytes"] - before)
+        assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+        updated.append(model)
+    if plan["allreduce_gradients"]:
+        assert sent[1] * 2 == sent[0] > 0, sent
+        assert identical_on(updated[1], communicator, "fp16.identical")
+    else:
+        assert sent == [0, 0]
+    # float16 keeps about 3 significant digits of each gradient.
+    for p, q in zip(updated[1].parameters(), updated[0].parameters()):
+        assert torch.allclose(p, q, rtol=1e-3, atol=1e-4), (p, q)

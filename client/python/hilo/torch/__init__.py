@@ -2,20 +2,69 @@
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
 broadcast_optimizer_state, broadcast_object, allgather_object, barrier, the *_built() queries,
-Average and Sum; plus hilo's groups and cross-group averaging."""
+Average, Sum and Compression (none, fp16); plus hilo's groups and cross-group averaging."""
 import contextlib
 import warnings
 
 import torch
 
+import hilo as _hilo_package
 from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Sum, WORLD, allgather, allgather_async,
-    allgather_object, allreduce, allreduce_, allreduce_async, allreduce_async_,
+    allgather_object, allreduce_, allreduce_async, allreduce_async_,
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
     group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
     local_sgd_step, local_size, mpi_built, mpi_enabled, nccl_built, num_groups, poll, rank,
     shutdown, size, synchronize, transport_counters)
+
+
+class Compressor:
+    """How a tensor travels (horovod.torch's interface): compress() returns the tensor to send and
+    a context, decompress() turns the reduced tensor back into the original dtype."""
+
+    @staticmethod
+    def compress(tensor):
+        return tensor, None
+
+    @staticmethod
+    def decompress(tensor, ctx):
+        return tensor
+
+
+class NoneCompressor(Compressor):
+    """Sends the tensor as it is."""
+
+
+class FP16Compressor(Compressor):
+    """Sends floating-point tensors as float16 (half the bytes; summed in float16 by hilo's
+    kernels, so large sums lose precision and may overflow past 65504) and casts the result
+    back. Other dtypes travel as they are."""
+
+    @staticmethod
+    def compress(tensor):
+        if tensor.dtype.is_floating_point and tensor.dtype != torch.float16:
+            return tensor.to(torch.float16), tensor.dtype
+        return tensor, None
+
+    @staticmethod
+    def decompress(tensor, ctx):
+        return tensor if ctx is None else tensor.to(ctx)
+
+
+class Compression:
+    """hvd.Compression.none / hvd.Compression.fp16, as in horovod.torch."""
+    none = NoneCompressor
+    fp16 = FP16Compressor
+
+
+def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
+              communicator=WORLD):
+    """The average (default) or sum of `tensor` over `communicator`, as a new tensor of
+    `tensor`'s dtype; `compression` as in horovod.torch.allreduce (the same positional order)."""
+    compressed, ctx = compression.compress(tensor)
+    reduced = _hilo_package.allreduce(compressed, average, name, op, communicator)
+    return compression.decompress(reduced, ctx)
 
 
 def broadcast_optimizer_state(optimizer, root_rank=0):
@@ -62,7 +111,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
-                 algorithm, backward_passes_per_step):
+                 algorithm, backward_passes_per_step, compression):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -82,6 +131,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._buffer_owner = average_buffers_of
         self._parameters = all_parameters
         self.backward_passes_per_step = backward_passes_per_step
+        self._compression = compression
+        # id(p) -> (handle, p, the tensor being reduced, compression context): the tensor is
+        # p.grad itself unless compression made a copy, which synchronize() writes back.
         self._handles = {}
         # Backward passes that produced each parameter's gradient since the last step (by id).
         self._passes = {}
@@ -120,9 +172,10 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
     def _send(self, p):
         if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
-            self._handles[id(p)] = allreduce_async_(
-                p.grad, name="grad." + self._names[id(p)], op=self._op,
-                communicator=self._plan["gradient_communicator"])
+            sent, ctx = self._compression.compress(p.grad)
+            handle = allreduce_async_(sent, name="grad." + self._names[id(p)], op=self._op,
+                                      communicator=self._plan["gradient_communicator"])
+            self._handles[id(p)] = (handle, p, sent, ctx)
 
     def synchronize(self):
         """Waits for this step's gradient allreduces: those the backward hooks started, and now
@@ -133,8 +186,12 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             for p in self._parameters:
                 if p.requires_grad and p.grad is not None:
                     self._send(p)
-        for handle in self._handles.values():
+        # In enqueue order: the runtime completes a fused response's tensors last-enqueued first,
+        # so the first wait returns once all of them are done.
+        for handle, p, sent, ctx in self._handles.values():
             synchronize(handle)
+            if sent is not p.grad:
+                p.grad.copy_(self._compression.decompress(sent, ctx))
         self._handles.clear()
         self._passes.clear()
         self._synchronized = True
@@ -186,7 +243,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
 def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_steps=None,
                          op=Average, average_buffers_of=None, algorithm=None,
-                         backward_passes_per_step=1):
+                         backward_passes_per_step=1, compression=Compression.none):
     """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
 
     Gradients are averaged as backward produces them (hooks start each allreduce at once, so
@@ -203,6 +260,10 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     gradient's last pass has produced it, and one pass more before step() is an error. The
     passes' gradients are summed, not averaged (as in torch and Horovod): scale the loss by
     1 / backward_passes_per_step for their mean. tau counts step() calls.
+
+    compression (as Horovod's): hvd.Compression.fp16 sends the gradients as float16 (half the
+    bytes) and writes the reduced values back into p.grad in its own dtype. The averaging rounds
+    always move the parameters in their own dtype.
     """
     if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
             or backward_passes_per_step < 1:
@@ -213,4 +274,4 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
-               average_buffers_of, algorithm, backward_passes_per_step)
+               average_buffers_of, algorithm, backward_passes_per_step, compression)
