@@ -178,3 +178,9 @@ def test_allreduce_with_fp16_compression_keeps_the_dtype():
     integers = torch.arange(6, dtype=torch.int64)
     assert torch.equal(hvd.allreduce(integers, op=hvd.Sum, name="fp16.ints",
                                      compression=hvd.Compression.fp16), integers * 4)
+
+
+def test_sparse_tensors_are_refused_with_a_way_out():
+    sparse = torch.eye(3).to_sparse()
+    with pytest.raises(hilo.HiloError, match="to_dense"):
+        hvd.allreduce(sparse, name="sparse")

@@ -217,3 +217,35 @@ def test_fp16_compression_halves_the_gradient_bytes():
     # float16 keeps about 3 significant digits of each gradient.
     for p, q in zip(updated[1].parameters(), updated[0].parameters()):
         assert torch.allclose(p, q, rtol=1e-3, atol=1e-4), (p, q)
+
+
+@pytest.mark.parametrize("sparse_as_dense", [False, True])
+def test_sparse_gradients(sparse_as_dense):
+    torch.manual_seed(5)
+    embedding = torch.nn.Embedding(10, 4, sparse=True)
+    hvd.broadcast_parameters(embedding.state_dict(), root_rank=0)
+    optimizer = hvd.DistributedOptimizer(
+        torch.optim.SGD(embedding.parameters(), lr=0.1),
+        named_parameters=embedding.named_parameters(), tau=1000, warmup_steps=0,
+        sparse_as_dense=sparse_as_dense)
+    rows = torch.tensor([hvd.rank(), 9 - hvd.rank()])
+    reduces = hvd.local_sgd_step(1000, 0, 0)["allreduce_gradients"]
+    if reduces and not sparse_as_dense:
+        with pytest.raises(Exception, match="sparse_as_dense=True"):
+            embedding(rows).sum().backward()
+        return
+    embedding(rows).sum().backward()
+    optimizer.step()
+    if reduces:
+        assert not embedding.weight.grad.is_sparse
+        communicator = hvd.local_sgd_step(1000, 0, 0)["gradient_communicator"]
+        assert identical_on(embedding, communicator, "sparse.identical.%s" % sparse_as_dense)
+        # The reduced gradient covers exactly the rows the communicator's members looked up.
+        if communicator == hvd.WORLD:
+            members = range(hvd.size())
+        else:
+            first = hvd.group() * hvd.group_size()
+            members = range(first, first + hvd.group_size())
+        looked_up = {row for member in members for row in (member, 9 - member)}
+        nonzero = (embedding.weight.grad != 0).any(dim=1)
+        assert set(torch.nonzero(nonzero).flatten().tolist()) == looked_up

@@ -167,6 +167,9 @@ def _describe(tensor, allow_cuda=True, record_event=True):
             if device_type != "cpu":
                 raise HiloError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
                                 % device_type)
+        if tensor.is_sparse:
+            raise HiloError("INVALID_ARGUMENT: hilo reduces dense tensors, and this one is sparse; "
+                            "call .to_dense() (DistributedOptimizer: sparse_as_dense=True)")
         if not tensor.is_contiguous():
             raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
         dtype = _torch_dtype_names().get(tensor.dtype)

@@ -111,7 +111,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
-                 algorithm, backward_passes_per_step, compression):
+                 algorithm, backward_passes_per_step, compression, sparse_as_dense):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -132,6 +132,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._parameters = all_parameters
         self.backward_passes_per_step = backward_passes_per_step
         self._compression = compression
+        self._sparse_as_dense = sparse_as_dense
         # id(p) -> (handle, p, the tensor being reduced, compression context): the tensor is
         # p.grad itself unless compression made a copy, which synchronize() writes back.
         self._handles = {}
@@ -172,6 +173,13 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
     def _send(self, p):
         if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
+            if p.grad.is_sparse:
+                if not self._sparse_as_dense:
+                    raise ValueError(
+                        "the gradient of '%s' is sparse (e.g. nn.Embedding(sparse=True)); hilo "
+                        "reduces dense tensors: pass sparse_as_dense=True to DistributedOptimizer"
+                        % self._names[id(p)])
+                p.grad = p.grad.to_dense()
             sent, ctx = self._compression.compress(p.grad)
             handle = allreduce_async_(sent, name="grad." + self._names[id(p)], op=self._op,
                                       communicator=self._plan["gradient_communicator"])
@@ -243,7 +251,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
 def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_steps=None,
                          op=Average, average_buffers_of=None, algorithm=None,
-                         backward_passes_per_step=1, compression=Compression.none):
+                         backward_passes_per_step=1, compression=Compression.none,
+                         sparse_as_dense=False):
     """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
 
     Gradients are averaged as backward produces them (hooks start each allreduce at once, so
@@ -264,6 +273,9 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     compression (as Horovod's): hvd.Compression.fp16 sends the gradients as float16 (half the
     bytes) and writes the reduced values back into p.grad in its own dtype. The averaging rounds
     always move the parameters in their own dtype.
+
+    sparse_as_dense (as Horovod's): a sparse gradient (nn.Embedding(sparse=True)) is made dense
+    before it is reduced; without it, a sparse gradient that must be reduced is an error.
     """
     if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
             or backward_passes_per_step < 1:
@@ -274,4 +286,5 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
-               average_buffers_of, algorithm, backward_passes_per_step, compression)
+               average_buffers_of, algorithm, backward_passes_per_step, compression,
+               bool(sparse_as_dense))
