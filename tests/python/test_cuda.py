@@ -78,3 +78,22 @@ def test_an_averaging_round_takes_one_kind_of_memory():
     with pytest.raises(hilo.HiloError, match="same memory"):
         hvd.average_across_groups([torch.ones(3, device="cuda"), torch.ones(3)],
                                   name="cuda.mixed")
+
+
+def test_fp16_compression_of_cuda_gradients():
+    tensor = torch.linspace(0, 1, 1000, device="cuda")
+    out = hvd.allreduce(tensor, name="cuda.fp16", compression=hvd.Compression.fp16)
+    assert out.is_cuda and out.dtype == torch.float32
+    assert torch.equal(out, tensor.half().float())  # one rank: the sum is its own value
+    model = torch.nn.Linear(8, 2).cuda()
+    optimizer = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                         named_parameters=model.named_parameters(), tau=2,
+                                         warmup_steps=0, compression=hvd.Compression.fp16)
+    optimizer.zero_grad()
+    model(torch.randn(16, 8, device="cuda")).sum().backward()
+    reduces = hvd.local_sgd_step(2, 0, 0)["allreduce_gradients"]
+    expected = [p.grad.half().float() if reduces else p.grad.clone() for p in model.parameters()]
+    optimizer.synchronize()
+    for p, e in zip(model.parameters(), expected):
+        assert p.grad.is_cuda and p.grad.dtype == torch.float32 and torch.equal(p.grad, e)
+    optimizer.step()
