@@ -249,3 +249,31 @@ def test_sparse_gradients(sparse_as_dense):
         looked_up = {row for member in members for row in (member, 9 - member)}
         nonzero = (embedding.weight.grad != 0).any(dim=1)
         assert set(torch.nonzero(nonzero).flatten().tolist()) == looked_up
+
+
+def test_a_resumed_run_continues_its_schedule():
+    model = fresh_model(6)
+    optimizer = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        named_parameters=model.named_parameters(), tau=TAU, warmup_steps=WARMUP)
+    for x, y in data_for_this_rank(steps=5, batch=8):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    checkpoint = copy.deepcopy(optimizer.state_dict())
+    assert checkpoint["hilo_local_sgd_steps"] == 5
+    # A new process resuming from the checkpoint: step 5 is past warm-up and one step before
+    # the next averaging round, as in the run that wrote it.
+    resumed = hvd.DistributedOptimizer(
+        torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        named_parameters=model.named_parameters(), tau=TAU, warmup_steps=WARMUP)
+    assert resumed.steps == 0 and resumed._plan == hvd.local_sgd_step(TAU, WARMUP, 0)
+    resumed.load_state_dict(checkpoint)
+    assert resumed.steps == 5 and resumed._plan == hvd.local_sgd_step(TAU, WARMUP, 5)
+    assert resumed.state_dict()["state"].keys() == checkpoint["state"].keys()
+    # The momentum buffers came back too, and a plain torch optimizer still loads the state.
+    plain = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    plain.load_state_dict(checkpoint)
+    for key, value in checkpoint["state"].items():
+        assert torch.equal(plain.state_dict()["state"][key]["momentum_buffer"],
+                           value["momentum_buffer"])

@@ -241,6 +241,27 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
         return loss
 
+    # The schedule's position travels with the optimizer's state, so that a run resumed from a
+    # checkpoint continues its warm-up and averaging rounds where it stopped instead of starting
+    # over. A plain torch optimizer ignores the extra key when it loads this state.
+    _STEPS_KEY = "hilo_local_sgd_steps"
+
+    def state_dict(self):
+        state = super(self.__class__, self).state_dict()
+        state[self._STEPS_KEY] = self.steps
+        return state
+
+    def load_state_dict(self, state_dict):
+        if self._handles:
+            raise AssertionError("load_state_dict() while gradient allreduces are in flight: "
+                                 "call step() or synchronize() first")
+        steps = state_dict.get(self._STEPS_KEY)
+        super(self.__class__, self).load_state_dict(
+            {key: value for key, value in state_dict.items() if key != self._STEPS_KEY})
+        if steps is not None:
+            self.steps = int(steps)
+            self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
+
     def zero_grad(self, *args, **kwargs):
         if self._handles:
             raise AssertionError("zero_grad() while gradient allreduces are in flight: call "
