@@ -219,6 +219,28 @@ def test_fp16_compression_halves_the_gradient_bytes():
         assert torch.allclose(p, q, rtol=1e-3, atol=1e-4), (p, q)
 
 
+def test_gradient_predivide_factor_changes_the_scaling_not_the_average():
+    x, y = data_for_this_rank(steps=1, batch=16)[0]
+    models = []
+    for factor in (1.0, 4.0):
+        model = fresh_model(7)
+        optimizer = hvd.DistributedOptimizer(
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            named_parameters=model.named_parameters(), tau=1000, warmup_steps=0,
+            gradient_predivide_factor=factor)
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        models.append(model)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.allclose(p, q, rtol=1e-6, atol=1e-7), (p, q)
+    base = torch.optim.SGD(models[0].parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="op=hvd.Average"):
+        hvd.DistributedOptimizer(base, tau=2, op=hvd.Sum, gradient_predivide_factor=2.0)
+    with pytest.raises(ValueError, match="positive"):
+        hvd.DistributedOptimizer(base, tau=2, gradient_predivide_factor=0)
+
+
 @pytest.mark.parametrize("sparse_as_dense", [False, True])
 def test_sparse_gradients(sparse_as_dense):
     torch.manual_seed(5)

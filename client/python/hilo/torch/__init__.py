@@ -111,7 +111,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
     """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
-                 algorithm, backward_passes_per_step, compression, sparse_as_dense):
+                 algorithm, backward_passes_per_step, compression, sparse_as_dense,
+                 gradient_predivide_factor):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -133,6 +134,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self.backward_passes_per_step = backward_passes_per_step
         self._compression = compression
         self._sparse_as_dense = sparse_as_dense
+        self._predivide = gradient_predivide_factor
         # id(p) -> (handle, p, the tensor being reduced, compression context): the tensor is
         # p.grad itself unless compression made a copy, which synchronize() writes back.
         self._handles = {}
@@ -181,6 +183,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                         % self._names[id(p)])
                 p.grad = p.grad.to_dense()
             sent, ctx = self._compression.compress(p.grad)
+            if self._predivide != 1.0:
+                sent.div_(self._predivide)
             handle = allreduce_async_(sent, name="grad." + self._names[id(p)], op=self._op,
                                       communicator=self._plan["gradient_communicator"])
             self._handles[id(p)] = (handle, p, sent, ctx)
@@ -198,6 +202,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         # so the first wait returns once all of them are done.
         for handle, p, sent, ctx in self._handles.values():
             synchronize(handle)
+            if self._predivide != 1.0:
+                sent.mul_(self._predivide)
             if sent is not p.grad:
                 p.grad.copy_(self._compression.decompress(sent, ctx))
         self._handles.clear()
@@ -273,7 +279,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_steps=None,
                          op=Average, average_buffers_of=None, algorithm=None,
                          backward_passes_per_step=1, compression=Compression.none,
-                         sparse_as_dense=False):
+                         sparse_as_dense=False, gradient_predivide_factor=1.0):
     """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
 
     Gradients are averaged as backward produces them (hooks start each allreduce at once, so
@@ -297,6 +303,9 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
 
     sparse_as_dense (as Horovod's): a sparse gradient (nn.Embedding(sparse=True)) is made dense
     before it is reduced; without it, a sparse gradient that must be reduced is an error.
+
+    gradient_predivide_factor (as Horovod's, with op=Average): gradients are divided by it before
+    the sum and multiplied by it after, so that float16 sums of many ranks stay in range.
     """
     if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
             or backward_passes_per_step < 1:
@@ -304,8 +313,13 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
                          % (backward_passes_per_step,))
     if op not in (Average, Sum):
         raise ValueError("op must be hvd.Average or hvd.Sum")
+    gradient_predivide_factor = float(gradient_predivide_factor)
+    if gradient_predivide_factor != 1.0 and op != Average:
+        raise ValueError("gradient_predivide_factor applies to op=hvd.Average only")
+    if not gradient_predivide_factor > 0:
+        raise ValueError("gradient_predivide_factor must be positive")
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
                average_buffers_of, algorithm, backward_passes_per_step, compression,
-               bool(sparse_as_dense))
+               bool(sparse_as_dense), gradient_predivide_factor)
