@@ -85,13 +85,27 @@ def test_training_with_hierarchical_local_sgd():
 
 
 _reference_names = itertools.count()
+# The single-step tests below run with no warm-up and no averaging round in sight: a step only
+# reduces the gradients (where the layout reduces them at all) and applies them.
+_FAR_TAU = 1000
+
+
+def first_step_plan():
+    return hvd.local_sgd_step(_FAR_TAU, 0, 0)
+
+
+def wrapped_sgd(model, lr=0.1, **options):
+    """Plain SGD on `model`, wrapped for the single-step tests with the wrapper's `options`."""
+    return hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=lr),
+                                    named_parameters=model.named_parameters(), tau=_FAR_TAU,
+                                    warmup_steps=0, **options)
 
 
 def first_step_reference(model, batches, lr, op):
     """A copy of `model` after the plain SGD update DistributedOptimizer's first step should make
     (tau large, no warm-up) from `batches`: the passes' gradients summed, reduced with `op` over
     the group (when this layout reduces gradients at all), subtracted times lr."""
-    plan = hvd.local_sgd_step(1000, 0, 0)
+    plan = first_step_plan()
     reference = copy.deepcopy(model)
     for x, y in batches:
         torch.nn.functional.mse_loss(reference(x), y).backward()
@@ -122,10 +136,8 @@ def test_gradient_accumulation_sums_the_passes_then_reduces_once():
     model = fresh_model(1)
     batches = data_for_this_rank(steps=2, batch=16)
     expected = first_step_reference(model, batches, lr=0.1, op=hvd.Average)
-    optimizer = hvd.DistributedOptimizer(
-        torch.optim.SGD(model.parameters(), lr=0.1), named_parameters=model.named_parameters(),
-        tau=1000, warmup_steps=0, backward_passes_per_step=2)
-    reduces = hvd.local_sgd_step(1000, 0, 0)["allreduce_gradients"]
+    optimizer = wrapped_sgd(model, backward_passes_per_step=2)
+    reduces = first_step_plan()["allreduce_gradients"]
     optimizer.zero_grad()
     for passes, (x, y) in enumerate(batches, start=1):
         torch.nn.functional.mse_loss(model(x), y).backward()
@@ -146,9 +158,7 @@ def test_gradient_accumulation_sums_the_passes_then_reduces_once():
 
 def test_a_second_backward_without_step_raises():
     model = fresh_model(2)
-    optimizer = hvd.DistributedOptimizer(
-        torch.optim.SGD(model.parameters(), lr=0.1), named_parameters=model.named_parameters(),
-        tau=1000, warmup_steps=0)
+    optimizer = wrapped_sgd(model)
     x, y = data_for_this_rank(steps=1, batch=4)[0]
     torch.nn.functional.mse_loss(model(x), y).backward()
     with pytest.raises(Exception, match="more than backward_passes_per_step=1"):
@@ -163,9 +173,7 @@ def test_synchronize_then_step_reduces_once(skip):
     model = fresh_model(3)
     batch = data_for_this_rank(steps=1, batch=16)
     expected = first_step_reference(model, batch, lr=0.05, op=hvd.Sum)
-    optimizer = hvd.DistributedOptimizer(
-        torch.optim.SGD(model.parameters(), lr=0.05), named_parameters=model.named_parameters(),
-        tau=1000, warmup_steps=0, op=hvd.Sum)
+    optimizer = wrapped_sgd(model, lr=0.05, op=hvd.Sum)
     optimizer.zero_grad()
     torch.nn.functional.mse_loss(model(batch[0][0]), batch[0][1]).backward()
     optimizer.synchronize()
@@ -192,16 +200,13 @@ def test_optimizer_rules():
 
 
 def test_fp16_compression_halves_the_gradient_bytes():
-    plan = hvd.local_sgd_step(1000, 0, 0)
+    plan = first_step_plan()
     communicator = plan["gradient_communicator"]
     x, y = data_for_this_rank(steps=1, batch=16)[0]
     updated, sent = [], []
     for compression in (hvd.Compression.none, hvd.Compression.fp16):
         model = fresh_model(4)
-        optimizer = hvd.DistributedOptimizer(
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            named_parameters=model.named_parameters(), tau=1000, warmup_steps=0,
-            compression=compression)
+        optimizer = wrapped_sgd(model, compression=compression)
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
         before = hvd.transport_counters(communicator)["bytes"]
@@ -224,10 +229,7 @@ def test_gradient_predivide_factor_changes_the_scaling_not_the_average():
     models = []
     for factor in (1.0, 4.0):
         model = fresh_model(7)
-        optimizer = hvd.DistributedOptimizer(
-            torch.optim.SGD(model.parameters(), lr=0.1),
-            named_parameters=model.named_parameters(), tau=1000, warmup_steps=0,
-            gradient_predivide_factor=factor)
+        optimizer = wrapped_sgd(model, gradient_predivide_factor=factor)
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
         optimizer.step()
@@ -246,12 +248,9 @@ def test_sparse_gradients(sparse_as_dense):
     torch.manual_seed(5)
     embedding = torch.nn.Embedding(10, 4, sparse=True)
     hvd.broadcast_parameters(embedding.state_dict(), root_rank=0)
-    optimizer = hvd.DistributedOptimizer(
-        torch.optim.SGD(embedding.parameters(), lr=0.1),
-        named_parameters=embedding.named_parameters(), tau=1000, warmup_steps=0,
-        sparse_as_dense=sparse_as_dense)
+    optimizer = wrapped_sgd(embedding, sparse_as_dense=sparse_as_dense)
     rows = torch.tensor([hvd.rank(), 9 - hvd.rank()])
-    reduces = hvd.local_sgd_step(1000, 0, 0)["allreduce_gradients"]
+    reduces = first_step_plan()["allreduce_gradients"]
     if reduces and not sparse_as_dense:
         with pytest.raises(Exception, match="sparse_as_dense=True"):
             embedding(rows).sum().backward()
@@ -260,7 +259,7 @@ def test_sparse_gradients(sparse_as_dense):
     optimizer.step()
     if reduces:
         assert not embedding.weight.grad.is_sparse
-        communicator = hvd.local_sgd_step(1000, 0, 0)["gradient_communicator"]
+        communicator = first_step_plan()["gradient_communicator"]
         assert identical_on(embedding, communicator, "sparse.identical.%s" % sparse_as_dense)
         # The reduced gradient covers exactly the rows the communicator's members looked up.
         if communicator == hvd.WORLD:
