@@ -75,7 +75,6 @@ struct AveragingOptions {
   std::function<void(const absl::Status&)> on_complete;  // as in CollectiveOptions
 };
 
-// The caller's reference to one enqueued collective.
 // What this build of hilo contains (hilorun --check-build prints the same, and more).
 struct BuildInfo {
   bool cuda = false;     // the CUDA kernels and the NCCL data plane
@@ -83,6 +82,7 @@ struct BuildInfo {
 };
 BuildInfo GetBuildInfo();
 
+// The caller's reference to one enqueued collective.
 class Handle {
  public:
   Handle() = default;  // refers to nothing; valid() is false
