@@ -385,10 +385,15 @@ def _communicator_rank(communicator):
     return ranks[communicator]()
 
 
+def _word_count(payload_bytes):
+    """The int64 words that carry `payload_bytes` bytes (the last one zero-padded)."""
+    return (payload_bytes + 7) // 8
+
+
 def _to_words(payload):
     """`payload` bytes in an int64 array (zero-padded to whole words): a dtype the runtime moves."""
     import numpy
-    words = numpy.zeros((len(payload) + 7) // 8, dtype=numpy.int64)
+    words = numpy.zeros(_word_count(len(payload)), dtype=numpy.int64)
     words.view(numpy.uint8)[:len(payload)] = numpy.frombuffer(payload, dtype=numpy.uint8)
     return words
 
@@ -402,7 +407,7 @@ def broadcast_object(obj, root_rank=0, name=None, communicator=WORLD):
     payload = _pickle.dumps(obj) if is_root else b""
     length = numpy.array([len(payload)], dtype=numpy.int64)
     broadcast_(length, root_rank, name=name + ".length", communicator=communicator)
-    words = _to_words(payload) if is_root else numpy.zeros((int(length[0]) + 7) // 8,
+    words = _to_words(payload) if is_root else numpy.zeros(_word_count(int(length[0])),
                                                            dtype=numpy.int64)
     broadcast_(words, root_rank, name=name + ".data", communicator=communicator)
     if is_root:
@@ -421,7 +426,7 @@ def allgather_object(obj, name=None, communicator=WORLD):
     words = allgather(_to_words(payload), name=name + ".data", communicator=communicator)
     objects, offset = [], 0
     for length in lengths.tolist():
-        count = (length + 7) // 8
+        count = _word_count(length)
         objects.append(_pickle.loads(words[offset:offset + count].view(numpy.uint8)[:length]
                                      .tobytes()))
         offset += count
