@@ -323,7 +323,8 @@ TEST(Handles, MismatchMessageReachesTheCaller) {
 }
 
 TEST(Shutdown, LaterCallsFailAndPendingOperationsAreReleased) {
-  // A tensor only this rank submits can never run: shutdown must fail it, not hang.
+  // A tensor only this rank submits can never run: the other rank's shutdown (it has finished
+  // without it) or this one's must fail it, not hang.
   float lonely[1] = {1};
   int64_t shape[1] = {1};
   hilo_handle_t* pending = nullptr;

@@ -129,6 +129,15 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
     *result.add_responses() = std::move(response);
   }
 
+  // A rank that asks to shut down has finished: it will submit nothing more. Hits still waiting
+  // go the full way, so that the coordinator sees which of them a finished rank never submitted
+  // and fails them at once instead of letting the others wait for it forever. Every rank sees
+  // the same flag and sends its own; hits that complete are cached again from the full path.
+  if (anyone_shutdown) {
+    for (auto& [slot, hit] : pending_hits_) uncached.push_back(LeaveCachedPath(std::move(hit), now));
+    pending_hits_.clear();
+  }
+
   // The full path only when some rank needs it: every rank of this communicator sees the same
   // agreed flags, so they all take it or all skip it.
   if (anyone_uncached || anyone_shutdown || any_invalidated) {
@@ -242,6 +251,7 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
     // lowest rank asking.
     bool everyone_asked = true;
     int first_to_ask = -1;
+    std::vector<int> finished_world_ranks(gathered.size(), -1);
     for (size_t rank = 0; rank < gathered.size(); ++rank) {
       proto::RequestList list;
       if (!list.ParseFromString(gathered[rank])) {
@@ -250,12 +260,16 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
       }
       everyone_asked = everyone_asked && list.shutdown();
       if (list.shutdown() && first_to_ask < 0) first_to_ask = list.world_rank();
+      if (list.shutdown()) finished_world_ranks[rank] = list.world_rank();
       for (proto::Request& request : *list.mutable_requests()) {
         request.set_communicator_rank(static_cast<int>(rank));
         HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
       }
     }
     for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
+      *responses.add_responses() = std::move(response);
+    }
+    for (proto::Response& response : table_.TakeUnsatisfiable(finished_world_ranks)) {
       *responses.add_responses() = std::move(response);
     }
     if (everyone_asked) {

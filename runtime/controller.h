@@ -16,6 +16,9 @@
 //    the communicator (the coordinator) gathers all ranks' RequestLists, records them in its
 //    ReadinessTable, fuses what it can, and broadcasts one ResponseList.
 // A repeated training step therefore negotiates with one small allreduce.
+// A rank that asks to shut down has finished and submits nothing more: while anyone asks, every
+// rank's waiting hits take the full path, and the coordinator fails each tensor that a finished
+// rank never submitted (ERROR responses naming the ranks) instead of letting the others wait.
 //
 // Collective over the channel; owned and called by the coordinator thread only (cache_stats()
 // may be read from any thread).

@@ -135,8 +135,10 @@ struct CachedRun {
   std::vector<int> gathers;
 };
 
+// finished(rank, cycle), if given, says whether that rank asks to shut down in that cycle.
 CachedRun RunCached(int ranks, int cycles, int capacity,
-                    const std::function<std::vector<proto::Request>(int, int)>& script) {
+                    const std::function<std::vector<proto::Request>(int, int)>& script,
+                    const std::function<bool(int, int)>& finished = nullptr) {
   auto channels = transport::LocalCommunicator::CreateGroup(ranks, "world");
   CachedRun run;
   run.executed.resize(ranks);
@@ -151,7 +153,7 @@ CachedRun RunCached(int ranks, int cycles, int capacity,
         std::vector<proto::Request> requests = script(rank, cycle);
         for (proto::Request& request : requests) request.set_world_rank(rank);  // as the queue does
         absl::StatusOr<proto::ResponseList> responses =
-            controller.Negotiate(std::move(requests), false);
+            controller.Negotiate(std::move(requests), finished && finished(rank, cycle));
         ASSERT_TRUE(responses.ok()) << responses.status();
         for (const proto::Response& response : responses->responses()) {
           run.executed[rank].push_back(response);
@@ -326,6 +328,40 @@ TEST(ControllerCacheTest, OneWorldAgreementServesEveryGroupSeparately) {
       EXPECT_EQ(group_executed[rank], (std::vector<std::string>{"g1.w", "g1.w"})) << rank;
       EXPECT_EQ(group_gathers[rank], 1) << "group 1: the first report only";
       EXPECT_EQ(group_stats[rank].hits, 1);
+    }
+  }
+}
+
+// Rank 0 finishes (asks to shut down) after two steps of "g"; ranks 1 and 2 run a third. With
+// the cache, their third "g" is a hit waiting in their controllers; without it, a full-path
+// request. Either way it must fail at once, naming rank 0, instead of waiting for rank 0
+// forever; and a tensor rank 0 did submit before finishing ("late") still completes.
+TEST(ControllerTest, TensorsAFinishedRankNeverSubmittedFailInsteadOfHanging) {
+  for (int capacity : {16, 0}) {
+    SCOPED_TRACE(absl::StrCat("cache capacity ", capacity));
+    CachedRun run = RunCached(
+        3, 6, capacity,
+        [](int rank, int cycle) {
+          std::vector<proto::Request> requests;
+          if (cycle < 2 || (cycle == 2 && rank != 0)) requests.push_back(Shaped("g", 8));
+          if ((rank == 0 && cycle == 1) || (rank != 0 && cycle == 4)) {
+            requests.push_back(Shaped("late", 2));
+          }
+          return requests;
+        },
+        [](int rank, int cycle) { return rank == 0 && cycle >= 2; });
+    for (int rank = 0; rank < 3; ++rank) {
+      SCOPED_TRACE(absl::StrCat("rank ", rank));
+      EXPECT_EQ(ExecutedNames(run.executed[rank]),
+                (std::vector<std::string>{"g", "g", "g", "late"}));
+      ASSERT_EQ(run.executed[rank].size(), 4u);
+      EXPECT_EQ(run.executed[rank][1].type(), proto::Response::ALLREDUCE);
+      EXPECT_EQ(run.executed[rank][2].type(), proto::Response::ERROR);
+      EXPECT_THAT(run.executed[rank][2].error_message(),
+                  ::testing::HasSubstr("tensor 'g' on communicator world can never complete: "
+                                       "rank 0 has finished (shut down) without submitting it; "
+                                       "submitted by ranks 1, 2."));
+      EXPECT_EQ(run.executed[rank][3].type(), proto::Response::ALLREDUCE);
     }
   }
 }

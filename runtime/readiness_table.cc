@@ -146,6 +146,57 @@ std::vector<proto::Response> ReadinessTable::TakeReady() {
   return responses;
 }
 
+std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
+    const std::vector<int>& finished_world_ranks) {
+  std::vector<proto::Response> responses;
+  if (std::none_of(finished_world_ranks.begin(), finished_world_ranks.end(),
+                   [](int world_rank) { return world_rank >= 0; })) {
+    return responses;
+  }
+  std::vector<std::string> unsatisfiable;
+  for (const auto& [name, entry] : entries_) {
+    for (int rank = 0; rank < communicator_size_; ++rank) {
+      if (!entry.reported[rank] && rank < static_cast<int>(finished_world_ranks.size()) &&
+          finished_world_ranks[rank] >= 0) {
+        unsatisfiable.push_back(name);
+        break;
+      }
+    }
+  }
+  std::sort(unsatisfiable.begin(), unsatisfiable.end());  // one order, whatever the hash map's
+  for (const std::string& name : unsatisfiable) {
+    auto it = entries_.find(name);
+    const Entry& entry = it->second;
+    std::vector<int> finished_without;
+    std::vector<int> submitted_by;
+    for (int rank = 0; rank < communicator_size_; ++rank) {
+      if (entry.reported[rank]) {
+        submitted_by.push_back(entry.by_rank[rank].world_rank());
+      } else if (rank < static_cast<int>(finished_world_ranks.size()) &&
+                 finished_world_ranks[rank] >= 0) {
+        finished_without.push_back(finished_world_ranks[rank]);
+      }
+    }
+    std::sort(submitted_by.begin(), submitted_by.end());
+    std::sort(finished_without.begin(), finished_without.end());
+    proto::Response response;
+    response.add_tensor_names(name);
+    response.set_type(proto::Response::ERROR);
+    response.set_peer_finished(true);
+    response.set_error_message(absl::StrCat(
+        "tensor '", name, "' on communicator ", communicator_name_, " can never complete: rank",
+        finished_without.size() == 1 ? " " : "s ", absl::StrJoin(finished_without, ", "),
+        finished_without.size() == 1 ? " has" : " have",
+        " finished (shut down) without submitting it; submitted by rank",
+        submitted_by.size() == 1 ? " " : "s ", absl::StrJoin(submitted_by, ", "),
+        ". Every rank must run the same collectives: the usual cause is an uneven number of "
+        "batches or steps per rank"));
+    responses.push_back(std::move(response));
+    entries_.erase(it);
+  }
+  return responses;
+}
+
 proto::Response ReadinessTable::BuildResponse(const std::string& name, const Entry& entry) const {
   const std::vector<proto::Request>& requests = entry.by_rank;
   proto::Response response;

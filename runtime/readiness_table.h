@@ -36,6 +36,14 @@ class ReadinessTable {
   // became ready.
   std::vector<proto::Response> TakeReady();
 
+  // A rank that has finished (asked to shut down) submits nothing more, so a tensor that other
+  // ranks reported and a finished rank has not can never become ready: waiting for it would
+  // hang the job. Removes every such tensor and returns an ERROR response for each (by name),
+  // naming the finished ranks without it and the ranks that submitted it.
+  // `finished_world_ranks[r]` is the world rank of communicator rank r if r has finished, else
+  // -1. Call after TakeReady().
+  std::vector<proto::Response> TakeUnsatisfiable(const std::vector<int>& finished_world_ranks);
+
   // Tensors reported by some ranks but not all.
   size_t pending() const { return entries_.size() - ready_.size(); }
 

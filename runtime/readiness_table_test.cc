@@ -194,5 +194,40 @@ TEST(ReadinessTableTest, StalledTensorsNameWhoSubmittedAndWhoDidNot) {
   EXPECT_EQ(stalled[0].name, "b");
 }
 
+// Rank 1 (world rank 11) has finished: "a" (reported by 0 and 2, not by 1) can never become
+// ready and fails with a message naming who finished and who submitted; "b", which rank 1 did
+// report before finishing, still waits for rank 2, who is running.
+TEST(ReadinessTableTest, TensorsAFinishedRankNeverSubmittedFailAtOnce) {
+  ReadinessTable table(3, "group 0");
+  ASSERT_TRUE(table.Add(MakeRequest("a", 0, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("a", 2, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("b", 1, {4})).ok());
+  EXPECT_TRUE(table.TakeUnsatisfiable({-1, -1, -1}).empty());  // nobody has finished
+  std::vector<proto::Response> failed = table.TakeUnsatisfiable({-1, 11, -1});
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(failed[0].peer_finished());
+  EXPECT_THAT(failed[0].tensor_names(), ::testing::ElementsAre("a"));
+  EXPECT_EQ(failed[0].error_message(),
+            "tensor 'a' on communicator group 0 can never complete: rank 11 has finished (shut "
+            "down) without submitting it; submitted by ranks 10, 12. Every rank must run the "
+            "same collectives: the usual cause is an uneven number of batches or steps per rank");
+  EXPECT_EQ(table.pending(), 1u);  // "b" waits on
+  ASSERT_TRUE(table.Add(MakeRequest("b", 0, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("b", 2, {4})).ok());
+  EXPECT_TRUE(table.TakeUnsatisfiable({-1, 11, -1}).empty());  // complete: not unsatisfiable
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ALLREDUCE);
+  // Two finished ranks are both named.
+  ASSERT_TRUE(table.Add(MakeRequest("c", 2, {4})).ok());
+  failed = table.TakeUnsatisfiable({10, 11, -1});
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_THAT(failed[0].error_message(),
+              HasSubstr("ranks 10, 11 have finished (shut down) without submitting it; "
+                        "submitted by rank 12."));
+  EXPECT_EQ(table.pending(), 0u);
+}
+
 }  // namespace
 }  // namespace hilo

@@ -426,7 +426,7 @@ absl::Status Runtime::RunCycles() {
     if (separate_group_cycles) {
       std::fill(group_agreement.begin(), group_agreement.end(), ~uint64_t{0});
       controllers_[group_index]->BeginCycle(
-          take_new_requests(CommunicatorKind::kGroup), /*request_shutdown=*/false,
+          take_new_requests(CommunicatorKind::kGroup), shutdown,
           absl::MakeSpan(group_agreement).first(segment_words));
       if (has_world_work || others_have_world_work || absl::Now() >= next_world_join) {
         group_agreement.back() &= ~kWantsWorldCycle;
@@ -445,10 +445,10 @@ absl::Status Runtime::RunCycles() {
                                             world_segment_of(CommunicatorKind::kWorld));
       if (!separate_group_cycles) {
         controllers_[group_index]->BeginCycle(take_new_requests(CommunicatorKind::kGroup),
-                                              /*request_shutdown=*/false,
+                                              shutdown,
                                               world_segment_of(CommunicatorKind::kGroup));
       }
-      controllers_[cross_index]->BeginCycle(std::move(cross_requests), /*request_shutdown=*/false,
+      controllers_[cross_index]->BeginCycle(std::move(cross_requests), shutdown,
                                             world_segment_of(CommunicatorKind::kCross));
       if (!stall_stop_reason_.empty()) {
         Controller::RaiseAbort(world_segment_of(CommunicatorKind::kWorld));
@@ -713,10 +713,14 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
   for (const std::string& name : response.tensor_names()) {
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
     if (!entry.ok()) {
-      // Every response names tensors this rank reported, so this is a bug in hilo; the other
-      // ranks still run the collective, so say loudly that this rank could not.
-      HILO_LOG(logger_, LogLevel::kError, "response for unknown tensor: ",
-               entry.status().message());
+      // An ERROR may name a tensor this rank never submitted: one it finished (shut down)
+      // without, which fails on the ranks that did. Any other response names tensors this rank
+      // reported, so this is a bug in hilo; the other ranks still run the collective, so say
+      // loudly that this rank could not.
+      if (response.type() != proto::Response::ERROR) {
+        HILO_LOG(logger_, LogLevel::kError, "response for unknown tensor: ",
+                 entry.status().message());
+      }
       continue;
     }
     const TensorRequest& request = entry->request;
@@ -724,7 +728,9 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     if (timeline_ != nullptr) RecordNegotiation(*entry, started);
     switch (response.type()) {
       case proto::Response::ERROR:
-        entry->operation->Complete(absl::InvalidArgumentError(response.error_message()));
+        entry->operation->Complete(response.peer_finished()
+                                       ? absl::FailedPreconditionError(response.error_message())
+                                       : absl::InvalidArgumentError(response.error_message()));
         break;
       case proto::Response::ALLREDUCE:
       case proto::Response::BROADCAST: {
@@ -936,6 +942,15 @@ absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest reques
   HILO_RETURN_IF_ERROR(ValidateRequest(request));
   auto operation = std::make_shared<Operation>(std::move(request.callback));
   request.callback = nullptr;
+  // A rank that asked to shut down has finished: the coordinators fail what other ranks wait
+  // for from it (ReadinessTable::TakeUnsatisfiable), so it must not submit anything after. Under
+  // mu_, so that the coordinator, which reads the request before taking new tensors, has
+  // either seen this tensor or refused it.
+  absl::MutexLock lock(&mu_);
+  if (shutdown_requested_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", request.name, "': hilo is shutting down on this rank; no new collectives"));
+  }
   HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation, absl::Now(), {}}));
   return operation;
 }

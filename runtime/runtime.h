@@ -16,7 +16,8 @@
 //
 // Thread-safety: Enqueue, topology and status are safe from any thread. Shutdown is collective
 // (the job's cycles end once every rank has called it) and blocks until the coordinator thread
-// has exited.
+// has exited. A rank that has called it has finished: tensors it never submitted and other
+// ranks wait for fail on those ranks at once (an uneven number of steps is an error, not a hang).
 #ifndef HILO_RUNTIME_RUNTIME_H_
 #define HILO_RUNTIME_RUNTIME_H_
 
@@ -67,7 +68,7 @@ class Runtime final : public StatusSource {
 
   // Validates and queues one collective. Never blocks on the network. Errors: INVALID_ARGUMENT
   // for a malformed request, ALREADY_EXISTS for a name in flight, FAILED_PRECONDITION after
-  // shutdown (or the error the runtime stopped with).
+  // shutdown was requested on this rank (or the error the runtime stopped with).
   absl::StatusOr<std::shared_ptr<Operation>> Enqueue(TensorRequest request);
 
   // Ends the cycles on every rank and fails operations still pending with FAILED_PRECONDITION.
