@@ -137,7 +137,8 @@ def test_horovod_names_exist():
                  "allreduce_", "allreduce_async", "allreduce_async_", "allgather",
                  "allgather_async", "broadcast", "broadcast_", "broadcast_async",
                  "broadcast_async_", "synchronize", "poll", "broadcast_parameters",
-                 "broadcast_optimizer_state", "Average", "Sum", "is_initialized"]:
+                 "broadcast_optimizer_state", "Average", "Sum", "is_initialized",
+                 "SyncBatchNorm"]:
         assert hasattr(hvd, name), name
 
 

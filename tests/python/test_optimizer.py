@@ -298,3 +298,53 @@ def test_a_resumed_run_continues_its_schedule():
     for key, value in checkpoint["state"].items():
         assert torch.equal(plain.state_dict()["state"][key]["momentum_buffer"],
                            value["momentum_buffer"])
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_sync_batch_norm_equals_batch_norm_over_the_group_batch(affine):
+    """SyncBatchNorm on each rank's own batch (batch sizes differ per rank) gives the outputs,
+    input gradients, running statistics and summed weight gradients of torch's BatchNorm run on
+    the group's batches concatenated, with the loss summed over the group."""
+    generator = torch.Generator().manual_seed(77 + hvd.rank())
+    batch = 3 + hvd.group_rank()  # uneven batches: the statistics must weigh them by count
+    x = torch.randn(batch, 5, 4, generator=generator, dtype=torch.float64) * 3 + 2
+    upstream = torch.randn(batch, 5, 4, generator=generator, dtype=torch.float64)
+    torch.manual_seed(5)
+    sync = hvd.SyncBatchNorm(5, momentum=0.3, affine=affine).double()
+    reference = torch.nn.BatchNorm1d(5, momentum=0.3, affine=affine).double()
+    if affine:
+        with torch.no_grad():
+            sync.weight.uniform_(0.5, 1.5)
+            sync.bias.uniform_(-1, 1)
+        reference.load_state_dict(sync.state_dict())
+
+    for step in range(2):  # twice: the running statistics move on from the first update
+        mine = x.clone().requires_grad_()
+        output = sync(mine)
+        (output * upstream).sum().backward()
+
+        # The reference: the group's batches and upstream gradients gathered, one BatchNorm.
+        everyone = hvd.allgather(x, name="sbn.x", communicator=hvd.GROUP).clone().requires_grad_()
+        everyone_upstream = hvd.allgather(upstream, name="sbn.up", communicator=hvd.GROUP)
+        reference.zero_grad()
+        expected = reference(everyone)
+        (expected * everyone_upstream).sum().backward()
+        offset = sum(3 + r for r in range(hvd.group_rank()))
+        mine_in_reference = slice(offset, offset + batch)
+
+        assert torch.allclose(output, expected[mine_in_reference], atol=1e-10)
+        assert torch.allclose(mine.grad, everyone.grad[mine_in_reference], atol=1e-10)
+        assert torch.allclose(sync.running_mean, reference.running_mean, atol=1e-12)
+        assert torch.allclose(sync.running_var, reference.running_var, atol=1e-12)
+        assert int(sync.num_batches_tracked) == step + 1
+        if affine:
+            for name, parameter in [("weight", sync.weight), ("bias", sync.bias)]:
+                summed = hvd.allreduce(parameter.grad, op=hvd.Sum, name="sbn.d" + name,
+                                       communicator=hvd.GROUP)
+                assert torch.allclose(summed, getattr(reference, name).grad, atol=1e-10), name
+            sync.zero_grad()
+
+    # Eval mode normalizes with the running statistics, as BatchNorm does, without collectives.
+    sync.eval()
+    reference.eval()
+    assert torch.allclose(sync(x), reference(x), atol=1e-12)
