@@ -199,6 +199,26 @@ def test_optimizer_rules():
     assert wrapped.backward_passes_per_step == 3
 
 
+def test_a_horovod_program_without_tau_runs_with_one_group_only():
+    """horovod.torch's DistributedOptimizer has no tau: with one group (synchronous SGD) hilo's
+    runs such a program unchanged, every rank holding the same parameters after each step; with
+    several groups it must be told the averaging period, and says so. (These jobs are launched
+    without hilorun --averaging-period.)"""
+    assert hvd.launcher_schedule()[0] == 0
+    model = fresh_model(9)
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    if hvd.num_groups() > 1:
+        with pytest.raises(ValueError, match="several groups .*hilorun --group-size 4"):
+            hvd.DistributedOptimizer(base, named_parameters=model.named_parameters())
+        return
+    optimizer = hvd.DistributedOptimizer(base, named_parameters=model.named_parameters())
+    for x, y in data_for_this_rank(steps=3, batch=8):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        assert identical_on(model, hvd.WORLD, "no.tau.params")
+
+
 def test_fp16_compression_halves_the_gradient_bytes():
     plan = first_step_plan()
     communicator = plan["gradient_communicator"]

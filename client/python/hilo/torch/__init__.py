@@ -225,9 +225,17 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             raise ValueError("named_parameters must give every parameter a distinct name")
         launcher_tau, launcher_warmup = launcher_schedule()
         self.tau = int(tau if tau is not None else launcher_tau)
+        if tau is None and self.tau < 1 and num_groups() == 1:
+            # One group is synchronous SGD (Horovod's DistributedOptimizer): there is no averaging
+            # round to schedule, so a Horovod program that never heard of tau runs unchanged.
+            self.tau = 1
         if self.tau < 1:
-            raise ValueError("DistributedOptimizer needs tau >= 1 (the averaging period): pass "
-                             "tau= or launch with hilorun --averaging-period")
+            raise ValueError(
+                "DistributedOptimizer needs tau >= 1 (the averaging period) when the job has "
+                "several groups (here %d groups of %d: hierarchical local SGD): pass tau= or "
+                "launch with hilorun --averaging-period; for synchronous SGD over every rank, "
+                "as Horovod, launch one group (hilorun --group-size %d)"
+                % (num_groups(), group_size(), size()))
         self.warmup_steps = int(warmup_steps if warmup_steps is not None else launcher_warmup)
         self._op = op
         self._algorithm = algorithm
@@ -391,7 +399,8 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
     point buffers of `average_buffers_of` (e.g. the model, for BatchNorm statistics) — are
     averaged across groups (sharded, or `algorithm`). One group of size() ranks is exactly
     synchronous SGD; size() groups of one is plain local SGD. tau and warmup_steps default to
-    hilorun's --averaging-period and --warmup-steps. `discrepancy` holds the latest round's D.
+    hilorun's --averaging-period and --warmup-steps; with one group tau may be left out (there
+    are no rounds), so a Horovod program runs unchanged. `discrepancy` holds the latest round's D.
 
     backward_passes_per_step (as Horovod's): the number of backward passes whose gradients
     accumulate in p.grad (torch adds them up) before each step(); the allreduce starts when a
