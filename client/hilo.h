@@ -76,7 +76,10 @@ typedef enum hilo_communicator {
 
 typedef enum hilo_reduce_op {
   HILO_SUM = 0,
-  HILO_AVERAGE = 1 /* sum / communicator size; integers truncate toward zero */
+  HILO_AVERAGE = 1, /* sum / communicator size; integers truncate toward zero */
+  HILO_MIN = 2,     /* element-wise over the ranks */
+  HILO_MAX = 3,
+  HILO_PRODUCT = 4  /* integer products wrap */
 } hilo_reduce_op_t;
 
 typedef struct hilo_context hilo_context_t;

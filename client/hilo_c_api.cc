@@ -25,6 +25,14 @@ struct hilo_handle {
   mutable std::string message;
 };
 
+// The C ABI's reduce ops are the runtime's, value for value (the options are cast, not mapped).
+static_assert(HILO_SUM == static_cast<int>(hilo::ReduceOp::kSum) &&
+                  HILO_AVERAGE == static_cast<int>(hilo::ReduceOp::kAverage) &&
+                  HILO_MIN == static_cast<int>(hilo::ReduceOp::kMin) &&
+                  HILO_MAX == static_cast<int>(hilo::ReduceOp::kMax) &&
+                  HILO_PRODUCT == static_cast<int>(hilo::ReduceOp::kProduct),
+              "hilo.h's hilo_reduce_op_t must mirror hilo::ReduceOp");
+
 namespace {
 
 // The message of the last failed call on this thread. Thread-local (like errno or dlerror),

@@ -322,6 +322,27 @@ TEST(Handles, MismatchMessageReachesTheCaller) {
   hilo_handle_free(handle);
 }
 
+TEST(Enqueue, MinMaxAndProductOps) {
+  int64_t shape[1] = {2};
+  for (auto [op, expected] : {std::pair{HILO_MIN, std::vector<int64_t>{1, 4}},
+                              std::pair{HILO_MAX, std::vector<int64_t>{2, 5}},
+                              std::pair{HILO_PRODUCT, std::vector<int64_t>{2, 20}}}) {
+    hilo_collective_options_t options;
+    hilo_collective_options_init(&options);
+    options.reduce_op = op;
+    int64_t data[2] = {Rank() + 1, 5 - Rank()};  // rank 0: {1, 5}; rank 1: {2, 4}
+    hilo_handle_t* handle = nullptr;
+    const std::string name = "c.op." + std::to_string(op);
+    ASSERT_EQ(hilo_allreduce_async(context, name.c_str(), data, HILO_INT64, 1, shape, &options,
+                                   &handle),
+              HILO_OK)
+        << hilo_last_error();
+    EXPECT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
+    EXPECT_EQ(std::vector<int64_t>(data, data + 2), expected) << op;
+    hilo_handle_free(handle);
+  }
+}
+
 TEST(Shutdown, LaterCallsFailAndPendingOperationsAreReleased) {
   // A tensor only this rank submits can never run: the other rank's shutdown (it has finished
   // without it) or this one's must fail it, not hang.

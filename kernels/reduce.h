@@ -1,4 +1,5 @@
-// CPU reduction kernels: element-wise sums and in-place division, for every hilo dtype.
+// CPU reduction kernels: element-wise sums, min / max / product, and in-place division, for
+// every hilo dtype.
 //
 // The MPI transport calls SumInto from its user-defined MPI operation for float16 / bfloat16
 // (MPI has no native sum for them) and the runtime calls DivideInPlace to turn a sum into an
@@ -15,6 +16,16 @@
 #include "kernels/dtype.h"
 
 namespace hilo::kernels {
+
+// The element-wise reductions besides the sum (which has fused, sliced and reduce-scatter paths
+// of its own): Horovod's hvd.Min, hvd.Max and hvd.Product.
+enum class Reduction { kMin, kMax, kProduct };
+
+// inout[i] = op(inout[i], in[i]) for i in [0, count). 16-bit floats are compared or multiplied in
+// float32 and rounded once; integer products wrap as two's complement. Min and max return the
+// first operand when neither is smaller (so a NaN in `inout` stays, one in `in` does not
+// replace a number: the transports' native ops decide NaNs their own way).
+void ReduceInto(void* inout, const void* in, int64_t count, DataType dtype, Reduction op);
 
 // inout[i] = inout[i] + in[i] for i in [0, count). Integers wrap as two's complement; 16-bit
 // floats are added in float32 and rounded once to the 16-bit format (nearest, ties to even).

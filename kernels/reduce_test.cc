@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -55,6 +56,58 @@ TEST(SumIntoTest, BFloat16KeepsItsOwnPrecision) {
   SumInto(a.data(), b.data(), 2, DataType::kBFloat16);
   EXPECT_EQ(BFloat16ToFloat(a[0]), 256.0f);
   EXPECT_EQ(BFloat16ToFloat(a[1]), 3.0f);
+}
+
+TEST(ReduceIntoTest, MinMaxProductOfFloatsAndIntegers) {
+  const std::vector<float> other = {2.0f, -3.0f, 0.5f};
+  for (auto [op, expected] :
+       {std::pair{Reduction::kMin, std::vector<float>{1.0f, -3.0f, 0.5f}},
+        std::pair{Reduction::kMax, std::vector<float>{2.0f, 4.0f, 8.0f}},
+        std::pair{Reduction::kProduct, std::vector<float>{2.0f, -12.0f, 4.0f}}}) {
+    std::vector<float> a = {1.0f, 4.0f, 8.0f};
+    ReduceInto(a.data(), other.data(), 3, DataType::kFloat32, op);
+    EXPECT_EQ(a, expected) << static_cast<int>(op);
+  }
+  std::vector<double> d = {-1e300, 7.0};
+  const std::vector<double> e = {1e300, 7.0};
+  ReduceInto(d.data(), e.data(), 2, DataType::kFloat64, Reduction::kMax);
+  EXPECT_EQ(d, (std::vector<double>{1e300, 7.0}));
+
+  std::vector<int32_t> i = {std::numeric_limits<int32_t>::min(), 65536, -7};
+  const std::vector<int32_t> j = {5, 65536, 3};
+  std::vector<int32_t> product = i;
+  ReduceInto(product.data(), j.data(), 3, DataType::kInt32, Reduction::kProduct);
+  EXPECT_EQ(product, (std::vector<int32_t>{std::numeric_limits<int32_t>::min(), 0, -21}))
+      << "integer products wrap";
+  ReduceInto(i.data(), j.data(), 3, DataType::kInt32, Reduction::kMin);
+  EXPECT_EQ(i, (std::vector<int32_t>{std::numeric_limits<int32_t>::min(), 65536, -7}));
+  std::vector<int64_t> k = {int64_t{1} << 40, -2};
+  const std::vector<int64_t> l = {3, -5};
+  ReduceInto(k.data(), l.data(), 2, DataType::kInt64, Reduction::kMax);
+  EXPECT_EQ(k, (std::vector<int64_t>{int64_t{1} << 40, -2}));
+}
+
+TEST(ReduceIntoTest, SixteenBitFloatsCompareByValueAndRoundProductsOnce) {
+  for (auto [dtype, to_float, from_float] :
+       {std::tuple{DataType::kFloat16, &Float16ToFloat, &FloatToFloat16},
+        std::tuple{DataType::kBFloat16, &BFloat16ToFloat, &FloatToBFloat16}}) {
+    SCOPED_TRACE(static_cast<int>(dtype));
+    const std::vector<float> values_a = {1.5f, -2.0f, 3.0f};
+    const std::vector<float> values_b = {-0.25f, 5.0f, 3.0f};
+    std::vector<uint16_t> a, b;
+    for (float v : values_a) a.push_back(from_float(v));
+    for (float v : values_b) b.push_back(from_float(v));
+    std::vector<uint16_t> low = a, high = a, product = a;
+    ReduceInto(low.data(), b.data(), 3, dtype, Reduction::kMin);
+    ReduceInto(high.data(), b.data(), 3, dtype, Reduction::kMax);
+    ReduceInto(product.data(), b.data(), 3, dtype, Reduction::kProduct);
+    EXPECT_EQ(low, (std::vector<uint16_t>{b[0], a[1], a[2]}));
+    EXPECT_EQ(high, (std::vector<uint16_t>{a[0], b[1], a[2]}));
+    for (int n = 0; n < 3; ++n) {
+      EXPECT_EQ(product[n], from_float(to_float(a[n]) * to_float(b[n]))) << n;
+    }
+    EXPECT_EQ(to_float(product[1]), -10.0f);
+  }
 }
 
 TEST(DivideInPlaceTest, EveryDtype) {

@@ -1,5 +1,7 @@
 #include "runtime/collectives.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "kernels/reduce.h"
@@ -15,12 +17,33 @@ absl::Status RequireHostMemory(const transport::Communicator& communicator) {
       "collectives do not drive yet"));
 }
 
+// Min, max and product: the reductions other than the sum (and the average, a divided sum).
+std::optional<kernels::Reduction> OtherReduction(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kMin:
+      return kernels::Reduction::kMin;
+    case ReduceOp::kMax:
+      return kernels::Reduction::kMax;
+    case ReduceOp::kProduct:
+      return kernels::Reduction::kProduct;
+    case ReduceOp::kSum:
+    case ReduceOp::kAverage:
+      break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::Status RunAllreduce(DataPlane& plane, const TensorRequest& request) {
   const int64_t count = ElementCount(request.shape);
   if (count == 0) return absl::OkStatus();
   transport::Communicator& communicator = plane.communicator;
+  if (const std::optional<kernels::Reduction> other = OtherReduction(request.reduce_op)) {
+    HILO_RETURN_IF_ERROR(communicator.AllreduceWith(request.data, count, request.dtype, *other));
+    HILO_RETURN_IF_ERROR(communicator.Synchronize());
+    return plane.kernels.Synchronize();
+  }
   HILO_RETURN_IF_ERROR(communicator.AllreduceSum(request.data, count, request.dtype));
   if (request.reduce_op == ReduceOp::kAverage && communicator.size() > 1) {
     HILO_RETURN_IF_ERROR(
@@ -54,9 +77,12 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   const bool average = op == ReduceOp::kAverage && communicator.size() > 1;
   if (phases != nullptr) phases->pack = absl::Now();
   // A transport that copies the data anyway (shared memory) gathers from the tensors and
-  // scatters back to them itself: no fusion buffer, no pack or unpack copies.
+  // scatters back to them itself: no fusion buffer, no pack or unpack copies. Min, max and
+  // product always pack.
   if (phases != nullptr) phases->transport = phases->pack;
-  const absl::Status unpacked = communicator.AllreduceSumSlices(slices, dtype);
+  const std::optional<kernels::Reduction> other = OtherReduction(op);
+  const absl::Status unpacked =
+      other ? absl::UnimplementedError("packed") : communicator.AllreduceSumSlices(slices, dtype);
   if (!absl::IsUnimplemented(unpacked)) {
     HILO_RETURN_IF_ERROR(unpacked);
     if (phases != nullptr) phases->unpack = absl::Now();
@@ -71,7 +97,8 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
                           plane.fusion.Reserve(static_cast<size_t>(total) * element));
     HILO_RETURN_IF_ERROR(plane.kernels.Pack(slices, packed));
     if (phases != nullptr) phases->transport = absl::Now();
-    HILO_RETURN_IF_ERROR(communicator.AllreduceSum(packed, total, dtype));
+    HILO_RETURN_IF_ERROR(other ? communicator.AllreduceWith(packed, total, dtype, *other)
+                               : communicator.AllreduceSum(packed, total, dtype));
     if (average) {
       HILO_RETURN_IF_ERROR(plane.kernels.Divide(packed, total, dtype, communicator.size()));
     }

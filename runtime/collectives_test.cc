@@ -2,7 +2,9 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -113,6 +115,46 @@ TEST(RunFusedAllreduceTest, PacksReducesAveragesAndUnpacksThroughTheDataPlane) {
     other.dtype = DataType::kFloat64;
     const TensorRequest* mixed[] = {&requests[0], &other};
     EXPECT_EQ(RunFusedAllreduce(host.plane, mixed).code(), absl::StatusCode::kInternal);
+  });
+}
+
+// Min, max and product, alone and fused: rank r holds r + 1 in the first tensor and 4 - r in the
+// second; the fused call packs both, reduces once and unpacks.
+TEST(RunAllreduceTest, MinMaxProductAloneAndFused) {
+  RunRanks(4, [](int rank, transport::Communicator& communicator) {
+    for (auto [op, first, second] : {std::tuple{ReduceOp::kMin, 1.0, 1.0},
+                                     std::tuple{ReduceOp::kMax, 4.0, 4.0},
+                                     std::tuple{ReduceOp::kProduct, 24.0, 24.0}}) {
+      SCOPED_TRACE(std::string(ReduceOpName(op)));
+      std::vector<double> a(3, rank + 1.0), b(1000, 4.0 - rank);
+      std::vector<TensorRequest> requests(2);
+      std::vector<double>* data[] = {&a, &b};
+      for (int t = 0; t < 2; ++t) {
+        requests[t].name = "t" + std::to_string(t);
+        requests[t].dtype = DataType::kFloat64;
+        requests[t].reduce_op = op;
+        requests[t].shape = {static_cast<int64_t>(data[t]->size())};
+        requests[t].data = data[t]->data();
+      }
+      HostPlane host(communicator);
+      const TensorRequest* both[] = {&requests[0], &requests[1]};
+      ASSERT_TRUE(RunFusedAllreduce(host.plane, both).ok());
+      EXPECT_THAT(a, ::testing::Each(first));
+      EXPECT_THAT(b, ::testing::Each(second));
+      std::vector<int32_t> alone = {rank, -rank};
+      TensorRequest request;
+      request.name = "alone";
+      request.dtype = DataType::kInt32;
+      request.reduce_op = op;
+      request.shape = {2};
+      request.data = alone.data();
+      ASSERT_TRUE(RunAllreduce(host.plane, request).ok());
+      const std::vector<int32_t> expected =
+          op == ReduceOp::kMin ? std::vector<int32_t>{0, -3}
+          : op == ReduceOp::kMax ? std::vector<int32_t>{3, 0}
+                                 : std::vector<int32_t>{0, 0};
+      EXPECT_EQ(alone, expected);
+    }
   });
 }
 

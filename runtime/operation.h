@@ -29,7 +29,9 @@ enum class CollectiveType : int {
   kBroadcast = 2,
   kAverageAcrossGroups = 3,  // a cross-group model-averaging round over `parameters`
 };
-enum class ReduceOp : int { kSum = 0, kAverage = 1 };
+// Horovod's ops (hvd.Sum, hvd.Average, hvd.Min, hvd.Max, hvd.Product); the values are the
+// proto's and the C ABI's.
+enum class ReduceOp : int { kSum = 0, kAverage = 1, kMin = 2, kMax = 3, kProduct = 4 };
 
 absl::string_view CollectiveTypeName(CollectiveType type);
 absl::string_view ReduceOpName(ReduceOp op);

@@ -859,7 +859,7 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
     return ValidateAveragingRequest(request);
   }
   const int reduce_op = static_cast<int>(request.reduce_op);
-  if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kAverage)) {
+  if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kProduct)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown reduce op ", reduce_op));
   }

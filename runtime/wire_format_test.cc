@@ -26,7 +26,10 @@ TEST(WireFormatTest, EnumsMirrorEachOther) {
   EXPECT_EQ(proto::CollectiveType_ARRAYSIZE, 4);
   EXPECT_EQ(ToProto(ReduceOp::kSum), proto::SUM);
   EXPECT_EQ(ToProto(ReduceOp::kAverage), proto::AVERAGE);
-  EXPECT_EQ(proto::ReduceOp_ARRAYSIZE, 2);
+  EXPECT_EQ(ToProto(ReduceOp::kMin), proto::MIN);
+  EXPECT_EQ(ToProto(ReduceOp::kMax), proto::MAX);
+  EXPECT_EQ(ToProto(ReduceOp::kProduct), proto::PRODUCT);
+  EXPECT_EQ(proto::ReduceOp_ARRAYSIZE, 5);
   EXPECT_EQ(ToProto(AveragingAlgorithm::kSharded), proto::SHARDED);
   EXPECT_EQ(ToProto(AveragingAlgorithm::kWorldAllreduce), proto::WORLD_ALLREDUCE);
   EXPECT_EQ(proto::AveragingAlgorithm_ARRAYSIZE, 2);

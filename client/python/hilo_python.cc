@@ -129,6 +129,12 @@ class ContextBinding {
     options.communicator = ParseCommunicator(communicator);
     if (op == "average") {
       options.reduce_op = ReduceOp::kAverage;
+    } else if (op == "min") {
+      options.reduce_op = ReduceOp::kMin;
+    } else if (op == "max") {
+      options.reduce_op = ReduceOp::kMax;
+    } else if (op == "product") {
+      options.reduce_op = ReduceOp::kProduct;
     } else if (op != "sum") {
       throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown op '", op, "'")));
     }

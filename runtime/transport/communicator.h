@@ -26,6 +26,7 @@
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
 #include "kernels/pack_slice.h"
+#include "kernels/reduce.h"
 
 namespace hilo::transport {
 
@@ -46,6 +47,12 @@ class Communicator {
 
   // In place: data[i] = sum over ranks of data[i].
   virtual absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) = 0;
+
+  // In place: data[i] = min / max / product over ranks of data[i] (the transport's native
+  // operation where it has one). For metrics and flags rather than gradients: no sliced or
+  // reduce-scatter variant.
+  virtual absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                                     kernels::Reduction op) = 0;
 
   // Concatenates every rank's `send` (send_count elements) into `recv` in rank order.
   // recv_counts[r] is rank r's send_count; recv holds their sum. In place when `send` is exactly

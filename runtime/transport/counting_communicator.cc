@@ -30,6 +30,14 @@ absl::Status CountingCommunicator::AllreduceSum(void* data, int64_t count, DataT
   return status;
 }
 
+absl::Status CountingCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
+                                                 kernels::Reduction op) {
+  const int64_t start = NowNanoseconds();
+  absl::Status status = inner()->AllreduceWith(data, count, dtype, op);
+  Record(Bytes(count, dtype), NowNanoseconds() - start);
+  return status;
+}
+
 absl::Status CountingCommunicator::AllreduceSumSlices(absl::Span<const Slice> slices,
                                                       DataType dtype) {
   const int64_t start = NowNanoseconds();

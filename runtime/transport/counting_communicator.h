@@ -28,6 +28,8 @@ class CountingCommunicator final : public ForwardingCommunicator {
   explicit CountingCommunicator(Communicator* inner) : ForwardingCommunicator(inner) {}
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                             kernels::Reduction op) override;
   absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override;
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override;

@@ -23,6 +23,10 @@ class ForwardingCommunicator : public Communicator {
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override {
     return inner_->AllreduceSum(data, count, dtype);
   }
+  absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                             kernels::Reduction op) override {
+    return inner_->AllreduceWith(data, count, dtype, op);
+  }
   absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override {
     return inner_->AllreduceSumSlices(slices, dtype);
   }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -103,7 +104,7 @@ TEST(AllreduceMpiTest, EveryDtypeCommunicatorAndOpMatchesTheReference) {
   for (CommunicatorKind kind : kAllCommunicatorKinds) {
     const std::vector<int> members = MembersOf(kind);
     for (DataType dtype : kAllDtypes) {
-      for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMin, ReduceOp::kMax}) {
         SCOPED_TRACE(absl::StrCat(CommunicatorKindName(kind), " ", DataTypeName(dtype), " ",
                                   ReduceOpName(op)));
         std::vector<double> mine(kElements);
@@ -121,18 +122,28 @@ TEST(AllreduceMpiTest, EveryDtypeCommunicatorAndOpMatchesTheReference) {
         for (int64_t i = 0; i < kElements && mismatches < 5; ++i) {
           // Reference from the inputs as each rank encoded them (16-bit inputs are rounded).
           double sum = 0, largest = 0;
+          double low = std::numeric_limits<double>::infinity(), high = -low;
           for (int member : members) {
             const std::vector<char> encoded = Encode(dtype, {Contribution(dtype, member, i)});
-            sum += Decode(dtype, encoded.data());
+            const double value = Decode(dtype, encoded.data());
+            sum += value;
             largest = std::max(largest, std::fabs(sum));
+            low = std::min(low, value);
+            high = std::max(high, value);
           }
           double expected = sum;
           if (op == ReduceOp::kAverage) {
             expected = IsFloatingPoint(dtype) ? sum / members.size()
                                               : std::trunc(sum / members.size());
           }
+          if (op == ReduceOp::kMin) expected = low;
+          if (op == ReduceOp::kMax) expected = high;
           const double actual = Decode(dtype, buffer.data() + i * DataTypeSize(dtype));
-          const double tolerance = Tolerance(dtype, static_cast<int>(members.size()), largest);
+          // Min and max pick one rank's value: exact in every dtype.
+          const double tolerance =
+              op == ReduceOp::kMin || op == ReduceOp::kMax
+                  ? 0.0
+                  : Tolerance(dtype, static_cast<int>(members.size()), largest);
           if (std::fabs(actual - expected) > tolerance) {
             ++mismatches;
             ADD_FAILURE() << "element " << i << ": got " << actual << ", expected " << expected

@@ -51,6 +51,43 @@ def test_allreduce_torch_every_dtype(dtype):
     assert torch.all(tensor == hilo.rank() + 1)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                                   torch.int32, torch.int64])
+def test_min_max_product_every_dtype_on_every_communicator(dtype):
+    """Horovod's hvd.Min / hvd.Max / hvd.Product, element-wise: fused (two tensors per op
+    enqueued together) and alone, on the world, the group and the cross communicator."""
+    for communicator in (hvd.WORLD, hvd.GROUP, hvd.CROSS):
+        members = [r for r in range(hilo.size())
+                   if (communicator == hvd.WORLD
+                       or (communicator == hvd.GROUP and r // hilo.group_size() == hilo.group())
+                       or (communicator == hvd.CROSS
+                           and r % hilo.group_size() == hilo.group_rank()))]
+        # Rank r holds [r + 1, 3 - r, 2] times 1 and 2 (two tensors per op, which fuse): min and
+        # max pick different ranks per element; every product is exact in 16-bit floats.
+        def values(r, scale):
+            return torch.tensor([r + 1, 3 - r, 2], dtype=dtype) * scale
+
+        def expected(op, scale):
+            everyone = torch.stack([values(r, scale) for r in members])
+            if op == hvd.Min:
+                return everyone.min(dim=0).values
+            if op == hvd.Max:
+                return everyone.max(dim=0).values
+            return everyone.to(torch.float64).prod(dim=0).to(dtype)
+
+        handles = {(op, scale): hvd.allreduce_async(
+                       values(hilo.rank(), scale), op=op, communicator=communicator,
+                       name="mmp.%s.%s.%s.%d" % (dtype, communicator, op, scale))
+                   for op in (hvd.Min, hvd.Max, hvd.Product) for scale in (1, 2)}
+        for (op, scale), handle in handles.items():
+            result = hvd.synchronize(handle)
+            assert result.dtype == dtype
+            assert torch.equal(result, expected(op, scale)), (communicator, op, scale, result)
+        alone = hvd.allreduce(values(hilo.rank(), 1), op=hvd.Max, communicator=communicator,
+                              name="mmp.alone.%s.%s" % (dtype, communicator))
+        assert torch.equal(alone, expected(hvd.Max, 1))
+
+
 def test_group_communicator_and_async_handles():
     tensors = [torch.full((100,), float(hilo.rank() * 10 + i)) for i in range(8)]
     handles = [hvd.allreduce_async_(t, name="group.%d" % i, communicator=hvd.GROUP)
@@ -121,8 +158,9 @@ def test_errors_are_exceptions_with_the_runtime_message():
         hilo.allreduce([1.0, 2.0], name="list")
     with pytest.raises(hilo.HiloError, match="CPU and CUDA tensors, not meta"):
         hilo.allreduce(torch.empty(3, device="meta"), name="meta")
-    with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
-        hilo.allreduce(np.zeros(2, dtype=np.float32), op="max", name="op")
+    with pytest.raises(ValueError, match="hilo.Average, hilo.Sum, hilo.Min, hilo.Max or "
+                                         "hilo.Product, not 'maximum'"):
+        hilo.allreduce(np.zeros(2, dtype=np.float32), op="maximum", name="op")
     # A name already in flight on this rank.
     first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
     with pytest.raises(hilo.HiloError, match="ALREADY_EXISTS"):

@@ -20,9 +20,13 @@ from hilo import _hilo  # noqa: E402
 
 HiloError = _hilo.HiloError
 
-# Reduction ops, as horovod's hvd.Average / hvd.Sum.
+# Reduction ops, as horovod's hvd.Average / hvd.Sum / hvd.Min / hvd.Max / hvd.Product.
 Average = "average"
 Sum = "sum"
+Min = "min"
+Max = "max"
+Product = "product"
+_OPS = (Average, Sum, Min, Max, Product)
 
 WORLD, GROUP, CROSS = "world", "group", "cross"
 
@@ -232,8 +236,9 @@ def _name(name, kind):
 def _op(average, op):
     """Horovod's rule: `op` wins; `average` (deprecated there) maps True/False to Average/Sum."""
     if op is not None:
-        if op not in (Average, Sum):
-            raise ValueError("op must be hilo.Average or hilo.Sum")
+        if op not in _OPS:
+            raise ValueError("op must be hilo.Average, hilo.Sum, hilo.Min, hilo.Max or "
+                             "hilo.Product, not %r" % (op,))
         return op
     if average is not None:
         return Average if average else Sum
@@ -282,7 +287,8 @@ def allreduce_(tensor, average=None, name=None, op=None, communicator=WORLD):
 
 
 def allreduce(tensor, average=None, name=None, op=None, communicator=WORLD):
-    """The average (default) or sum of `tensor` over `communicator`, as a new tensor."""
+    """The average (default), sum, min, max or product (`op=`) of `tensor` over
+    `communicator`, as a new tensor."""
     return synchronize(allreduce_async(tensor, average, name, op, communicator))
 
 

@@ -65,6 +65,20 @@ absl::Status LocalCommunicator::AllreduceSum(void* data, int64_t count, DataType
   return absl::OkStatus();
 }
 
+absl::Status LocalCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
+                                              kernels::Reduction op) {
+  const size_t bytes = static_cast<size_t>(count) * DataTypeSize(dtype);
+  std::vector<char> result(bytes);
+  Exchange(data, [&](const std::vector<const void*>& all) {
+    std::memcpy(result.data(), all[0], bytes);
+    for (size_t r = 1; r < all.size(); ++r) {
+      kernels::ReduceInto(result.data(), all[r], count, dtype, op);
+    }
+  });
+  std::memcpy(data, result.data(), bytes);
+  return absl::OkStatus();
+}
+
 absl::Status LocalCommunicator::Allgather(const void* send, int64_t /*send_count*/, void* recv,
                                           absl::Span<const int64_t> recv_counts, DataType dtype) {
   Exchange(send, [&](const std::vector<const void*>& all) {

@@ -35,6 +35,8 @@ class LocalCommunicator final : public Communicator, public ControlChannel {
   MemoryKind memory_kind() const override { return MemoryKind::kHost; }
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                             kernels::Reduction op) override;
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override;

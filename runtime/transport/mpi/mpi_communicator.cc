@@ -89,6 +89,19 @@ absl::Status MpiCommunicator::AllreduceSum(void* data, int64_t count, DataType d
   return absl::OkStatus();
 }
 
+absl::Status MpiCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
+                                           kernels::Reduction op) {
+  const size_t index = static_cast<size_t>(dtype);
+  const MPI_Op mpi_op = types_->reduction[static_cast<size_t>(op)][index];
+  for (int64_t done = 0; done < count; done += kMaxCountPerCall) {
+    const int chunk = static_cast<int>(std::min(kMaxCountPerCall, count - done));
+    HILO_RETURN_IF_ERROR(Check(MPI_Allreduce(MPI_IN_PLACE, ByteOffset(data, done, dtype), chunk,
+                                             types_->datatype[index], mpi_op, comm_),
+                               "MPI_Allreduce"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MpiCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                         absl::Span<const int64_t> recv_counts, DataType dtype) {
   if (static_cast<int>(recv_counts.size()) != size_ || recv_counts[rank_] != send_count) {

@@ -27,6 +27,8 @@ namespace hilo::transport {
 struct MpiTypeTable {
   std::array<MPI_Datatype, kNumDataTypes> datatype{};
   std::array<MPI_Op, kNumDataTypes> sum{};
+  // By kernels::Reduction (min, max, product), then dtype.
+  std::array<std::array<MPI_Op, kNumDataTypes>, 3> reduction{};
 };
 
 // Turns an MPI error code into a Status naming the call, the communicator and the rank.
@@ -47,6 +49,8 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   MemoryKind memory_kind() const override { return MemoryKind::kHost; }
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                             kernels::Reduction op) override;
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override;

@@ -1,7 +1,9 @@
 #include "runtime/transport/mpi/mpi_session.h"
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/reduce.h"
@@ -18,6 +20,12 @@ void SumFloat16(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
 
 void SumBFloat16(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
   kernels::SumInto(inout, in, *len, DataType::kBFloat16);
+}
+
+// The same for min, max and product.
+template <kernels::Reduction kOp, DataType kDtype>
+void Reduce16(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
+  kernels::ReduceInto(inout, in, *len, kDtype, kOp);
 }
 
 absl::Status Check(int code, absl::string_view call) {
@@ -92,7 +100,11 @@ absl::Status MpiSession::Initialize() {
   types_.datatype[static_cast<size_t>(DataType::kInt32)] = MPI_INT32_T;
   types_.datatype[static_cast<size_t>(DataType::kInt64)] = MPI_INT64_T;
   for (DataType dtype : {DataType::kFloat32, DataType::kFloat64, DataType::kInt32, DataType::kInt64}) {
-    types_.sum[static_cast<size_t>(dtype)] = MPI_SUM;
+    const size_t index = static_cast<size_t>(dtype);
+    types_.sum[index] = MPI_SUM;
+    types_.reduction[static_cast<size_t>(kernels::Reduction::kMin)][index] = MPI_MIN;
+    types_.reduction[static_cast<size_t>(kernels::Reduction::kMax)][index] = MPI_MAX;
+    types_.reduction[static_cast<size_t>(kernels::Reduction::kProduct)][index] = MPI_PROD;
   }
   // 16-bit floats: opaque 2-byte elements (so MPI moves them untouched) with a commutative
   // user-defined sum. Commutative lets MPI pick its fast algorithms; IEEE addition is
@@ -105,6 +117,24 @@ absl::Status MpiSession::Initialize() {
     HILO_RETURN_IF_ERROR(Check(MPI_Type_commit(&types_.datatype[index]), "MPI_Type_commit"));
     HILO_RETURN_IF_ERROR(Check(MPI_Op_create(fn, /*commute=*/1, &types_.sum[index]), "MPI_Op_create"));
   }
+  // Min, max and product of 16-bit floats: the same kind of user-defined operation.
+  using Reduction = kernels::Reduction;
+  const std::array<std::tuple<Reduction, DataType, MPI_User_function*>, 6> reductions = {{
+      {Reduction::kMin, DataType::kFloat16, &Reduce16<Reduction::kMin, DataType::kFloat16>},
+      {Reduction::kMax, DataType::kFloat16, &Reduce16<Reduction::kMax, DataType::kFloat16>},
+      {Reduction::kProduct, DataType::kFloat16,
+       &Reduce16<Reduction::kProduct, DataType::kFloat16>},
+      {Reduction::kMin, DataType::kBFloat16, &Reduce16<Reduction::kMin, DataType::kBFloat16>},
+      {Reduction::kMax, DataType::kBFloat16, &Reduce16<Reduction::kMax, DataType::kBFloat16>},
+      {Reduction::kProduct, DataType::kBFloat16,
+       &Reduce16<Reduction::kProduct, DataType::kBFloat16>},
+  }};
+  for (const auto& [op, dtype, fn] : reductions) {
+    HILO_RETURN_IF_ERROR(Check(
+        MPI_Op_create(fn, /*commute=*/1,
+                      &types_.reduction[static_cast<size_t>(op)][static_cast<size_t>(dtype)]),
+        "MPI_Op_create"));
+  }
   return absl::OkStatus();
 }
 
@@ -112,6 +142,9 @@ MpiSession::~MpiSession() {
   for (DataType dtype : {DataType::kFloat16, DataType::kBFloat16}) {
     const size_t index = static_cast<size_t>(dtype);
     if (types_.sum[index] != MPI_OP_NULL && types_.sum[index] != 0) MPI_Op_free(&types_.sum[index]);
+    for (auto& by_dtype : types_.reduction) {
+      if (by_dtype[index] != MPI_OP_NULL && by_dtype[index] != 0) MPI_Op_free(&by_dtype[index]);
+    }
     if (types_.datatype[index] != MPI_DATATYPE_NULL && types_.datatype[index] != 0) {
       MPI_Type_free(&types_.datatype[index]);
     }

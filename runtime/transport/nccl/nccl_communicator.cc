@@ -203,6 +203,26 @@ absl::Status NcclCommunicator::AllreduceSum(void* data, int64_t count, DataType 
                    "ncclAllReduce");
 }
 
+absl::Status NcclCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
+                                            kernels::Reduction op) {
+  if (count == 0) return absl::OkStatus();
+  ncclRedOp_t nccl_op = ncclProd;
+  switch (op) {
+    case kernels::Reduction::kMin:
+      nccl_op = ncclMin;
+      break;
+    case kernels::Reduction::kMax:
+      nccl_op = ncclMax;
+      break;
+    case kernels::Reduction::kProduct:
+      nccl_op = ncclProd;
+      break;
+  }
+  return CheckNccl(ncclAllReduce(data, data, static_cast<size_t>(count), ToNccl(dtype), nccl_op,
+                                 handles_->comm, handles_->stream),
+                   "ncclAllReduce");
+}
+
 absl::Status NcclCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                          absl::Span<const int64_t> recv_counts, DataType dtype) {
   if (static_cast<int>(recv_counts.size()) != size_ || recv_counts[rank_] != send_count) {

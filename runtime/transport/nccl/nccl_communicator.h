@@ -46,6 +46,8 @@ class NcclCommunicator final : public Communicator {
   void* stream() const;
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
+  absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
+                             kernels::Reduction op) override;
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override;

@@ -2,8 +2,8 @@
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
 broadcast_optimizer_state, broadcast_object, allgather_object, barrier, the *_built() queries,
-Average, Sum, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups and cross-group
-averaging."""
+Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups
+and cross-group averaging."""
 import contextlib
 import itertools
 import warnings
@@ -12,7 +12,8 @@ import torch
 
 import hilo as _hilo_package
 from hilo import (  # noqa: F401
-    Average, CROSS, GROUP, Handle, HiloError, Sum, WORLD, allgather, allgather_async,
+    Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
+    allgather_async,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
@@ -62,7 +63,7 @@ class Compression:
 
 def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
               communicator=WORLD):
-    """The average (default) or sum of `tensor` over `communicator`, as a new tensor of
+    """The average (default), sum, min, max or product of `tensor` over `communicator`, as a new tensor of
     `tensor`'s dtype; `compression` as in horovod.torch.allreduce (the same positional order)."""
     compressed, ctx = compression.compress(tensor)
     reduced = _hilo_package.allreduce(compressed, average, name, op, communicator)
