@@ -88,6 +88,48 @@ def test_min_max_product_every_dtype_on_every_communicator(dtype):
         assert torch.equal(alone, expected(hvd.Max, 1))
 
 
+def test_horovod_cross_rank_size_and_homogeneity():
+    # This job: one node, so one rank per local rank.
+    assert (hvd.cross_rank(), hvd.cross_size(), hvd.is_homogeneous()) == (0, 1, True)
+    # Two nodes of 3 and one of 2 (world ranks 0-2, 3-5, 6-7), as the init-time allgather sees
+    # them: local rank 2 exists on two nodes only.
+    layout = [(0, 3), (1, 3), (2, 3), (0, 3), (1, 3), (2, 3), (0, 2), (1, 2)]
+    cross = [hilo._cross_layout(layout, r) for r in range(8)]
+    assert [c["cross_rank"] for c in cross] == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert [c["cross_size"] for c in cross] == [3, 3, 2, 3, 3, 2, 3, 3]
+    assert not hilo._cross_layout(layout, 0)["is_homogeneous"]
+    assert hilo._cross_layout(layout[:6], 4) == {"cross_rank": 1, "cross_size": 2,
+                                                 "is_homogeneous": True}
+
+
+def test_prescale_postscale_and_grouped_allreduce():
+    # Horovod's factors: (sum of 2 * x) * 0.25 over 4 ranks of x = rank + 1 is 5.
+    x = torch.full((3,), float(hilo.rank() + 1))
+    result = hvd.allreduce(x, op=hvd.Sum, prescale_factor=2.0, postscale_factor=0.25,
+                           name="scaled")
+    assert torch.equal(result, torch.full((3,), 5.0))
+    assert torch.equal(x, torch.full((3,), hilo.rank() + 1.0)), "the input is not scaled"
+    in_place = np.full(2, float(hilo.rank() + 1))
+    handle = hilo.allreduce_async_(in_place, op=hilo.Average, postscale_factor=2.0,
+                                   name="scaled.np")
+    assert hilo.synchronize(handle) is in_place and np.array_equal(in_place, [5.0, 5.0])
+    assert np.array_equal(hilo.synchronize(handle), [5.0, 5.0]), "the factor applies once"
+    with pytest.raises(ValueError, match="floating-point"):
+        hvd.allreduce(torch.ones(2, dtype=torch.int32), prescale_factor=2.0, name="scaled.int")
+    # A grouped allreduce: a list in, a list out, the inputs untouched; fp16 compression keeps
+    # each tensor's dtype.
+    tensors = [torch.full((2,), float(hilo.rank())), torch.full((5, 1), 1.0, dtype=torch.float64)]
+    reduced = hvd.grouped_allreduce(tensors, op=hvd.Sum, name="grouped",
+                                    compression=hvd.Compression.fp16)
+    assert [r.dtype for r in reduced] == [torch.float32, torch.float64]
+    assert torch.equal(reduced[0], torch.full((2,), 6.0))
+    assert torch.equal(reduced[1], torch.full((5, 1), 4.0, dtype=torch.float64))
+    assert torch.equal(tensors[0], torch.full((2,), float(hilo.rank())))
+    handle = hvd.grouped_allreduce_async_(tensors, name="grouped.inplace")
+    assert hvd.synchronize(handle)[0] is tensors[0]
+    assert torch.equal(tensors[0], torch.full((2,), 1.5))
+
+
 def test_group_communicator_and_async_handles():
     tensors = [torch.full((100,), float(hilo.rank() * 10 + i)) for i in range(8)]
     handles = [hvd.allreduce_async_(t, name="group.%d" % i, communicator=hvd.GROUP)
@@ -175,8 +217,10 @@ def test_horovod_names_exist():
                  "allreduce_", "allreduce_async", "allreduce_async_", "allgather",
                  "allgather_async", "broadcast", "broadcast_", "broadcast_async",
                  "broadcast_async_", "synchronize", "poll", "broadcast_parameters",
-                 "broadcast_optimizer_state", "Average", "Sum", "is_initialized",
-                 "SyncBatchNorm"]:
+                 "broadcast_optimizer_state", "Average", "Sum", "Min", "Max", "Product",
+                 "is_initialized", "SyncBatchNorm", "grouped_allreduce", "grouped_allreduce_",
+                 "grouped_allreduce_async", "grouped_allreduce_async_", "cross_rank",
+                 "cross_size", "is_homogeneous"]:
         assert hasattr(hvd, name), name
 
 

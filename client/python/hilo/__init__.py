@@ -48,7 +48,25 @@ def init():
     """Starts hilo on every rank (collective). Reads the HILO_* environment. Idempotent."""
     if _state.context is None:
         _state.context = _hilo.Context.init()
-        _state.topology = _state.context.topology()
+        topology = _state.context.topology()
+        _state.topology = topology
+        # Horovod's cross ranks: the ranks with this rank's local rank, one per node. One tiny
+        # allgather now, while every rank is here, so that cross_rank() and friends never start
+        # a collective that only some ranks would join.
+        import numpy
+        mine = numpy.array([[topology["local_rank"], topology["local_size"]]], dtype=numpy.int64)
+        everyone = allgather(mine, name="hilo.init.local_ranks")
+        topology.update(_cross_layout([tuple(row) for row in everyone.tolist()], topology["rank"]))
+
+
+def _cross_layout(local_rank_and_size, rank):
+    """Horovod's cross_rank, cross_size and is_homogeneous of world rank `rank`, from every
+    rank's (local_rank, local_size) in world rank order."""
+    mine = local_rank_and_size[rank][0]
+    same = [r for r, (local_rank, _) in enumerate(local_rank_and_size) if local_rank == mine]
+    sizes = {local_size for _, local_size in local_rank_and_size}
+    return {"cross_rank": same.index(rank), "cross_size": len(same),
+            "is_homogeneous": len(sizes) == 1}
 
 
 def shutdown():
@@ -87,6 +105,24 @@ def local_rank():
 
 def local_size():
     return _topology("local_size")
+
+
+def cross_rank():
+    """Horovod's cross rank: this rank's index among the ranks with its local rank (one per
+    node), i.e. its node's index when every node runs the same number of ranks. Not hilo's
+    CROSS communicator, which is built from groups."""
+    return _topology("cross_rank")
+
+
+def cross_size():
+    """Horovod's cross size: the number of ranks with this rank's local rank (the number of
+    nodes, when every node runs the same number of ranks)."""
+    return _topology("cross_size")
+
+
+def is_homogeneous():
+    """True if every node runs the same number of ranks (Horovod's)."""
+    return _topology("is_homogeneous")
 
 
 def group():
@@ -249,13 +285,14 @@ class Handle:
     """An enqueued collective. `synchronize(handle)` waits and returns its output."""
 
     def __init__(self, native, output, like=None, kind="allreduce", described=None,
-                 output_device=None):
+                 output_device=None, postscale_factor=1.0):
         self._native = native
         self._output = output  # the tensor being written (kept alive until done)
         self._described = described  # keeps a CUDA tensor's ready event alive
         self._like = like
         self._kind = kind
         self._output_device = output_device  # allgather of a CUDA tensor: where the result goes
+        self._postscale = postscale_factor  # applied once, by the first wait that returns
 
     def poll(self):
         return self._native.poll()
@@ -265,31 +302,111 @@ class Handle:
         if self._kind == "allgather":
             result = _from_bytes(self._native.output(), self._like, self._native.output_shape())
             return result if self._output_device is None else result.to(self._output_device)
+        if self._postscale != 1.0:
+            self._output *= self._postscale
+            self._postscale = 1.0
         return self._output
 
 
-def allreduce_async_(tensor, average=None, name=None, op=None, communicator=WORLD):
-    """Starts an allreduce of `tensor` in place; returns a handle."""
+def _scale_factor(tensor, factor, which):
+    """Checks a prescale / postscale factor (Horovod's): floating-point tensors only, since an
+    integer tensor cannot hold the scaled values in place."""
+    factor = float(factor)
+    if factor != 1.0:
+        dtype = tensor.dtype if hasattr(tensor, "dtype") else None
+        floating = (getattr(dtype, "is_floating_point", None) if _is_torch(tensor)
+                    else getattr(dtype, "kind", "") == "f")
+        if not floating:
+            raise ValueError("%s applies to floating-point tensors, not %s" % (which, dtype))
+    return factor
+
+
+def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                     postscale_factor=1.0, communicator=WORLD):
+    """Starts an allreduce of `tensor` in place; returns a handle. As in Horovod, the tensor is
+    multiplied by `prescale_factor` before the reduction and the result by `postscale_factor`
+    (floating-point tensors)."""
+    prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
+    postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
+    reduce_op = _op(average, op)
     d = _describe(tensor)
+    if prescale != 1.0:
+        tensor *= prescale
     native = _context().enqueue("allreduce", _name(name, "allreduce"), d.address, d.dtype,
-                                d.shape, communicator, _op(average, op), 0, d.device,
-                                d.event_handle)
-    return Handle(native, tensor, described=d)
+                                d.shape, communicator, reduce_op, 0, d.device, d.event_handle)
+    return Handle(native, tensor, described=d, postscale_factor=postscale)
 
 
-def allreduce_async(tensor, average=None, name=None, op=None, communicator=WORLD):
+def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+                    postscale_factor=1.0, communicator=WORLD):
     """Starts an allreduce into a copy of `tensor`; synchronize() returns the copy."""
-    return allreduce_async_(_copy(tensor), average, name, op, communicator)
+    return allreduce_async_(_copy(tensor), average, name, op, prescale_factor, postscale_factor,
+                            communicator)
 
 
-def allreduce_(tensor, average=None, name=None, op=None, communicator=WORLD):
-    return synchronize(allreduce_async_(tensor, average, name, op, communicator))
+def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+               postscale_factor=1.0, communicator=WORLD):
+    return synchronize(allreduce_async_(tensor, average, name, op, prescale_factor,
+                                        postscale_factor, communicator))
 
 
-def allreduce(tensor, average=None, name=None, op=None, communicator=WORLD):
+def allreduce(tensor, average=None, name=None, op=None, prescale_factor=1.0,
+              postscale_factor=1.0, communicator=WORLD):
     """The average (default), sum, min, max or product (`op=`) of `tensor` over
     `communicator`, as a new tensor."""
-    return synchronize(allreduce_async(tensor, average, name, op, communicator))
+    return synchronize(allreduce_async(tensor, average, name, op, prescale_factor,
+                                       postscale_factor, communicator))
+
+
+def _grouped_names(name, count):
+    base = _name(name, "grouped_allreduce")
+    return ["%s.%d" % (base, i) for i in range(count)]
+
+
+def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                             postscale_factor=1.0, communicator=WORLD):
+    """Horovod's grouped allreduce: starts the allreduce of every tensor of the list in place at
+    once (they are negotiated together and fused where they fit); returns one handle whose
+    synchronize() returns the list."""
+    names = _grouped_names(name, len(tensors))
+    return _GroupedHandle([allreduce_async_(t, average, n, op, prescale_factor, postscale_factor,
+                                            communicator) for t, n in zip(tensors, names)])
+
+
+def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                            postscale_factor=1.0, communicator=WORLD):
+    return grouped_allreduce_async_([_copy(t) for t in tensors], average, name, op,
+                                    prescale_factor, postscale_factor, communicator)
+
+
+def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                       postscale_factor=1.0, communicator=WORLD):
+    return synchronize(grouped_allreduce_async_(tensors, average, name, op, prescale_factor,
+                                                postscale_factor, communicator))
+
+
+def grouped_allreduce(tensors, average=None, name=None, op=None, prescale_factor=1.0,
+                      postscale_factor=1.0, communicator=WORLD):
+    """The allreduce of each tensor of the list, as a list of new tensors."""
+    return synchronize(grouped_allreduce_async(tensors, average, name, op, prescale_factor,
+                                               postscale_factor, communicator))
+
+
+class _GroupedHandle:
+    """The handles of one grouped allreduce: done when all are."""
+
+    def __init__(self, handles):
+        self._handles = handles
+
+    def poll(self):
+        return all(handle.poll() for handle in self._handles)
+
+    def wait(self, timeout=None):
+        # Last enqueued first: the runtime completes a fused response's tensors in that order,
+        # so this wakes once for the group.
+        for handle in reversed(self._handles):
+            handle.wait(timeout)
+        return [handle.wait(0) for handle in self._handles]
 
 
 def allgather_async(tensor, name=None, communicator=WORLD):

@@ -1,9 +1,10 @@
 """hilo for PyTorch: ``import hilo.torch as hvd`` where a program had ``import horovod.torch as
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
-broadcast_optimizer_state, broadcast_object, allgather_object, barrier, the *_built() queries,
-Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups
-and cross-group averaging."""
+broadcast_optimizer_state, broadcast_object, allgather_object, barrier, grouped_allreduce(_)
+(_async), cross_rank, cross_size, is_homogeneous, the *_built() queries, Average, Sum, Min, Max,
+Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups and cross-group
+averaging."""
 import contextlib
 import itertools
 import warnings
@@ -13,7 +14,8 @@ import torch
 import hilo as _hilo_package
 from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
-    allgather_async,
+    allgather_async, cross_rank, cross_size, grouped_allreduce_, grouped_allreduce_async,
+    grouped_allreduce_async_, is_homogeneous,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
@@ -62,12 +64,24 @@ class Compression:
 
 
 def allreduce(tensor, average=None, name=None, compression=Compression.none, op=None,
-              communicator=WORLD):
-    """The average (default), sum, min, max or product of `tensor` over `communicator`, as a new tensor of
-    `tensor`'s dtype; `compression` as in horovod.torch.allreduce (the same positional order)."""
+              prescale_factor=1.0, postscale_factor=1.0, communicator=WORLD):
+    """The average (default), sum, min, max or product of `tensor` over `communicator`, as a new
+    tensor of `tensor`'s dtype; `compression` and the scale factors as in horovod.torch.allreduce
+    (the same positional order)."""
     compressed, ctx = compression.compress(tensor)
-    reduced = _hilo_package.allreduce(compressed, average, name, op, communicator)
+    reduced = _hilo_package.allreduce(compressed, average, name, op, prescale_factor,
+                                      postscale_factor, communicator)
     return compression.decompress(reduced, ctx)
+
+
+def grouped_allreduce(tensors, average=None, name=None, compression=Compression.none, op=None,
+                      prescale_factor=1.0, postscale_factor=1.0, communicator=WORLD):
+    """horovod.torch.grouped_allreduce: the allreduce of every tensor of the list, negotiated
+    together, as a list of new tensors of the tensors' dtypes."""
+    compressed = [compression.compress(tensor) for tensor in tensors]
+    reduced = _hilo_package.grouped_allreduce([c for c, _ in compressed], average, name, op,
+                                              prescale_factor, postscale_factor, communicator)
+    return [compression.decompress(r, ctx) for r, (_, ctx) in zip(reduced, compressed)]
 
 
 def broadcast_optimizer_state(optimizer, root_rank=0):
