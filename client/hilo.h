@@ -126,6 +126,12 @@ hilo_status_t hilo_init(hilo_context_t** context);
  * initialized MPI, MPI is finalized, and hilo cannot be initialized again in this process. */
 hilo_status_t hilo_shutdown(hilo_context_t* context);
 
+/* Horovod's join: this rank has no more data. Until every rank has joined it takes part in the
+ * others' allreduces with zeros (HILO_AVERAGE still divides by the communicator's size); their
+ * broadcasts, allgathers and averaging rounds fail with HILO_FAILED_PRECONDITION. Blocks until
+ * every rank has joined; *last_joined_rank (may be NULL) gets the world rank that joined last. */
+hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank);
+
 /* Shuts down if needed and frees the context. NULL is allowed. */
 void hilo_context_free(hilo_context_t* context);
 

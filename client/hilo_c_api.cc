@@ -153,6 +153,14 @@ hilo_status_t hilo_shutdown(hilo_context_t* context) {
   return ToC(context->context->Shutdown());
 }
 
+hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank) {
+  if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  absl::StatusOr<int> last = context->context->Join();
+  if (!last.ok()) return ToC(last.status());
+  if (last_joined_rank != nullptr) *last_joined_rank = *last;
+  return HILO_OK;
+}
+
 void hilo_context_free(hilo_context_t* context) { delete context; }
 
 const char* hilo_last_error(void) { return last_error.c_str(); }

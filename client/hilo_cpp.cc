@@ -75,6 +75,11 @@ absl::Status Context::Shutdown() {
   return runtime_->Shutdown();
 }
 
+absl::StatusOr<int> Context::Join() {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->Join();
+}
+
 absl::Status Context::CheckRunning() const {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return absl::FailedPreconditionError("hilo has been shut down");

@@ -122,6 +122,13 @@ class Context {
   // every method returns FAILED_PRECONDITION. Idempotent.
   absl::Status Shutdown();
 
+  // Horovod's join: this rank has no more data. Until every rank has joined it takes part in
+  // the others' allreduces with zeros (an average still divides by the communicator's size, as
+  // Horovod's); their broadcasts, allgathers and averaging rounds fail with FAILED_PRECONDITION.
+  // Blocks until every rank has joined and returns the world rank that joined last; afterwards
+  // collectives run as before.
+  absl::StatusOr<int> Join();
+
   // The settings this context runs with (HILO_* environment or Init's argument).
   const RuntimeConfig& config() const;
 

@@ -16,6 +16,7 @@ constexpr int kBitsPerWord = 64;
 constexpr uint64_t kHasUncachedWork = 1;
 constexpr uint64_t kWantsShutdown = 2;
 constexpr uint64_t kAborts = 4;
+constexpr uint64_t kJoined = 8;
 
 int WordsPerSet(int capacity) { return (capacity + kBitsPerWord - 1) / kBitsPerWord; }
 
@@ -50,7 +51,7 @@ int Controller::agreement_words() const {
 }
 
 void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
-                            absl::Span<uint64_t> agreement) {
+                            absl::Span<uint64_t> agreement, bool joined) {
   // Sort this cycle's requests: cache candidates become bits, the rest take the full path.
   const absl::Time now = absl::Now();
   uncached_ = std::move(deferred_);
@@ -68,6 +69,7 @@ void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool reque
     uncached_.push_back(std::move(request));
   }
   request_shutdown_ = request_shutdown;
+  joined_ = joined;
   // A hit that has waited long for the others goes the full way, where the coordinator sees who
   // has not submitted it: invalidating its slot sends every rank's hit on it there.
   for (const auto& [slot, hit] : pending_hits_) {
@@ -86,6 +88,7 @@ void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool reque
   }
   if (!uncached_.empty()) agreement.back() &= ~kHasUncachedWork;
   if (request_shutdown) agreement.back() &= ~kWantsShutdown;
+  if (joined) agreement.back() &= ~kJoined;
 }
 
 absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uint64_t> agreed) {
@@ -94,6 +97,7 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
   uncached_.clear();
   const bool anyone_uncached = (agreed.back() & kHasUncachedWork) == 0;
   const bool anyone_shutdown = (agreed.back() & kWantsShutdown) == 0;
+  const bool anyone_joined = (agreed.back() & kJoined) == 0;
   const int words_per_set = WordsPerSet(cache_.capacity());
 
   // Invalidations (the same set on every rank): drop the slots; a hit waiting on one goes the
@@ -133,35 +137,39 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
   // go the full way, so that the coordinator sees which of them a finished rank never submitted
   // and fails them at once instead of letting the others wait for it forever. Every rank sees
   // the same flag and sends its own; hits that complete are cached again from the full path.
-  if (anyone_shutdown) {
+  // The same while anyone has joined: a joined rank announces no hits, so the coordinator must
+  // see the others' requests to run them with its zeros.
+  if (anyone_shutdown || anyone_joined) {
     for (auto& [slot, hit] : pending_hits_) uncached.push_back(LeaveCachedPath(std::move(hit), now));
     pending_hits_.clear();
   }
 
   // The full path only when some rank needs it: every rank of this communicator sees the same
   // agreed flags, so they all take it or all skip it.
-  if (anyone_uncached || anyone_shutdown || any_invalidated) {
+  if (anyone_uncached || anyone_shutdown || anyone_joined || any_invalidated) {
     for (const proto::Request& request : uncached) {
       if (!ResponseCache::Cacheable(request)) continue;
       misses_.fetch_add(1, std::memory_order_relaxed);
       if (cache_.enabled()) reported_[request.tensor_name()] = request;
     }
     HILO_ASSIGN_OR_RETURN(proto::ResponseList full,
-                          FullNegotiation(std::move(uncached), request_shutdown_));
-    RememberAgreed(full);
+                          FullNegotiation(std::move(uncached), request_shutdown_, joined_));
+    RememberAgreed(full, /*cache_new=*/!anyone_joined);
     for (proto::Response& response : *full.mutable_responses()) {
       *result.add_responses() = std::move(response);
     }
     result.set_shutdown(full.shutdown());
     result.set_shutdown_requested_by(full.shutdown_requested_by());
+    result.set_join_complete(full.join_complete());
+    result.set_last_joined_rank(full.last_joined_rank());
   }
   return result;
 }
 
 absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
-                                                          bool request_shutdown) {
+                                                          bool request_shutdown, bool joined) {
   std::vector<uint64_t> agreement(agreement_words());
-  BeginCycle(std::move(new_requests), request_shutdown, absl::MakeSpan(agreement));
+  BeginCycle(std::move(new_requests), request_shutdown, absl::MakeSpan(agreement), joined);
   HILO_RETURN_IF_ERROR(channel_->AllreduceBitwiseAnd(absl::MakeSpan(agreement)));
   return FinishCycle(agreement);
 }
@@ -203,7 +211,7 @@ bool Controller::AnyoneAborts(absl::Span<const uint64_t> agreed) {
   return (agreed.back() & kAborts) == 0;
 }
 
-void Controller::RememberAgreed(const proto::ResponseList& agreed) {
+void Controller::RememberAgreed(const proto::ResponseList& agreed, bool cache_new) {
   for (const proto::Response& response : agreed.responses()) {
     const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
                           response.type() == proto::Response::BROADCAST ||
@@ -211,7 +219,7 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed) {
     for (int i = 0; i < response.tensor_names_size(); ++i) {
       const std::string& name = response.tensor_names(i);
       auto reported = reported_.find(name);
-      if (cache_it && reported != reported_.end()) {
+      if (cache_it && cache_new && reported != reported_.end()) {
         cache_.Put(reported->second, SingleResponse(response, i));
       } else if (response.type() == proto::Response::ERROR) {
         if (std::optional<int> slot = cache_.Find(name)) cache_.Erase(*slot);
@@ -232,10 +240,11 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed) {
 }
 
 absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
-    std::vector<proto::Request> requests, bool request_shutdown) {
+    std::vector<proto::Request> requests, bool request_shutdown, bool joined) {
   proto::RequestList mine;
   for (proto::Request& request : requests) *mine.add_requests() = std::move(request);
   mine.set_shutdown(request_shutdown);
+  mine.set_joined(joined);
   mine.set_world_rank(world_rank_);
   std::string serialized;
   if (!mine.SerializeToString(&serialized)) {
@@ -252,6 +261,8 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
     bool everyone_asked = true;
     int first_to_ask = -1;
     std::vector<int> finished_world_ranks(gathered.size(), -1);
+    std::vector<bool> joined_ranks(gathered.size(), false);
+    bool everyone_joined = true;
     for (size_t rank = 0; rank < gathered.size(); ++rank) {
       proto::RequestList list;
       if (!list.ParseFromString(gathered[rank])) {
@@ -261,6 +272,13 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
       everyone_asked = everyone_asked && list.shutdown();
       if (list.shutdown() && first_to_ask < 0) first_to_ask = list.world_rank();
       if (list.shutdown()) finished_world_ranks[rank] = list.world_rank();
+      joined_ranks[rank] = list.joined();
+      // A rank that finished (shut down) has no more data either: a join does not wait for it.
+      everyone_joined = everyone_joined && (list.joined() || list.shutdown());
+      if (list.joined() && std::find(join_order_.begin(), join_order_.end(), list.world_rank()) ==
+                               join_order_.end()) {
+        join_order_.push_back(list.world_rank());
+      }
       for (proto::Request& request : *list.mutable_requests()) {
         request.set_communicator_rank(static_cast<int>(rank));
         HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
@@ -269,8 +287,17 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
     for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
       *responses.add_responses() = std::move(response);
     }
+    for (proto::Response& response :
+         PlanFusion(table_.TakeReadyWithJoined(joined_ranks), fusion_threshold_bytes_)) {
+      *responses.add_responses() = std::move(response);
+    }
     for (proto::Response& response : table_.TakeUnsatisfiable(finished_world_ranks)) {
       *responses.add_responses() = std::move(response);
+    }
+    if (everyone_joined && !join_order_.empty()) {
+      responses.set_join_complete(true);
+      responses.set_last_joined_rank(join_order_.back());
+      join_order_.clear();
     }
     if (everyone_asked) {
       responses.set_shutdown(true);

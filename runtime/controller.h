@@ -16,6 +16,10 @@
 //    the communicator (the coordinator) gathers all ranks' RequestLists, records them in its
 //    ReadinessTable, fuses what it can, and broadcasts one ResponseList.
 // A repeated training step therefore negotiates with one small allreduce.
+// Join (hvd.join): a rank with no more data raises a flag every cycle; while anyone does, every
+// cycle takes the full path, the coordinator lets allreduces that only joined ranks miss run
+// (they contribute zeros) and fails the collectives that need a joined rank's data, nothing new
+// is cached, and once every rank has joined the ResponseList says so.
 // A rank that asks to shut down has finished and submits nothing more: while anyone asks, every
 // rank's waiting hits take the full path, and the coordinator fails each tensor that a finished
 // rank never submitted (ERROR responses naming the ranks) instead of letting the others wait.
@@ -74,14 +78,15 @@ class Controller {
   Controller(transport::ControlChannel* channel, std::string communicator_name, int world_rank,
              int64_t fusion_threshold_bytes = 0, int cache_capacity = 0);
 
+  // `joined`: this rank has joined (hvd.join) and not every rank has yet.
   absl::StatusOr<proto::ResponseList> Negotiate(std::vector<proto::Request> new_requests,
-                                                bool request_shutdown);
+                                                bool request_shutdown, bool joined = false);
 
   // The words this controller contributes to a cycle's bitwise AND (the same on every rank).
   int agreement_words() const;
   // Sorts this cycle's new requests and writes this rank's agreement (agreement_words() words).
   void BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
-                  absl::Span<uint64_t> agreement);
+                  absl::Span<uint64_t> agreement, bool joined = false);
   // Given the AND of every rank's agreement, replays the cached responses all ranks have ready
   // and, if some rank needs it, runs the full negotiation. Every rank of the channel must call
   // it in the same cycle.
@@ -108,10 +113,12 @@ class Controller {
  private:
   // The gather / decide / broadcast round.
   absl::StatusOr<proto::ResponseList> FullNegotiation(std::vector<proto::Request> requests,
-                                                      bool request_shutdown);
+                                                      bool request_shutdown, bool joined);
   // Updates the cache from an agreed list (same order on every rank), and sends back to the full
   // path any pending hit whose slot no longer holds its tensor.
-  void RememberAgreed(const proto::ResponseList& agreed);
+  // `cache_new`: false while some rank has joined, whose cache would otherwise miss the entries
+  // of tensors it never reported (every rank's cache must stay identical).
+  void RememberAgreed(const proto::ResponseList& agreed, bool cache_new);
 
   transport::ControlChannel* const channel_;
   const std::string communicator_name_;
@@ -136,6 +143,9 @@ class Controller {
   // Between BeginCycle and FinishCycle: this cycle's requests for the full path.
   std::vector<proto::Request> uncached_;
   bool request_shutdown_ = false;
+  bool joined_ = false;
+  // Coordinator only: world ranks in the order they joined, until every rank has.
+  std::vector<int> join_order_;
   std::atomic<int64_t> hits_{0};
   std::atomic<int64_t> misses_{0};
 };

@@ -366,5 +366,69 @@ TEST(ControllerTest, TensorsAFinishedRankNeverSubmittedFailInsteadOfHanging) {
   }
 }
 
+// Join with the cache on and off: "g" is cached in cycle 0; rank 2 joins from cycle 1; ranks 0
+// and 1 run "g" in cycles 1 and 2 (hits, which must take the full path for the coordinator to
+// run them without rank 2) and join from cycle 3, rank 1 last. Every rank gets the same
+// responses — rank 2 too, for tensors it never had — the join completes once, naming rank 1,
+// and afterwards "g" (and "h", first run during the join) run over all three ranks again with
+// identical caches.
+TEST(ControllerTest, JoinedRanksTakePartInAllreducesUntilEveryoneHasJoined) {
+  for (int capacity : {16, 0}) {
+    SCOPED_TRACE(absl::StrCat("cache capacity ", capacity));
+    constexpr int kRanks = 3;
+    constexpr int kCycles = 8;
+    auto channels = transport::LocalCommunicator::CreateGroup(kRanks, "world");
+    std::vector<std::vector<std::string>> executed(kRanks);
+    std::vector<std::vector<int>> completions(kRanks);  // cycle, last joined rank
+    std::vector<CacheStats> stats(kRanks);
+    std::vector<std::thread> threads;
+    for (int rank = 0; rank < kRanks; ++rank) {
+      threads.emplace_back([&, rank] {
+        Controller controller(channels[rank].get(), "world", rank, 0, capacity);
+        bool joined = false;
+        for (int cycle = 0; cycle < kCycles; ++cycle) {
+          if ((rank == 2 && cycle == 1) || (rank == 0 && cycle == 3) ||
+              (rank == 1 && cycle == 4)) {
+            joined = true;
+          }
+          std::vector<proto::Request> requests;
+          const bool runs_g = cycle == 0 || cycle >= 6 || (!joined && cycle <= 2);
+          if (runs_g) requests.push_back(Shaped("g", 8));
+          // "h" first runs while rank 2 is joined: if the others cached it then, their caches
+          // would differ from rank 2's, and their hits in cycle 6 would wait for it forever.
+          if (cycle >= 6 || (!joined && cycle == 2)) requests.push_back(Shaped("h", 4));
+          for (proto::Request& request : requests) request.set_world_rank(rank);
+          absl::StatusOr<proto::ResponseList> responses =
+              controller.Negotiate(std::move(requests), false, joined);
+          ASSERT_TRUE(responses.ok()) << responses.status();
+          for (const proto::Response& response : responses->responses()) {
+            ASSERT_EQ(response.type(), proto::Response::ALLREDUCE) << response.error_message();
+            for (const std::string& name : response.tensor_names()) {
+              executed[rank].push_back(absl::StrCat(name, "@", cycle));
+            }
+          }
+          if (responses->join_complete()) {
+            completions[rank].push_back(cycle);
+            completions[rank].push_back(responses->last_joined_rank());
+            joined = false;
+          }
+        }
+        stats[rank] = controller.cache_stats();
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (int rank = 0; rank < kRanks; ++rank) {
+      SCOPED_TRACE(absl::StrCat("rank ", rank));
+      EXPECT_EQ(executed[rank], (std::vector<std::string>{"g@0", "g@1", "g@2", "h@2", "g@6",
+                                                           "h@6", "g@7", "h@7"}));
+      EXPECT_EQ(completions[rank], (std::vector<int>{4, 1}));
+    }
+    if (capacity > 0) {
+      // Cycles 6 and 7 are hits on every rank: the caches stayed identical through the join.
+      for (int rank = 0; rank < kRanks; ++rank) EXPECT_GE(stats[rank].hits, 2) << rank;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hilo

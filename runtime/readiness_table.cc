@@ -139,7 +139,7 @@ std::vector<proto::Response> ReadinessTable::TakeReady() {
   responses.reserve(ready_.size());
   for (const std::string& name : ready_) {
     auto it = entries_.find(name);
-    responses.push_back(BuildResponse(name, it->second));
+    responses.push_back(BuildResponse(name, it->second.by_rank));
     entries_.erase(it);
   }
   ready_.clear();
@@ -197,8 +197,50 @@ std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
   return responses;
 }
 
-proto::Response ReadinessTable::BuildResponse(const std::string& name, const Entry& entry) const {
-  const std::vector<proto::Request>& requests = entry.by_rank;
+std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vector<bool>& joined) {
+  std::vector<proto::Response> responses;
+  if (std::none_of(joined.begin(), joined.end(), [](bool j) { return j; })) return responses;
+  std::vector<std::string> decided;
+  for (const auto& [name, entry] : entries_) {
+    bool only_joined_missing = true;
+    for (int rank = 0; rank < communicator_size_ && only_joined_missing; ++rank) {
+      only_joined_missing = entry.reported[rank] ||
+                            (rank < static_cast<int>(joined.size()) && joined[rank]);
+    }
+    if (only_joined_missing) decided.push_back(name);
+  }
+  std::sort(decided.begin(), decided.end());  // one order, whatever the hash map's
+  for (const std::string& name : decided) {
+    auto it = entries_.find(name);
+    std::vector<proto::Request> reporters;
+    for (int rank = 0; rank < communicator_size_; ++rank) {
+      if (it->second.reported[rank]) reporters.push_back(it->second.by_rank[rank]);
+    }
+    const proto::Request& first = reporters.front();
+    if (first.collective() != proto::ALLREDUCE || first.device_memory()) {
+      proto::Response response;
+      response.add_tensor_names(name);
+      response.set_type(proto::Response::ERROR);
+      response.set_peer_finished(true);
+      response.set_error_message(absl::StrCat(
+          "tensor '", name, "' on communicator ", communicator_name_, ": ",
+          first.collective() != proto::ALLREDUCE
+              ? absl::StrCat(CollectiveTypeName(FromProto(first.collective())),
+                             " cannot run while ranks have joined (hvd.join): only allreduces "
+                             "continue, with zeros from the joined ranks")
+              : std::string("a CUDA tensor's allreduce cannot run while ranks have joined "
+                            "(hvd.join): join supports host tensors")));
+      responses.push_back(std::move(response));
+    } else {
+      responses.push_back(BuildResponse(name, reporters));
+    }
+    entries_.erase(it);
+  }
+  return responses;
+}
+
+proto::Response ReadinessTable::BuildResponse(const std::string& name,
+                                              const std::vector<proto::Request>& requests) const {
   proto::Response response;
   response.add_tensor_names(name);
 

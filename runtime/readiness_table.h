@@ -44,6 +44,14 @@ class ReadinessTable {
   // -1. Call after TakeReady().
   std::vector<proto::Response> TakeUnsatisfiable(const std::vector<int>& finished_world_ranks);
 
+  // While some ranks have joined (hvd.join: no more data), an allreduce that every other rank
+  // has reported is ready: the joined ranks contribute zeros. Returns those responses (built
+  // from the reporters' requests, in name order), and an ERROR for every other collective a
+  // joined rank has not reported (a broadcast, allgather or averaging round needs its data),
+  // or a device-memory allreduce (a joined rank holds no device buffer for it).
+  // `joined[r]` says whether communicator rank r has joined. Call after TakeReady().
+  std::vector<proto::Response> TakeReadyWithJoined(const std::vector<bool>& joined);
+
   // Tensors reported by some ranks but not all.
   size_t pending() const { return entries_.size() - ready_.size(); }
 
@@ -65,7 +73,9 @@ class ReadinessTable {
     absl::Time first_reported;
   };
 
-  proto::Response BuildResponse(const std::string& name, const Entry& entry) const;
+  // `requests`: the reporters' requests (all ranks' unless some have joined).
+  proto::Response BuildResponse(const std::string& name,
+                                const std::vector<proto::Request>& requests) const;
 
   const int communicator_size_;
   const std::string communicator_name_;

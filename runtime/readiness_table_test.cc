@@ -229,5 +229,41 @@ TEST(ReadinessTableTest, TensorsAFinishedRankNeverSubmittedFailAtOnce) {
   EXPECT_EQ(table.pending(), 0u);
 }
 
+// Rank 2 has joined: an allreduce ranks 0 and 1 reported is ready, built from their requests;
+// a broadcast fails, naming why; a tensor rank 1 has not reported yet waits; a device-memory
+// allreduce fails. Nothing happens while nobody has joined.
+TEST(ReadinessTableTest, JoinedRanksLetAllreducesRunAndFailTheOtherCollectives) {
+  ReadinessTable table(3, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("sum", 0, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("sum", 1, {4})).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("bcast", 0, {2}, proto::BROADCAST)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("bcast", 1, {2}, proto::BROADCAST)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("waits", 0, {1})).ok());
+  proto::Request device = MakeRequest("device", 0, {3});
+  device.set_device_memory(true);
+  ASSERT_TRUE(table.Add(device).ok());
+  device.set_communicator_rank(1);
+  ASSERT_TRUE(table.Add(device).ok());
+  EXPECT_TRUE(table.TakeReadyWithJoined({false, false, false}).empty());
+  std::vector<proto::Response> decided = table.TakeReadyWithJoined({false, false, true});
+  ASSERT_EQ(decided.size(), 3u);  // in name order: bcast, device, sum
+  EXPECT_EQ(decided[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(decided[0].peer_finished());
+  EXPECT_THAT(decided[0].error_message(),
+              HasSubstr("tensor 'bcast' on communicator world: broadcast cannot run while ranks "
+                        "have joined"));
+  EXPECT_EQ(decided[1].type(), proto::Response::ERROR);
+  EXPECT_THAT(decided[1].error_message(), HasSubstr("join supports host tensors"));
+  EXPECT_EQ(decided[2].type(), proto::Response::ALLREDUCE);
+  EXPECT_THAT(decided[2].tensor_names(), ::testing::ElementsAre("sum"));
+  EXPECT_THAT(decided[2].tensor_sizes(), ::testing::ElementsAre(4));
+  EXPECT_EQ(table.pending(), 1u);  // "waits" still needs rank 1
+  ASSERT_TRUE(table.Add(MakeRequest("waits", 1, {1})).ok());
+  decided = table.TakeReadyWithJoined({false, false, true});
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].type(), proto::Response::ALLREDUCE);
+  EXPECT_EQ(table.pending(), 0u);
+}
+
 }  // namespace
 }  // namespace hilo

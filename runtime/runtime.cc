@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -91,10 +93,18 @@ void Runtime::CoordinatorMain() {
                   CommunicatorKindName(entry.request.communicator), " communicator"))
             : stopped_with);
   }
+  std::shared_ptr<Operation> unfinished_join;
   {
     absl::MutexLock lock(&mu_);
     final_status_ = stopped_with;
     coordinator_stopped_ = true;
+    unfinished_join = std::move(join_);
+    join_ = nullptr;
+  }
+  if (unfinished_join != nullptr) {
+    unfinished_join->Complete(stopped_with.ok() ? absl::FailedPreconditionError(
+                                                      "hilo shut down before every rank joined")
+                                                : stopped_with);
   }
   // Communicators and controllers before the session: MPI objects before MPI_Finalize. The
   // counting wrappers stay (other threads may read their counters) but are never called again.
@@ -361,6 +371,7 @@ absl::Status Runtime::RunCycles() {
     cache_misses_[index].store(stats.misses, std::memory_order_relaxed);
     ExecuteResponses(kind, responses);
     if (responses.responses_size() > 0) progressed = true;
+    if (kind == CommunicatorKind::kWorld && responses.join_complete()) CompleteJoin(responses);
     if (kind == CommunicatorKind::kWorld && responses.shutdown()) {
       HILO_LOG(logger_, LogLevel::kInfo, "shutting down (requested by rank ",
                responses.shutdown_requested_by(), ")");
@@ -413,21 +424,24 @@ absl::Status Runtime::RunCycles() {
     {
       absl::MutexLock lock(&mu_);
       shutdown = shutdown_requested_;
+      joined_this_cycle_ = join_ != nullptr;
     }
+    const bool joined = joined_this_cycle_;
     // Taken before the group agreement: a rank holding any is in flight on the world or a cross
     // communicator, so it asks for (and gets) a world cycle below, where they are reported.
     std::vector<proto::Request> world_requests = take_new_requests(CommunicatorKind::kWorld);
     std::vector<proto::Request> cross_requests = take_new_requests(CommunicatorKind::kCross);
+    // A joined rank keeps the world cycling: only a world cycle can tell it that all have joined.
     const bool has_world_work = queue_.size(CommunicatorKind::kWorld) > 0 ||
                                 queue_.size(CommunicatorKind::kCross) > 0 || shutdown ||
-                                !stall_stop_reason_.empty();
+                                joined || !stall_stop_reason_.empty();
 
     bool world_cycle = true;
     if (separate_group_cycles) {
       std::fill(group_agreement.begin(), group_agreement.end(), ~uint64_t{0});
       controllers_[group_index]->BeginCycle(
           take_new_requests(CommunicatorKind::kGroup), shutdown,
-          absl::MakeSpan(group_agreement).first(segment_words));
+          absl::MakeSpan(group_agreement).first(segment_words), joined);
       if (has_world_work || others_have_world_work || absl::Now() >= next_world_join) {
         group_agreement.back() &= ~kWantsWorldCycle;
       }
@@ -442,14 +456,14 @@ absl::Status Runtime::RunCycles() {
     if (world_cycle) {
       std::fill(world_agreement.begin(), world_agreement.end(), ~uint64_t{0});
       controllers_[world_index]->BeginCycle(std::move(world_requests), shutdown,
-                                            world_segment_of(CommunicatorKind::kWorld));
+                                            world_segment_of(CommunicatorKind::kWorld), joined);
       if (!separate_group_cycles) {
         controllers_[group_index]->BeginCycle(take_new_requests(CommunicatorKind::kGroup),
                                               shutdown,
-                                              world_segment_of(CommunicatorKind::kGroup));
+                                              world_segment_of(CommunicatorKind::kGroup), joined);
       }
       controllers_[cross_index]->BeginCycle(std::move(cross_requests), shutdown,
-                                            world_segment_of(CommunicatorKind::kCross));
+                                            world_segment_of(CommunicatorKind::kCross), joined);
       if (!stall_stop_reason_.empty()) {
         Controller::RaiseAbort(world_segment_of(CommunicatorKind::kWorld));
       }
@@ -481,6 +495,43 @@ absl::Status Runtime::RunCycles() {
     }
     InspectStalls(now);
   }
+}
+
+void Runtime::CompleteJoin(const proto::ResponseList& responses) {
+  std::shared_ptr<Operation> join;
+  {
+    absl::MutexLock lock(&mu_);
+    join = std::move(join_);
+    join_ = nullptr;
+  }
+  joined_this_cycle_ = false;
+  if (join == nullptr) return;  // cannot happen: every rank, this one too, had joined
+  const int last = responses.last_joined_rank();
+  std::vector<char> output(sizeof(last));
+  std::memcpy(output.data(), &last, sizeof(last));
+  join->Complete(absl::OkStatus(), std::move(output));
+}
+
+std::optional<TensorEntry> Runtime::JoinedStandIn(CommunicatorKind kind,
+                                                  const proto::Response& response, int index,
+                                                  std::deque<std::vector<char>>& zeros) const {
+  if (!joined_this_cycle_ || response.type() != proto::Response::ALLREDUCE ||
+      response.device_memory() || index >= response.tensor_sizes_size()) {
+    return std::nullopt;
+  }
+  const DataType dtype = FromProto(response.dtype());
+  const int64_t count = response.tensor_sizes(index);
+  zeros.emplace_back(static_cast<size_t>(count) * DataTypeSize(dtype), 0);
+  TensorEntry entry;
+  entry.request.name = response.tensor_names(index);
+  entry.request.communicator = kind;
+  entry.request.reduce_op = FromProto(response.reduce_op());
+  entry.request.dtype = dtype;
+  entry.request.shape = {count};
+  entry.request.data = zeros.back().data();
+  entry.operation = std::make_shared<Operation>(nullptr);
+  entry.enqueued_at = entry.reported_at = absl::Now();
+  return entry;
 }
 
 void Runtime::RecordNegotiation(const TensorEntry& entry, absl::Time agreed) {
@@ -672,9 +723,15 @@ void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList&
 
 void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response) {
   std::vector<TensorEntry> entries;
-  for (const std::string& name : response.tensor_names()) {
+  std::deque<std::vector<char>> zeros;  // a joined rank's stand-ins for tensors it never had
+  for (int index = 0; index < response.tensor_names_size(); ++index) {
+    const std::string& name = response.tensor_names(index);
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
     if (!entry.ok()) {
+      if (std::optional<TensorEntry> stand_in = JoinedStandIn(kind, response, index, zeros)) {
+        entries.push_back(*std::move(stand_in));
+        continue;
+      }
       HILO_LOG(logger_, LogLevel::kError, "response for unknown tensor: ", entry.status().message());
       continue;
     }
@@ -710,8 +767,15 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     ExecuteFusedAllreduce(kind, response);
     return;
   }
-  for (const std::string& name : response.tensor_names()) {
+  std::deque<std::vector<char>> zeros;  // a joined rank's stand-in for a tensor it never had
+  for (int index = 0; index < response.tensor_names_size(); ++index) {
+    const std::string& name = response.tensor_names(index);
     absl::StatusOr<TensorEntry> entry = queue_.Remove(kind, name);
+    if (!entry.ok()) {
+      if (std::optional<TensorEntry> stand_in = JoinedStandIn(kind, response, index, zeros)) {
+        entry = *std::move(stand_in);
+      }
+    }
     if (!entry.ok()) {
       // An ERROR may name a tensor this rank never submitted: one it finished (shut down)
       // without, which fails on the ranks that did. Any other response names tensors this rank
@@ -953,6 +1017,28 @@ absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest reques
   }
   HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation, absl::Now(), {}}));
   return operation;
+}
+
+absl::StatusOr<int> Runtime::Join() {
+  std::shared_ptr<Operation> join;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_requested_ || coordinator_stopped_) {
+      return absl::FailedPreconditionError("join: hilo is shutting down on this rank");
+    }
+    if (join_ != nullptr) {
+      return absl::FailedPreconditionError("join: this rank is already joining (from another "
+                                           "thread)");
+    }
+    join_ = std::make_shared<Operation>(nullptr);
+    join = join_;
+  }
+  queue_.Wake();
+  join->WaitFor(absl::InfiniteDuration());
+  HILO_RETURN_IF_ERROR(join->status());
+  int last = -1;
+  if (join->output().size() == sizeof(last)) std::memcpy(&last, join->output().data(), sizeof(last));
+  return last;
 }
 
 absl::Status Runtime::Shutdown() {

@@ -26,6 +26,7 @@
 #include <deque>
 #include <vector>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -75,6 +76,13 @@ class Runtime final : public StatusSource {
   // Idempotent. Returns the error the coordinator stopped with, if it stopped on one.
   absl::Status Shutdown();
 
+  // Horovod's join: this rank has no more data. Until every rank has joined, it takes part in
+  // the others' allreduces (any communicator) with zeros, and their broadcasts, allgathers and
+  // averaging rounds fail with FAILED_PRECONDITION (they need its data). Blocks until every rank
+  // has joined; returns the world rank that joined last. Collectives this rank enqueued before
+  // still complete. FAILED_PRECONDITION if it is already joining or shutting down.
+  absl::StatusOr<int> Join();
+
   // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
 
@@ -122,6 +130,12 @@ class Runtime final : public StatusSource {
   // Every rank, in the same cycle: shares the stall descriptions and returns the error to stop
   // with.
   absl::Status StopForStall(transport::MpiCommunicator& world);
+  // Every rank has joined: Join() returns on this rank.
+  void CompleteJoin(const proto::ResponseList& responses) ABSL_LOCKS_EXCLUDED(mu_);
+  // While this rank is joined, the zero-filled entry that stands in for tensor `index` of an
+  // allreduce response it never enqueued (its buffer kept in `zeros`); nullopt otherwise.
+  std::optional<TensorEntry> JoinedStandIn(CommunicatorKind kind, const proto::Response& response,
+                                           int index, std::deque<std::vector<char>>& zeros) const;
   // Timeline: the QUEUE and NEGOTIATE phases of an entry whose response was agreed at `agreed`.
   void RecordNegotiation(const TensorEntry& entry, absl::Time agreed);
   absl::Status RunCycles();
@@ -192,6 +206,10 @@ class Runtime final : public StatusSource {
 
   mutable absl::Mutex mu_;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by Join(), completed (and reset) when every rank has joined.
+  std::shared_ptr<Operation> join_ ABSL_GUARDED_BY(mu_);
+  // Coordinator thread only: whether this rank is joined in the cycle being run.
+  bool joined_this_cycle_ = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   bool coordinator_stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t averaging_rounds_ ABSL_GUARDED_BY(mu_) = 0;

@@ -98,6 +98,15 @@ class ContextBinding {
     return std::unique_ptr<ContextBinding>(new ContextBinding(std::move(context)));
   }
 
+  int Join() {
+    absl::StatusOr<int> last = absl::UnknownError("not run");
+    {
+      py::gil_scoped_release release;
+      last = context_->Join();
+    }
+    return ValueOrThrow(std::move(last));
+  }
+
   void Shutdown() {
     absl::Status status;
     {
@@ -223,6 +232,7 @@ PYBIND11_MODULE(_hilo, m) {
   py::class_<ContextBinding>(m, "Context")
       .def_static("init", &ContextBinding::Init)
       .def("shutdown", &ContextBinding::Shutdown)
+      .def("join", &ContextBinding::Join)
       .def("topology", &ContextBinding::Topology)
       .def("enqueue", &ContextBinding::Enqueue, py::arg("collective"), py::arg("name"),
            py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),

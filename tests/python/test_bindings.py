@@ -130,6 +130,35 @@ def test_prescale_postscale_and_grouped_allreduce():
     assert torch.equal(tensors[0], torch.full((2,), 1.5))
 
 
+def test_join_lets_the_others_finish_their_allreduces_with_zeros():
+    """Horovod's join, in 2 groups of 2: rank 3 has no more data and joins at once; the others
+    run two more steps of world and group allreduces, in which rank 3 counts as zeros (the
+    average still divides by 4, as Horovod's); a broadcast cannot run while rank 3 is joined and
+    fails on the others with a message; then they join too and everything runs as before."""
+    r = hilo.rank()
+    if r == 3:
+        assert hvd.join() in (0, 1, 2)
+    else:
+        for step in range(2):
+            world = hvd.allreduce(torch.full((3,), r + 1.0), op=hvd.Sum, name="join.world")
+            average = hvd.allreduce(torch.full((3,), r + 1.0), name="join.average")
+            group = hvd.allreduce(torch.full((2,), r + 1.0), op=hvd.Sum, name="join.group",
+                                  communicator=hvd.GROUP)
+            assert torch.equal(world, torch.full((3,), 6.0)), step  # 1 + 2 + 3 + 0
+            assert torch.equal(average, torch.full((3,), 1.5)), step  # (1 + 2 + 3 + 0) / 4
+            # Group 0: 1 + 2; group 1: rank 2's 3 + joined rank 3's zeros.
+            assert torch.equal(group, torch.full((2,), 3.0)), step
+        with pytest.raises(hilo.HiloError, match="broadcast cannot run while ranks have joined"):
+            hvd.broadcast(torch.ones(1), root_rank=0, name="join.broadcast")
+        assert hvd.join() in (0, 1, 2)
+    # Everyone is back: the same names, cached or not, reduce over all four ranks again.
+    world = hvd.allreduce(torch.full((3,), r + 1.0), op=hvd.Sum, name="join.world")
+    assert torch.equal(world, torch.full((3,), 10.0))
+    group = hvd.allreduce(torch.full((2,), r + 1.0), op=hvd.Sum, name="join.group",
+                          communicator=hvd.GROUP)
+    assert torch.equal(group, torch.full((2,), 3.0 if r < 2 else 7.0))
+
+
 def test_group_communicator_and_async_handles():
     tensors = [torch.full((100,), float(hilo.rank() * 10 + i)) for i in range(8)]
     handles = [hvd.allreduce_async_(t, name="group.%d" % i, communicator=hvd.GROUP)
@@ -220,7 +249,7 @@ def test_horovod_names_exist():
                  "broadcast_optimizer_state", "Average", "Sum", "Min", "Max", "Product",
                  "is_initialized", "SyncBatchNorm", "grouped_allreduce", "grouped_allreduce_",
                  "grouped_allreduce_async", "grouped_allreduce_async_", "cross_rank",
-                 "cross_size", "is_homogeneous"]:
+                 "cross_size", "is_homogeneous", "join"]:
         assert hasattr(hvd, name), name
 
 

@@ -69,6 +69,14 @@ def _cross_layout(local_rank_and_size, rank):
             "is_homogeneous": len(sizes) == 1}
 
 
+def join():
+    """Horovod's join: this rank has no more data. Until every rank has joined it takes part in
+    the others' allreduces with zeros (an average still divides by the communicator's size, as
+    Horovod's does); broadcasts, allgathers and averaging rounds that need it fail. Blocks until
+    every rank has joined; returns the rank that joined last."""
+    return _context().join()
+
+
 def shutdown():
     """Stops hilo (collective); pending operations fail. Safe to call twice."""
     if _state.context is not None:

@@ -15,7 +15,7 @@ import hilo as _hilo_package
 from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
     allgather_async, cross_rank, cross_size, grouped_allreduce_, grouped_allreduce_async,
-    grouped_allreduce_async_, is_homogeneous,
+    grouped_allreduce_async_, is_homogeneous, join,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
