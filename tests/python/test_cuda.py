@@ -32,6 +32,19 @@ def test_allreduce_and_broadcast_of_cuda_tensors():
         assert torch.equal(tensor, expected)
 
 
+def test_min_max_product_of_cuda_tensors_go_through_nccl():
+    # One rank: each op returns the tensor itself, through ncclMin / ncclMax / ncclProd (alone
+    # and fused).
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.int32):
+        tensor = ((torch.arange(4096, device="cuda") % 5) - 2).to(dtype)
+        for op in (hvd.Min, hvd.Max, hvd.Product):
+            handles = [hvd.allreduce_async(tensor, op=op, name="cuda.%s.%s.%d" % (op, dtype, i))
+                       for i in range(2)]
+            for handle in handles:
+                out = hvd.synchronize(handle)
+                assert out.is_cuda and torch.equal(out, tensor), (op, dtype)
+
+
 def test_fused_cuda_allreduces():
     tensors = [torch.full((1000 + i,), float(i), device="cuda") for i in range(50)]
     handles = [hvd.allreduce_async_(t, name="cuda.fused.%d" % i) for i, t in enumerate(tensors)]
