@@ -81,6 +81,17 @@ bool SameRequest(const proto::Request& first, const proto::Request& other) {
   }
 }
 
+// A tensor failed because of ranks that will not submit it (finished or joined): every rank
+// that holds it gets FAILED_PRECONDITION with `message`; the others skip it.
+proto::Response PeerError(const std::string& name, std::string message) {
+  proto::Response response;
+  response.add_tensor_names(name);
+  response.set_type(proto::Response::ERROR);
+  response.set_peer_finished(true);
+  response.set_error_message(std::move(message));
+  return response;
+}
+
 }  // namespace
 
 ReadinessTable::ReadinessTable(int communicator_size, std::string communicator_name)
@@ -146,6 +157,22 @@ std::vector<proto::Response> ReadinessTable::TakeReady() {
   return responses;
 }
 
+std::vector<std::string> ReadinessTable::PendingWhereMissing(
+    const std::function<bool(const std::vector<int>&)>& pick) const {
+  std::vector<std::string> names;
+  std::vector<int> missing;
+  for (const auto& [name, entry] : entries_) {
+    if (entry.reported_count == communicator_size_) continue;  // ready: TakeReady's
+    missing.clear();
+    for (int rank = 0; rank < communicator_size_; ++rank) {
+      if (!entry.reported[rank]) missing.push_back(rank);
+    }
+    if (pick(missing)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());  // one order, whatever the hash map's
+  return names;
+}
+
 std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
     const std::vector<int>& finished_world_ranks) {
   std::vector<proto::Response> responses;
@@ -153,18 +180,12 @@ std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
                    [](int world_rank) { return world_rank >= 0; })) {
     return responses;
   }
-  std::vector<std::string> unsatisfiable;
-  for (const auto& [name, entry] : entries_) {
-    for (int rank = 0; rank < communicator_size_; ++rank) {
-      if (!entry.reported[rank] && rank < static_cast<int>(finished_world_ranks.size()) &&
-          finished_world_ranks[rank] >= 0) {
-        unsatisfiable.push_back(name);
-        break;
-      }
-    }
-  }
-  std::sort(unsatisfiable.begin(), unsatisfiable.end());  // one order, whatever the hash map's
-  for (const std::string& name : unsatisfiable) {
+  const auto finished = [&](int rank) {
+    return rank < static_cast<int>(finished_world_ranks.size()) && finished_world_ranks[rank] >= 0;
+  };
+  for (const std::string& name : PendingWhereMissing([&](const std::vector<int>& missing) {
+         return std::any_of(missing.begin(), missing.end(), finished);
+       })) {
     auto it = entries_.find(name);
     const Entry& entry = it->second;
     std::vector<int> finished_without;
@@ -172,26 +193,20 @@ std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
     for (int rank = 0; rank < communicator_size_; ++rank) {
       if (entry.reported[rank]) {
         submitted_by.push_back(entry.by_rank[rank].world_rank());
-      } else if (rank < static_cast<int>(finished_world_ranks.size()) &&
-                 finished_world_ranks[rank] >= 0) {
+      } else if (finished(rank)) {
         finished_without.push_back(finished_world_ranks[rank]);
       }
     }
     std::sort(submitted_by.begin(), submitted_by.end());
     std::sort(finished_without.begin(), finished_without.end());
-    proto::Response response;
-    response.add_tensor_names(name);
-    response.set_type(proto::Response::ERROR);
-    response.set_peer_finished(true);
-    response.set_error_message(absl::StrCat(
+    responses.push_back(PeerError(name, absl::StrCat(
         "tensor '", name, "' on communicator ", communicator_name_, " can never complete: rank",
         finished_without.size() == 1 ? " " : "s ", absl::StrJoin(finished_without, ", "),
         finished_without.size() == 1 ? " has" : " have",
         " finished (shut down) without submitting it; submitted by rank",
         submitted_by.size() == 1 ? " " : "s ", absl::StrJoin(submitted_by, ", "),
         ". Every rank must run the same collectives: the usual cause is an uneven number of "
-        "batches or steps per rank"));
-    responses.push_back(std::move(response));
+        "batches or steps per rank")));
     entries_.erase(it);
   }
   return responses;
@@ -200,17 +215,12 @@ std::vector<proto::Response> ReadinessTable::TakeUnsatisfiable(
 std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vector<bool>& joined) {
   std::vector<proto::Response> responses;
   if (std::none_of(joined.begin(), joined.end(), [](bool j) { return j; })) return responses;
-  std::vector<std::string> decided;
-  for (const auto& [name, entry] : entries_) {
-    bool only_joined_missing = true;
-    for (int rank = 0; rank < communicator_size_ && only_joined_missing; ++rank) {
-      only_joined_missing = entry.reported[rank] ||
-                            (rank < static_cast<int>(joined.size()) && joined[rank]);
-    }
-    if (only_joined_missing) decided.push_back(name);
-  }
-  std::sort(decided.begin(), decided.end());  // one order, whatever the hash map's
-  for (const std::string& name : decided) {
+  const auto has_joined = [&](int rank) {
+    return rank < static_cast<int>(joined.size()) && joined[rank];
+  };
+  for (const std::string& name : PendingWhereMissing([&](const std::vector<int>& missing) {
+         return std::all_of(missing.begin(), missing.end(), has_joined);
+       })) {
     auto it = entries_.find(name);
     std::vector<proto::Request> reporters;
     for (int rank = 0; rank < communicator_size_; ++rank) {
@@ -218,19 +228,14 @@ std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vect
     }
     const proto::Request& first = reporters.front();
     if (first.collective() != proto::ALLREDUCE || first.device_memory()) {
-      proto::Response response;
-      response.add_tensor_names(name);
-      response.set_type(proto::Response::ERROR);
-      response.set_peer_finished(true);
-      response.set_error_message(absl::StrCat(
+      responses.push_back(PeerError(name, absl::StrCat(
           "tensor '", name, "' on communicator ", communicator_name_, ": ",
           first.collective() != proto::ALLREDUCE
               ? absl::StrCat(CollectiveTypeName(FromProto(first.collective())),
                              " cannot run while ranks have joined (hvd.join): only allreduces "
                              "continue, with zeros from the joined ranks")
               : std::string("a CUDA tensor's allreduce cannot run while ranks have joined "
-                            "(hvd.join): join supports host tensors")));
-      responses.push_back(std::move(response));
+                            "(hvd.join): join supports host tensors"))));
     } else {
       responses.push_back(BuildResponse(name, reporters));
     }

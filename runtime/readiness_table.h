@@ -10,6 +10,7 @@
 #ifndef HILO_RUNTIME_READINESS_TABLE_H_
 #define HILO_RUNTIME_READINESS_TABLE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,10 @@ class ReadinessTable {
     absl::Time first_reported;
   };
 
+  // The names, sorted, of the tensors some ranks have not reported for which `pick` (given the
+  // communicator ranks that have not) is true.
+  std::vector<std::string> PendingWhereMissing(
+      const std::function<bool(const std::vector<int>&)>& pick) const;
   // `requests`: the reporters' requests (all ranks' unless some have joined).
   proto::Response BuildResponse(const std::string& name,
                                 const std::vector<proto::Request>& requests) const;
