@@ -343,6 +343,29 @@ TEST(Enqueue, MinMaxAndProductOps) {
   }
 }
 
+TEST(Join, TheOtherRankFinishesItsAllreduceWithZerosFromTheJoinedOne) {
+  // Rank 0 joins at once; rank 1 reduces alone (rank 0 contributes zeros), then joins last.
+  int last = -1;
+  if (Rank() == 0) {
+    ASSERT_EQ(hilo_join(context, &last), HILO_OK) << hilo_last_error();
+  } else {
+    double value[2] = {3.0, -1.0};
+    int64_t shape[1] = {2};
+    hilo_handle_t* handle = nullptr;
+    ASSERT_EQ(hilo_allreduce_async(context, "c.join", value, HILO_FLOAT64, 1, shape, nullptr,
+                                   &handle),
+              HILO_OK);
+    ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
+    EXPECT_EQ(value[0], 3.0);
+    EXPECT_EQ(value[1], -1.0);
+    hilo_handle_free(handle);
+    ASSERT_EQ(hilo_join(context, nullptr), HILO_OK) << hilo_last_error();  // NULL is allowed
+    last = 1;
+  }
+  EXPECT_EQ(last, 1);
+  EXPECT_EQ(hilo_join(nullptr, &last), HILO_FAILED_PRECONDITION);
+}
+
 TEST(Shutdown, LaterCallsFailAndPendingOperationsAreReleased) {
   // A tensor only this rank submits can never run: the other rank's shutdown (it has finished
   // without it) or this one's must fail it, not hang.
