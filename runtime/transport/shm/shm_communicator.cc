@@ -301,9 +301,23 @@ absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType
     // Range r of the piece: shard r of its elements (sizes differ by at most one).
     const auto range_begin = [&](int r) { return ShardOffset(piece, members, r); };
     const int64_t begin = range_begin(me), length = range_begin(me + 1) - begin;
-    for (int other = 0; other < members && length > 0; ++other) {
-      if (other == me) continue;
-      kernels::SumInto(mine + begin * element, Slot(set, other) + begin * element, length, dtype);
+    // Every element is summed in slot order, ((s0 + s1) + s2) + ..., whichever rank owns it:
+    // ownership follows how a cycle happened to fuse its tensors, so a sum that started from
+    // the owner's own slot would differ in its last bits from run to run. Addition commutes
+    // bitwise (s1 + s0 == s0 + s1), so ranks 0 and 1 add the others to their own slot in place;
+    // the others set their own values aside first.
+    char* const sum = mine + begin * element;
+    const size_t range_bytes = static_cast<size_t>(length * element);
+    const char* own = sum;
+    if (me >= 2 && length > 0) {
+      own_values_.assign(sum, sum + range_bytes);
+      own = own_values_.data();
+      std::memcpy(sum, Slot(set, 0) + begin * element, range_bytes);
+    }
+    for (int other = me >= 2 ? 1 : 0; other < members && length > 0; ++other) {
+      if (other == me && me < 2) continue;  // already in `sum`
+      const char* const values = other == me ? own : Slot(set, other) + begin * element;
+      kernels::SumInto(sum, values, length, dtype);
     }
     if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
     for (int owner = 0; owner < members; ++owner) {

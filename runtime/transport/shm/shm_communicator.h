@@ -114,6 +114,7 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   Header* const header_;
   absl::Duration spin_ = absl::ZeroDuration();
   int next_set_ = 0;          // the slot set the next piece uses
+  std::vector<char> own_values_;  // a rank >= 2's own range, set aside while it sums in order
   int next_control_set_ = 0;  // the control slot set the next agreement uses
   absl::Status broken_;  // set once a barrier failed: the segment's state is then unknown
 };

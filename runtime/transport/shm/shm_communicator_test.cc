@@ -1,5 +1,6 @@
 #include "runtime/transport/shm/shm_communicator.h"
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,6 +77,31 @@ TEST(ShmCommunicatorTest, AllreduceEqualsTheSumForEveryDtypeSizeAndRankCount) {
           ASSERT_EQ(actual, expected) << "size " << size << ", count " << count << ", "
                                       << DataTypeName(dtype);
         }
+      }
+    });
+  }
+}
+
+TEST(ShmCommunicatorTest, EveryElementIsSummedInRankOrderWhoeverOwnsIt) {
+  // Values whose float sums depend on the order of the additions: whichever rank owns an
+  // element (that follows the buffer's size, i.e. how tensors were fused), the result must have
+  // the bits of ((s0 + s1) + s2) + s3, which is what the in-process transport computes.
+  for (int size : {3, 4}) {
+    RunRanks(size, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator& inner) {
+      ASSERT_TRUE(shm.ok()) << shm.status();
+      for (int64_t count : {int64_t{7}, int64_t{1000}, int64_t{4099}}) {
+        std::vector<float> actual(count), expected(count);
+        for (int64_t i = 0; i < count; ++i) {
+          // Magnitudes from 1e-3 to 1e5 per rank and element: rounding differs by order.
+          actual[i] = expected[i] = static_cast<float>(
+              std::ldexp(1.0 + 0.123456789 * ((rank * 7919 + i * 104729) % 1000),
+                         static_cast<int>((rank * 5 + i * 3) % 27) - 10));
+        }
+        ASSERT_TRUE((*shm)->AllreduceSum(actual.data(), count, DataType::kFloat32).ok());
+        ASSERT_TRUE(inner.AllreduceSum(expected.data(), count, DataType::kFloat32).ok());
+        int differing = 0;
+        for (int64_t i = 0; i < count; ++i) differing += actual[i] != expected[i];
+        EXPECT_EQ(differing, 0) << "size " << size << ", count " << count;
       }
     });
   }
