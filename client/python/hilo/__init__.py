@@ -412,9 +412,8 @@ class _GroupedHandle:
     def wait(self, timeout=None):
         # Last enqueued first: the runtime completes a fused response's tensors in that order,
         # so this wakes once for the group.
-        for handle in reversed(self._handles):
-            handle.wait(timeout)
-        return [handle.wait(0) for handle in self._handles]
+        results = [handle.wait(timeout) for handle in reversed(self._handles)]
+        return results[::-1]
 
 
 def allgather_async(tensor, name=None, communicator=WORLD):
