@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Packs hilo's GPU checks into .gpu/ for a GPU machine that has CUDA, a CUDA torch and a compiler
 # but neither Bazel nor Debian's libraries (the `device` machines: Ubuntu, Python 3.12):
-#   * the CUDA test binaries and the kernel benchmark, with Bazel's per-target shared libraries;
+#   * the CUDA test binaries, the kernel benchmark and the launcher hilorun, with Bazel's
+#     per-target shared libraries;
 #   * libhilo_all.so (everything the Python binding links, without the binding) and the headers
-#     the binding includes, so that tools/gpu/run_checks.sh compiles _hilo.so there against that
+#     the binding includes, so that tools/gpu/prepare.sh compiles _hilo.so there against that
 #     machine's Python and pybind11;
 #   * root.tar.gz: the Debian libraries those need and OpenMPI, at their own paths, unpacked there
 #     without overwriting anything.
 # CUDA's runtime and NCCL are not packed: the GPU machine's own are used (NCCL alone is 200 MiB).
 #   tools/gpu/pack.sh && <run on the GPU machine, carrying .gpu>: bash tools/gpu/run_checks.sh
+#   (or bash tools/gpu/run_main_job.sh [compare.py arguments]: the main job on that machine's cores)
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 root=$PWD
@@ -16,12 +18,12 @@ B=.gpu
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 targets="//kernels/cuda:divide_test //kernels/cuda:cuda_kernel_set_test
   //runtime/transport/nccl:nccl_communicator_test //tests/mpi:device_tensors_gpu_mpi_test
-  //tools/bench:kernel_bench //client/python:python_package"
+  //tools/bench:kernel_bench //tools/launcher:hilorun //client/python:python_package"
 bazel build $targets
 rm -rf $B; mkdir -p $B/bin $B/py $B/inc $B/solib
 for t in kernels/cuda/divide_test kernels/cuda/cuda_kernel_set_test \
          runtime/transport/nccl/nccl_communicator_test tests/mpi/device_tensors_gpu_mpi_test \
-         tools/bench/kernel_bench; do
+         tools/bench/kernel_bench tools/launcher/hilorun; do
   cp bazel-bin/$t $B/bin/
 done
 cp -L bazel-bin/_solib_k8/*.so $B/solib/

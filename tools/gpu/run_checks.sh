@@ -13,14 +13,9 @@ record() { echo "RC $1 $2"; [ "$2" = 0 ] || failed+=("$1"); }
 step probe
 nvidia-smi -L; grep PRETTY /etc/os-release; python3 --version; g++ --version | head -1
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-step unpack
-tar -xzf .gpu/root.tar.gz -C / --skip-old-files && ldconfig
-nccl=$(find / -xdev -name 'libnccl.so.2' 2>/dev/null | head -1)
-cudart=$(find / -xdev -name 'libcudart.so.13' 2>/dev/null | head -1)
-export LD_LIBRARY_PATH=$(dirname "$nccl"):$(dirname "$cudart"):$PWD/.gpu/solib
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; mpirun --version | head -1
-for b in .gpu/bin/* .gpu/py/libhilo_all.so; do ldd "$b" | grep "not found" | sed "s|^|$b: |"; done
+step "unpack and compile the Python binding"
+source tools/gpu/prepare.sh
+record python_binding "$binding_status"
 
 # Repeated: a missing stream ordering shows up only now and then.
 for t in divide_test cuda_kernel_set_test nccl_communicator_test; do
@@ -31,17 +26,6 @@ step device_tensors_gpu_np1
 timeout 120 mpirun -np 1 --bind-to none -x LD_LIBRARY_PATH .gpu/bin/device_tensors_gpu_mpi_test
 record device_tensors_gpu_np1 $?
 
-step python binding
-py_include=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
-pybind_include=$(python3 -c "import pybind11; print(pybind11.get_include())" 2>/dev/null || echo .gpu/pb)
-package=$(mktemp -d)
-mkdir -p "$package/hilo/torch"
-cp client/python/hilo/__init__.py "$package/hilo/"
-cp client/python/hilo/torch/__init__.py "$package/hilo/torch/"
-g++ -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -DOMPI_SKIP_MPICXX=1 -DNOMINMAX -I.gpu/inc -I. \
-  -I"$pybind_include" -I"$py_include" client/python/hilo_python.cc -L.gpu/py -lhilo_all \
-  -Wl,-rpath,"$PWD/.gpu/py" -o "$package/hilo/_hilo.so"
-record python_binding $?
 step python_cuda_np1
 PYTHONPATH=$package HILO_STALL_WARNING_SECONDS=10 HILO_STALL_SHUTDOWN_SECONDS=60 timeout 240 \
   mpirun -np 1 --bind-to none -x PYTHONPATH -x LD_LIBRARY_PATH -x HILO_STALL_WARNING_SECONDS \

@@ -8,7 +8,8 @@ in total, and hilo's speed-up over PyTorch per mode.
   compare.py --ranks 16 --taus 32 --seeds 0 1 2 --json results.json
 
 Needs the built launcher and package (tools/run_demo.sh builds them):
-bazel-bin/tools/launcher/hilorun and bazel-bin/client/python/package.
+bazel-bin/tools/launcher/hilorun and bazel-bin/client/python/package; --hilorun, --package and
+--python point elsewhere (tools/gpu/run_main_job.sh does, on a machine without Bazel).
 """
 import argparse
 import json
@@ -20,10 +21,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HILORUN = os.path.join(ROOT, "bazel-bin/tools/launcher/hilorun")
-PACKAGE = os.path.join(ROOT, "bazel-bin/client/python/package")
 TRAIN = os.path.join(ROOT, "tools/train/train_digits.py")
-PYTHON = "/usr/bin/python3"  # Debian's torch imports only there
 # Shared memory between the local ranks, without the single-copy path containers often forbid.
 MCA = ["--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"]
 MODES = ["sync", "local", "hierarchical"]
@@ -35,23 +33,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-def command(stack, mode, ranks, node_size, tau, seed, epochs):
-    train = [PYTHON, TRAIN, "--stack", stack, "--mode", mode, "--node-size", str(node_size),
+def command(paths, stack, mode, ranks, node_size, tau, seed, epochs):
+    train = [paths.python, TRAIN, "--stack", stack, "--mode", mode, "--node-size", str(node_size),
              "--tau", str(tau), "--seed", str(seed), "--epochs", str(epochs)]
     if stack == "hilo":
         group_size = {"sync": ranks, "local": 1, "hierarchical": node_size}[mode]
-        return [HILORUN, "-np", str(ranks), "--group-size", str(group_size),
+        return [paths.hilorun, "-np", str(ranks), "--group-size", str(group_size),
                 "--mpirun-args", " ".join(MCA)] + train
     # PyTorch's stack, started by plain mpirun (hilo plays no part in it).
     return (["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none",
              "--mca", "mpi_yield_when_idle", "1"] + MCA + train + ["--port", str(free_port())])
 
 
-def run(stack, mode, ranks, node_size, tau, seed, epochs, verbose):
-    env = dict(os.environ, PYTHONPATH=PACKAGE, OMPI_ALLOW_RUN_AS_ROOT="1",
+def run(paths, stack, mode, ranks, node_size, tau, seed, epochs, verbose):
+    env = dict(os.environ, PYTHONPATH=paths.package, OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     env.pop("HILO_GROUP_SIZE", None)
-    process = subprocess.Popen(command(stack, mode, ranks, node_size, tau, seed, epochs), env=env,
+    process = subprocess.Popen(command(paths, stack, mode, ranks, node_size, tau, seed, epochs),
+                               env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     result, output = None, []
     for line in process.stdout:
@@ -122,10 +121,16 @@ def main():
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     parser.add_argument("--json", help="write every run and the table here")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.add_argument("--hilorun",
+                        default=os.path.join(ROOT, "bazel-bin/tools/launcher/hilorun"))
+    parser.add_argument("--package", default=os.path.join(ROOT, "bazel-bin/client/python/package"),
+                        help="the folder holding the hilo package (PYTHONPATH of every rank)")
+    parser.add_argument("--python", default="/usr/bin/python3",
+                        help="the ranks' Python (Debian's torch imports only in /usr/bin/python3)")
     args = parser.parse_args()
     if args.full:
         args.ranks, args.taus, args.seeds = [8, 16], [8, 32], [0, 1, 2]
-    for path in (HILORUN, PACKAGE):
+    for path in (args.hilorun, args.package):
         if not os.path.exists(path):
             raise SystemExit("compare.py: %s is missing; run tools/run_demo.sh (it builds it)" % path)
     results, start = [], time.time()
@@ -136,8 +141,8 @@ def main():
                     for stack in args.stacks:
                         print("== %s, %s, P=%d (groups of %d), tau=%d, seed %d" % (
                             stack, mode, ranks, args.node_size, tau, seed), flush=True)
-                        result = run(stack, mode, ranks, args.node_size, tau, seed, args.epochs,
-                                     not args.quiet)
+                        result = run(args, stack, mode, ranks, args.node_size, tau, seed,
+                                     args.epochs, not args.quiet)
                         print("   final accuracy %.1f%%, %.2f s, %.2f MiB across nodes per rank"
                               % (100 * result["final_accuracy"], result["wall_seconds"],
                                  result["cross_node_bytes_per_rank"] / 2**20), flush=True)

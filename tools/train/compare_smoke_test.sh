@@ -3,14 +3,9 @@
 set -uo pipefail
 export TMPDIR="${TEST_TMPDIR:-${TMPDIR:-/tmp}}"
 unset XML_OUTPUT_FILE TEST_PREMATURE_EXIT_FILE GTEST_OUTPUT
-# compare.py finds bazel-bin/... relative to the workspace root; in runfiles the same paths exist
-# without the bazel-bin prefix, so give it a root that has both.
-root="$TMPDIR/root"
-mkdir -p "$root/tools/train" "$root/bazel-bin/tools/launcher" "$root/bazel-bin/client/python"
-cp tools/train/compare.py tools/train/train_digits.py "$root/tools/train/"
-ln -s "$PWD/tools/launcher/hilorun" "$root/bazel-bin/tools/launcher/hilorun"
-ln -s "$PWD/client/python/package" "$root/bazel-bin/client/python/package"
-/usr/bin/python3 "$root/tools/train/compare.py" --ranks 4 --node-size 2 --taus 4 --epochs 2 \
+# In runfiles the launcher and the package are not under bazel-bin/: name them.
+/usr/bin/python3 tools/train/compare.py --hilorun "$PWD/tools/launcher/hilorun" \
+  --package "$PWD/client/python/package" --ranks 4 --node-size 2 --taus 4 --epochs 2 \
   --quiet --json "$TMPDIR/results.json" > "$TMPDIR/out.txt" 2>&1
 status=$?
 cat "$TMPDIR/out.txt"
