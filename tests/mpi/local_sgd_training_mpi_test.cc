@@ -16,39 +16,35 @@
 #include <vector>
 
 #include "client/hilo.h"
+#include "tests/mpi/rank_checks.h"
 
 namespace {
 
+using hilo::testing::RankChecks;
+
 constexpr int kDim = 1000;
 
-int failures = 0;
-
-void Check(bool ok, int rank, const std::string& what) {
-  if (!ok) {
-    ++failures;
-    if (failures <= 10) std::fprintf(stderr, "rank %d: FAILED %s\n", rank, what.c_str());
-  }
-}
-
-bool Wait(hilo_handle_t* handle, int rank, const std::string& what) {
+bool Wait(hilo_handle_t* handle, RankChecks& checks, const std::string& what) {
   const hilo_status_t status = hilo_wait(handle, 120.0);
-  Check(status == HILO_OK, rank, what + ": " + hilo_status_name(status) + " " + hilo_handle_message(handle));
+  checks.Check(status == HILO_OK,
+               what + ": " + hilo_status_name(status) + " " + hilo_handle_message(handle));
   return status == HILO_OK;
 }
 
 // True when every rank of `communicator` holds exactly `w` (gathers everyone's copy).
 bool AllHoldTheSame(hilo_context_t* context, hilo_communicator_t communicator,
-                    const std::vector<float>& w, const std::string& name, int rank) {
+                    const std::vector<float>& w, const std::string& name, RankChecks& checks) {
   hilo_collective_options_t options;
   hilo_collective_options_init(&options);
   options.communicator = communicator;
   int64_t shape[1] = {kDim};
   hilo_handle_t* handle = nullptr;
-  if (hilo_allgather_async(context, name.c_str(), w.data(), HILO_FLOAT32, 1, shape, &options, &handle) != HILO_OK) {
-    Check(false, rank, "allgather enqueue: " + std::string(hilo_last_error()));
+  if (hilo_allgather_async(context, name.c_str(), w.data(), HILO_FLOAT32, 1, shape, &options,
+                           &handle) != HILO_OK) {
+    checks.Check(false, "allgather enqueue: " + std::string(hilo_last_error()));
     return false;
   }
-  bool same = Wait(handle, rank, name);
+  bool same = Wait(handle, checks, name);
   const void* data = nullptr;
   size_t bytes = 0;
   if (same && hilo_handle_output(handle, &data, &bytes, nullptr, nullptr) == HILO_OK) {
@@ -64,6 +60,7 @@ bool AllHoldTheSame(hilo_context_t* context, hilo_communicator_t communicator,
 }  // namespace
 
 int main(int argc, char** argv) {
+  RankChecks checks;
   if (argc != 4) {
     std::fprintf(stderr, "usage: %s TAU WARMUP_STEPS STEPS\n", argv[0]);
     return 2;
@@ -78,6 +75,7 @@ int main(int argc, char** argv) {
   }
   int rank = 0, size = 0, groups = 0, group_size = 0;
   hilo_rank(context, &rank);
+  checks.set_rank(rank);
   hilo_size(context, &size);
   hilo_num_groups(context, &groups);
   hilo_group_size(context, &group_size);
@@ -91,10 +89,10 @@ int main(int argc, char** argv) {
   }
   const float learning_rate = 0.05f;
   int rounds = 0;
-  for (int64_t step = 0; step < steps && failures == 0; ++step) {
+  for (int64_t step = 0; step < steps && checks.ok(); ++step) {
     hilo_local_sgd_step_t plan;
     if (hilo_local_sgd_step(context, tau, warmup, step, &plan) != HILO_OK) {
-      Check(false, rank, std::string("schedule: ") + hilo_last_error());
+      checks.Check(false, std::string("schedule: ") + hilo_last_error());
       break;
     }
     for (int i = 0; i < kDim; ++i) gradient[i] = w[i] - target[i];
@@ -105,51 +103,54 @@ int main(int argc, char** argv) {
       options.reduce_op = HILO_AVERAGE;
       int64_t shape[1] = {kDim};
       hilo_handle_t* handle = nullptr;
-      Check(hilo_allreduce_async(context, "grad", gradient.data(), HILO_FLOAT32, 1, shape, &options, &handle) == HILO_OK,
-            rank, "gradient enqueue");
-      Wait(handle, rank, "gradient allreduce");
+      checks.Check(hilo_allreduce_async(context, "grad", gradient.data(), HILO_FLOAT32, 1, shape,
+                                        &options, &handle) == HILO_OK,
+                   "gradient enqueue");
+      Wait(handle, checks, "gradient allreduce");
       hilo_handle_free(handle);
     }
     for (int i = 0; i < kDim; ++i) w[i] -= learning_rate * gradient[i];
-    Check(AllHoldTheSame(context, HILO_COMM_GROUP, w, "check.group", rank), rank,
-          "group members identical after step " + std::to_string(step));
+    checks.Check(AllHoldTheSame(context, HILO_COMM_GROUP, w, "check.group", checks),
+                 "group members identical after step " + std::to_string(step));
     if (plan.average_model) {
       hilo_parameter_t parameter = {w.data(), HILO_FLOAT32, kDim};
       hilo_handle_t* handle = nullptr;
-      Check(hilo_average_across_groups_async(context, "model", &parameter, 1, nullptr, &handle) == HILO_OK,
-            rank, "averaging enqueue");
-      if (Wait(handle, rank, "averaging round")) {
+      checks.Check(hilo_average_across_groups_async(context, "model", &parameter, 1, nullptr,
+                                                    &handle) == HILO_OK,
+                   "averaging enqueue");
+      if (Wait(handle, checks, "averaging round")) {
         double discrepancy = -1;
-        Check(hilo_handle_discrepancy(handle, &discrepancy) == HILO_OK && discrepancy >= 0, rank,
-              "round discrepancy");
+        checks.Check(hilo_handle_discrepancy(handle, &discrepancy) == HILO_OK && discrepancy >= 0,
+                     "round discrepancy");
         // Groups of one at step 0 start identical; later rounds see drifted models.
-        Check(groups == 1 || step < warmup + tau || discrepancy > 0, rank, "positive discrepancy");
+        checks.Check(groups == 1 || step < warmup + tau || discrepancy > 0, "positive discrepancy");
       }
       hilo_handle_free(handle);
       ++rounds;
-      Check(AllHoldTheSame(context, HILO_COMM_WORLD, w, "check.world", rank), rank,
-            "all ranks identical after the round at step " + std::to_string(step));
+      checks.Check(AllHoldTheSame(context, HILO_COMM_WORLD, w, "check.world", checks),
+                   "all ranks identical after the round at step " + std::to_string(step));
     }
   }
   int available = -1;
   hilo_discrepancy_history(context, nullptr, 0, &available);
-  Check(available == rounds, rank, "one history entry per round");
+  checks.Check(available == rounds, "one history entry per round");
   // Finish with a round so that every rank holds the job's model, then compare to the optimum.
   hilo_parameter_t parameter = {w.data(), HILO_FLOAT32, kDim};
   hilo_handle_t* handle = nullptr;
   hilo_average_across_groups_async(context, "model.final", &parameter, 1, nullptr, &handle);
-  Wait(handle, rank, "final round");
+  Wait(handle, checks, "final round");
   hilo_handle_free(handle);
   double error = 0;
   for (int i = 0; i < kDim; ++i) error = std::fmax(error, std::fabs(w[i] - optimum[i]));
-  Check(error < 0.02, rank, "model within 0.02 of the optimum, off by " + std::to_string(error));
+  checks.Check(error < 0.02, "model within 0.02 of the optimum, off by " + std::to_string(error));
   if (rank == 0) {
-    std::printf("%d groups x %d, tau %d, warm-up %lld, %lld steps: %d averaging rounds, max error "
-                "%.2e, %s\n",
-                groups, group_size, tau, static_cast<long long>(warmup), static_cast<long long>(steps),
-                rounds, error, failures == 0 ? "OK" : "FAILED");
+    std::printf(
+        "%d groups x %d, tau %d, warm-up %lld, %lld steps: %d averaging rounds, max error "
+        "%.2e, %s\n",
+        groups, group_size, tau, static_cast<long long>(warmup), static_cast<long long>(steps),
+        rounds, error, checks.ok() ? "OK" : "FAILED");
   }
   hilo_shutdown(context);
   hilo_context_free(context);
-  return failures == 0 ? 0 : 1;
+  return checks.ExitStatus();
 }

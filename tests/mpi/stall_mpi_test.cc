@@ -16,18 +16,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/hilo_cpp.h"
+#include "tests/mpi/rank_checks.h"
 
 namespace {
-
-int failures = 0;
-int rank = -1;
-
-void Check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "rank %d: FAILED: %s\n", rank, what.c_str());
-    ++failures;
-  }
-}
 
 struct Scenario {
   hilo::CommunicatorKind communicator;
@@ -52,6 +43,7 @@ bool HasStall(const std::vector<hilo::StallReport>& stalls, const std::string& t
 }  // namespace
 
 int main(int argc, char** argv) {
+  hilo::testing::RankChecks checks;
   const bool on_group = argc > 1 && std::string(argv[1]) == "group";
   const Scenario scenario =
       on_group ? Scenario{hilo::CommunicatorKind::kGroup, "group 1", 3, 2, {2}}
@@ -62,21 +54,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   hilo::Context& hilo = **started;
-  rank = hilo.topology()->world_rank;
+  const int rank = hilo.topology()->world_rank;
+  checks.set_rank(rank);
   const bool forgetful = rank == scenario.forgetful_rank;
   // Only the members of the stalled communicator submit its tensors.
   const bool member = !on_group || hilo.topology()->group == 1;
   const hilo::CollectiveOptions options{scenario.communicator};
   std::vector<float> cached(16, 1.0f), first_time(16, 1.0f), flowing(16, 1.0f);
   auto tensor = [](std::vector<float>& data) {
-    return hilo::TensorView{data.data(), hilo::DataType::kFloat32,
-                            {static_cast<int64_t>(data.size())}};
+    return hilo::TensorView{
+        data.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(data.size())}};
   };
 
   // Step 1, everyone: "cached" enters the response cache.
   if (member) {
     absl::StatusOr<hilo::Handle> warmup = hilo.Allreduce("cached", tensor(cached), options);
-    Check(warmup.ok() && warmup->Wait(absl::Seconds(60)).ok(), "the first step completes");
+    checks.Check(warmup.ok() && warmup->Wait(absl::Seconds(60)).ok(), "the first step completes");
   }
 
   // Step 2: rank 2 submits neither stalled tensor.
@@ -85,7 +78,7 @@ int main(int argc, char** argv) {
     for (auto [name, data] : {std::pair<const char*, std::vector<float>*>{"cached", &cached},
                               {"first.time", &first_time}}) {
       absl::StatusOr<hilo::Handle> handle = hilo.Allreduce(name, tensor(*data), options);
-      Check(handle.ok(), absl::StrCat("enqueue ", name));
+      checks.Check(handle.ok(), absl::StrCat("enqueue ", name));
       if (handle.ok()) stalled.push_back(*std::move(handle));
     }
   }
@@ -115,25 +108,24 @@ int main(int argc, char** argv) {
   std::printf("rank %d: %d tensors flowed; stopped after %s: %s\n", rank, flowed,
               absl::FormatDuration(stopped_after).c_str(), stopped.ToString().c_str());
 
-  Check(flowed >= 20, "other tensors kept flowing during the stall");
+  checks.Check(flowed >= 20, "other tensors kept flowing during the stall");
   if (rank == scenario.inspecting_rank) {
-    Check(saw_both_stalls, "the inspecting rank reported both stalls and the missing rank");
+    checks.Check(saw_both_stalls, "the inspecting rank reported both stalls and the missing rank");
   }
-  Check(stopped.code() == absl::StatusCode::kDeadlineExceeded,
-        "the job stopped with DEADLINE_EXCEEDED: " + stopped.ToString());
-  Check(absl::StrContains(stopped.message(),
-                          absl::StrCat("not by rank ", scenario.forgetful_rank)),
-        "the error names the missing rank: " + std::string(stopped.message()));
-  Check(stopped_after >= absl::Seconds(3) && stopped_after < absl::Seconds(30),
-        "stopped after the shutdown time: " + absl::FormatDuration(stopped_after));
+  checks.Check(stopped.code() == absl::StatusCode::kDeadlineExceeded,
+               "the job stopped with DEADLINE_EXCEEDED: " + stopped.ToString());
+  checks.Check(
+      absl::StrContains(stopped.message(), absl::StrCat("not by rank ", scenario.forgetful_rank)),
+      "the error names the missing rank: " + std::string(stopped.message()));
+  checks.Check(stopped_after >= absl::Seconds(3) && stopped_after < absl::Seconds(30),
+               "stopped after the shutdown time: " + absl::FormatDuration(stopped_after));
   for (hilo::Handle& handle : stalled) {
     const absl::Status status = handle.Wait(absl::Seconds(10));
-    Check(status.code() == absl::StatusCode::kDeadlineExceeded,
-          "a stalled handle fails with DEADLINE_EXCEEDED: " + status.ToString());
+    checks.Check(status.code() == absl::StatusCode::kDeadlineExceeded,
+                 "a stalled handle fails with DEADLINE_EXCEEDED: " + status.ToString());
   }
   const absl::Status shutdown = hilo.Shutdown();
-  Check(shutdown.code() == absl::StatusCode::kDeadlineExceeded,
-        "shutdown reports why the job stopped: " + shutdown.ToString());
-  if (failures == 0) std::printf("rank %d: PASS\n", rank);
-  return failures == 0 ? 0 : 1;
+  checks.Check(shutdown.code() == absl::StatusCode::kDeadlineExceeded,
+               "shutdown reports why the job stopped: " + shutdown.ToString());
+  return checks.ExitStatus();
 }

@@ -17,18 +17,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/hilo_cpp.h"
+#include "tests/mpi/rank_checks.h"
 
 namespace {
-
-int failures = 0;
-int rank = -1;
-
-void Check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "rank %d: FAILED: %s\n", rank, what.c_str());
-    ++failures;
-  }
-}
 
 constexpr int kSteps = 5;
 constexpr int kFinishedRank = 3;
@@ -36,6 +27,7 @@ constexpr int kFinishedRank = 3;
 }  // namespace
 
 int main(int argc, char** argv) {
+  hilo::testing::RankChecks checks;
   const bool on_group = argc > 1 && std::string(argv[1]) == "group";
   absl::StatusOr<std::unique_ptr<hilo::Context>> started = hilo::Context::Init();
   if (!started.ok()) {
@@ -43,7 +35,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   hilo::Context& hilo = **started;
-  rank = hilo.topology()->world_rank;
+  const int rank = hilo.topology()->world_rank;
+  checks.set_rank(rank);
   const hilo::CommunicatorKind communicator =
       on_group ? hilo::CommunicatorKind::kGroup : hilo::CommunicatorKind::kWorld;
   // With `group`, only group 1 (ranks 2 and 3) is short of a step.
@@ -55,8 +48,8 @@ int main(int argc, char** argv) {
       " can never complete: rank 3 has finished (shut down) without submitting it; submitted by");
 
   std::vector<float> data(64, 1.0f);
-  const hilo::TensorView tensor{data.data(), hilo::DataType::kFloat32,
-                                {static_cast<int64_t>(data.size())}};
+  const hilo::TensorView tensor{
+      data.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(data.size())}};
   const int steps = rank == kFinishedRank ? kSteps - 1 : kSteps;
   for (int step = 0; step < steps; ++step) {
     // The same name every step: after the first, the others' steps are response-cache hits.
@@ -66,42 +59,42 @@ int main(int argc, char** argv) {
     const absl::Status status = handle.ok() ? handle->Wait(absl::Seconds(60)) : handle.status();
     const absl::Duration took = absl::Now() - start;
     if (step < kSteps - 1 || !affected) {
-      Check(status.ok(), absl::StrCat("step ", step, " completes: ", status.ToString()));
+      checks.Check(status.ok(), absl::StrCat("step ", step, " completes: ", status.ToString()));
       continue;
     }
     std::printf("rank %d: the extra step failed after %s: %s\n", rank,
                 absl::FormatDuration(took).c_str(), status.ToString().c_str());
-    Check(status.code() == absl::StatusCode::kFailedPrecondition &&
-              absl::StrContains(status.message(), expected_error),
-          "the extra step fails naming the finished rank: " + status.ToString());
-    Check(took < absl::Seconds(20), "it fails at once, not after a stall: " +
-                                        absl::FormatDuration(took));
+    checks.Check(status.code() == absl::StatusCode::kFailedPrecondition &&
+                     absl::StrContains(status.message(), expected_error),
+                 "the extra step fails naming the finished rank: " + status.ToString());
+    checks.Check(took < absl::Seconds(20),
+                 "it fails at once, not after a stall: " + absl::FormatDuration(took));
   }
 
   // "late": rank 3 submits it and shuts down at once; the others submit it a little later.
   std::vector<float> late(8, static_cast<float>(rank + 1));
-  const hilo::TensorView late_tensor{late.data(), hilo::DataType::kFloat32,
-                                     {static_cast<int64_t>(late.size())}};
+  const hilo::TensorView late_tensor{
+      late.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(late.size())}};
   absl::StatusOr<hilo::Handle> late_handle;
   if (rank == kFinishedRank) {
-    late_handle = hilo.Allreduce("late", late_tensor,
-                                 hilo::CollectiveOptions{hilo::CommunicatorKind::kWorld,
-                                                         hilo::ReduceOp::kSum});
-    Check(late_handle.ok(), "enqueue late: " + late_handle.status().ToString());
+    late_handle = hilo.Allreduce(
+        "late", late_tensor,
+        hilo::CollectiveOptions{hilo::CommunicatorKind::kWorld, hilo::ReduceOp::kSum});
+    checks.Check(late_handle.ok(), "enqueue late: " + late_handle.status().ToString());
   } else {
     absl::SleepFor(absl::Milliseconds(300));
-    late_handle = hilo.Allreduce("late", late_tensor,
-                                 hilo::CollectiveOptions{hilo::CommunicatorKind::kWorld,
-                                                         hilo::ReduceOp::kSum});
-    Check(late_handle.ok(), "enqueue late: " + late_handle.status().ToString());
+    late_handle = hilo.Allreduce(
+        "late", late_tensor,
+        hilo::CollectiveOptions{hilo::CommunicatorKind::kWorld, hilo::ReduceOp::kSum});
+    checks.Check(late_handle.ok(), "enqueue late: " + late_handle.status().ToString());
   }
   const absl::Status shutdown = hilo.Shutdown();
-  Check(shutdown.ok(), "shutdown: " + shutdown.ToString());
+  checks.Check(shutdown.ok(), "shutdown: " + shutdown.ToString());
   if (late_handle.ok()) {
     const absl::Status status = late_handle->Wait(absl::Seconds(1));
-    Check(status.ok(), "the tensor the finished rank submitted completes: " + status.ToString());
-    Check(late[0] == 10.0f, absl::StrCat("late = 1 + 2 + 3 + 4, got ", late[0]));
+    checks.Check(status.ok(),
+                 "the tensor the finished rank submitted completes: " + status.ToString());
+    checks.Check(late[0] == 10.0f, absl::StrCat("late = 1 + 2 + 3 + 4, got ", late[0]));
   }
-  if (failures == 0) std::printf("rank %d: PASS\n", rank);
-  return failures == 0 ? 0 : 1;
+  return checks.ExitStatus();
 }

@@ -16,14 +16,9 @@
 #include <vector>
 
 #include "client/hilo_cpp.h"
+#include "tests/mpi/rank_checks.h"
 
 namespace {
-
-int failures = 0;
-
-void Check(bool ok, int rank, const std::string& what) {
-  if (!ok && ++failures <= 10) std::fprintf(stderr, "rank %d: FAILED %s\n", rank, what.c_str());
-}
 
 // Every member's hostname on `kind`, in communicator rank order.
 std::vector<std::string> Hostnames(hilo::Context& hilo, hilo::CommunicatorKind kind) {
@@ -57,12 +52,14 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-double RoundSeconds(hilo::Context& hilo, std::vector<float>& model, hilo::AveragingAlgorithm algorithm) {
+double RoundSeconds(hilo::Context& hilo, std::vector<float>& model,
+                    hilo::AveragingAlgorithm algorithm) {
   hilo::AveragingOptions options;
   options.algorithm = algorithm;
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<hilo::Handle> handle = hilo.AverageAcrossGroups(
-      "timed", {{model.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(model.size())}}}, options);
+      "timed", {{model.data(), hilo::DataType::kFloat32, {static_cast<int64_t>(model.size())}}},
+      options);
   if (!handle.ok() || !handle->Wait(absl::Seconds(300)).ok()) return -1;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -70,6 +67,7 @@ double RoundSeconds(hilo::Context& hilo, std::vector<float>& model, hilo::Averag
 }  // namespace
 
 int main(int argc, char** argv) {
+  hilo::testing::RankChecks checks;
   const int expected_nodes = argc > 1 ? std::atoi(argv[1]) : 0;
   absl::StatusOr<std::unique_ptr<hilo::Context>> started = hilo::Context::Init();
   if (!started.ok()) {
@@ -79,15 +77,17 @@ int main(int argc, char** argv) {
   hilo::Context& hilo = **started;
   const hilo::Topology t = *hilo.topology();
   const int rank = t.world_rank;
+  checks.set_rank(rank);
 
-  Check(t.num_groups == expected_nodes, rank,
-        "one group per node: " + std::to_string(t.num_groups) + " groups");
-  Check(t.group_size == t.local_size, rank, "group size = ranks per node");
+  checks.Check(t.num_groups == expected_nodes,
+               "one group per node: " + std::to_string(t.num_groups) + " groups");
+  checks.Check(t.group_size == t.local_size, "group size = ranks per node");
   const std::vector<std::string> group_hosts = Hostnames(hilo, hilo::CommunicatorKind::kGroup);
   const std::vector<std::string> cross_hosts = Hostnames(hilo, hilo::CommunicatorKind::kCross);
-  for (const std::string& host : group_hosts) Check(host == group_hosts[0], rank, "a group is one host");
+  for (const std::string& host : group_hosts)
+    checks.Check(host == group_hosts[0], "a group is one host");
   for (size_t i = 1; i < cross_hosts.size(); ++i) {
-    Check(cross_hosts[i] != cross_hosts[0], rank, "a cross set spans different hosts");
+    checks.Check(cross_hosts[i] != cross_hosts[0], "a cross set spans different hosts");
   }
 
   // Group and world allreduces.
@@ -95,25 +95,29 @@ int main(int argc, char** argv) {
   hilo::CollectiveOptions group_average;
   group_average.communicator = hilo::CommunicatorKind::kGroup;
   group_average.reduce_op = hilo::ReduceOp::kAverage;
-  absl::StatusOr<hilo::Handle> g = hilo.Allreduce("g", {in_group.data(), hilo::DataType::kFloat64, {1000}}, group_average);
-  absl::StatusOr<hilo::Handle> w = hilo.Allreduce("w", {in_world.data(), hilo::DataType::kFloat64, {1000}});
-  Check(g.ok() && g->Wait(absl::Seconds(120)).ok() && w.ok() && w->Wait(absl::Seconds(120)).ok(), rank,
-        "allreduces complete");
-  Check(in_group[999] == t.group * t.group_size + (t.group_size - 1) / 2.0, rank, "group average");
-  Check(in_world[0] == t.world_size * (t.world_size - 1) / 2.0, rank, "world sum");
+  absl::StatusOr<hilo::Handle> g =
+      hilo.Allreduce("g", {in_group.data(), hilo::DataType::kFloat64, {1000}}, group_average);
+  absl::StatusOr<hilo::Handle> w =
+      hilo.Allreduce("w", {in_world.data(), hilo::DataType::kFloat64, {1000}});
+  checks.Check(
+      g.ok() && g->Wait(absl::Seconds(120)).ok() && w.ok() && w->Wait(absl::Seconds(120)).ok(),
+      "allreduces complete");
+  checks.Check(in_group[999] == t.group * t.group_size + (t.group_size - 1) / 2.0, "group average");
+  checks.Check(in_world[0] == t.world_size * (t.world_size - 1) / 2.0, "world sum");
 
   // An averaging round across the link: the result, and the bytes each communicator carried.
   const int64_t n = 4 << 20;
   std::vector<float> model(n, static_cast<float>(t.group));
   const int64_t cross_before = hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes;
   const double sharded_s = RoundSeconds(hilo, model, hilo::AveragingAlgorithm::kSharded);
-  const int64_t cross_bytes = hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes - cross_before;
-  Check(sharded_s > 0, rank, "sharded round completes");
-  Check(model[0] == (t.num_groups - 1) / 2.0f && model[n - 1] == model[0], rank, "averaged model");
-  Check(cross_bytes == (n / t.group_size + (t.group_rank < n % t.group_size)) * 4, rank,
-        "cross bytes = N/G * 4, got " + std::to_string(cross_bytes));
+  const int64_t cross_bytes =
+      hilo.TransportCounters(hilo::CommunicatorKind::kCross)->bytes - cross_before;
+  checks.Check(sharded_s > 0, "sharded round completes");
+  checks.Check(model[0] == (t.num_groups - 1) / 2.0f && model[n - 1] == model[0], "averaged model");
+  checks.Check(cross_bytes == (n / t.group_size + (t.group_rank < n % t.group_size)) * 4,
+               "cross bytes = N/G * 4, got " + std::to_string(cross_bytes));
   const double baseline_s = RoundSeconds(hilo, model, hilo::AveragingAlgorithm::kWorldAllreduce);
-  Check(baseline_s > 0, rank, "baseline round completes");
+  checks.Check(baseline_s > 0, "baseline round completes");
 
   // The status endpoint of every node, from another process on that node, while the job runs:
   // the node's local rank 0 serves it, so one other rank per node asks.
@@ -122,27 +126,28 @@ int main(int argc, char** argv) {
     const std::string reply = QueryStatus(argv[2], port);
     char host[64] = {0};
     gethostname(host, sizeof(host) - 1);
-    Check(Contains(reply, std::string("\"hostname\":\"") + host + "\""), rank,
-          "the endpoint here is this node's: " + reply);
-    Check(Contains(reply, "\"local_rank\":0,"), rank, "served by local rank 0: " + reply);
-    Check(Contains(reply, "\"world_size\":" + std::to_string(t.world_size) + ","), rank,
-          "world size in the status: " + reply);
-    Check(Contains(reply, "\"name\":\"group " + std::to_string(t.group) + "\""), rank,
-          "this node's group in the status: " + reply);
-    Check(Contains(reply, "\"rounds\":\"2\""), rank, "two averaging rounds: " + reply);
-    if (failures == 0) std::printf("rank %d on %s: status endpoint OK\n", rank, host);
+    checks.Check(Contains(reply, std::string("\"hostname\":\"") + host + "\""),
+                 "the endpoint here is this node's: " + reply);
+    checks.Check(Contains(reply, "\"local_rank\":0,"), "served by local rank 0: " + reply);
+    checks.Check(Contains(reply, "\"world_size\":" + std::to_string(t.world_size) + ","),
+                 "world size in the status: " + reply);
+    checks.Check(Contains(reply, "\"name\":\"group " + std::to_string(t.group) + "\""),
+                 "this node's group in the status: " + reply);
+    checks.Check(Contains(reply, "\"rounds\":\"2\""), "two averaging rounds: " + reply);
+    if (checks.ok()) std::printf("rank %d on %s: status endpoint OK\n", rank, host);
   }
   // Nobody leaves (taking an endpoint down) before every node has been asked.
   std::vector<float> done(1, 1.0f);
-  absl::StatusOr<hilo::Handle> barrier = hilo.Allreduce("done", {done.data(), hilo::DataType::kFloat32, {1}});
-  Check(barrier.ok() && barrier->Wait(absl::Seconds(120)).ok(), rank, "final allreduce");
+  absl::StatusOr<hilo::Handle> barrier =
+      hilo.Allreduce("done", {done.data(), hilo::DataType::kFloat32, {1}});
+  checks.Check(barrier.ok() && barrier->Wait(absl::Seconds(120)).ok(), "final allreduce");
   if (rank == 0) {
-    std::printf("%d nodes x %d ranks: averaging round of %lld float32: sharded %.1f ms, "
-                "world-allreduce %.1f ms (%.2fx); cross bytes per rank %lld; %s\n",
-                t.num_groups, t.group_size, static_cast<long long>(n), sharded_s * 1e3,
-                baseline_s * 1e3, baseline_s / sharded_s, static_cast<long long>(cross_bytes),
-                failures == 0 ? "OK" : "FAILED");
+    std::printf(
+        "%d nodes x %d ranks: averaging round of %lld float32: sharded %.1f ms, "
+        "world-allreduce %.1f ms (%.2fx); cross bytes per rank %lld; %s\n",
+        t.num_groups, t.group_size, static_cast<long long>(n), sharded_s * 1e3, baseline_s * 1e3,
+        baseline_s / sharded_s, static_cast<long long>(cross_bytes), checks.ok() ? "OK" : "FAILED");
   }
   const absl::Status shutdown = hilo.Shutdown();
-  return failures == 0 && shutdown.ok() ? 0 : 1;
+  return checks.ok() && shutdown.ok() ? 0 : 1;
 }
