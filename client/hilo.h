@@ -178,6 +178,16 @@ hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, vo
                                    const hilo_collective_options_t* options,
                                    hilo_handle_t** handle);
 
+/* The sum (HILO_SUM) or average (HILO_AVERAGE; other ops are HILO_INVALID_ARGUMENT) of the tensor
+ * over the communicator's ranks, split along dimension 0: with d rows and s ranks, rank r keeps
+ * d / s rows, one more if r < d % s, blocks in rank order (Horovod's reducescatter). Read with
+ * hilo_handle_output once the handle is done. ndims must be >= 1; host memory only. */
+hilo_status_t hilo_reducescatter_async(hilo_context_t* context, const char* name,
+                                       const void* data, hilo_dtype_t dtype, int ndims,
+                                       const int64_t* shape,
+                                       const hilo_collective_options_t* options,
+                                       hilo_handle_t** handle);
+
 /* ---- Cross-group model averaging (hierarchical local SGD; docs/averaging.md) ---- */
 
 /* One parameter tensor of a model, updated in place by an averaging round. */
@@ -268,8 +278,9 @@ hilo_status_t hilo_handle_status(const hilo_handle_t* handle);
  * freed. */
 const char* hilo_handle_message(const hilo_handle_t* handle);
 
-/* Allgather result: bytes, dimensions and shape, owned by the handle (valid until it is freed).
- * HILO_FAILED_PRECONDITION unless the handle is a successful, done allgather. */
+/* Allgather or reducescatter result: bytes, dimensions and shape, owned by the handle (valid until
+ * it is freed). HILO_FAILED_PRECONDITION unless the handle is a successful, done allgather or
+ * reducescatter. */
 hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
                                  size_t* num_bytes, int* ndims, const int64_t** shape);
 

@@ -119,6 +119,11 @@ hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, 
     case hilo::CollectiveType::kBroadcast:
       result = context->context->Broadcast(name, tensor, cpp_options);
       break;
+    case hilo::CollectiveType::kReducescatter:
+      result = context->context->Reducescatter(name, tensor, cpp_options);
+      break;
+    case hilo::CollectiveType::kAverageAcrossGroups:  // enqueued by its own function
+      return Fail(HILO_INTERNAL, "averaging rounds are not enqueued as single tensors");
   }
   if (!result.ok()) return Fail(result.status());
   *handle = new hilo_handle{*std::move(result)};
@@ -235,6 +240,15 @@ hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, vo
                                    const hilo_collective_options_t* options,
                                    hilo_handle_t** handle) {
   return Enqueue(hilo::CollectiveType::kBroadcast, context, name, data, dtype, ndims, shape,
+                 options, handle);
+}
+
+hilo_status_t hilo_reducescatter_async(hilo_context_t* context, const char* name,
+                                       const void* data, hilo_dtype_t dtype, int ndims,
+                                       const int64_t* shape,
+                                       const hilo_collective_options_t* options,
+                                       hilo_handle_t** handle) {
+  return Enqueue(hilo::CollectiveType::kReducescatter, context, name, data, dtype, ndims, shape,
                  options, handle);
 }
 
@@ -394,7 +408,7 @@ hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
   if (!result.has_value()) return Fail(HILO_FAILED_PRECONDITION, "the operation is still in flight");
   if (!result->ok()) return Fail(HILO_FAILED_PRECONDITION, absl::StrCat("the operation failed: ", result->message()));
   if (handle->handle.output_shape().empty()) {
-    return Fail(HILO_FAILED_PRECONDITION, "only allgather handles have an output");
+    return Fail(HILO_FAILED_PRECONDITION, "only allgather and reducescatter handles have an output");
   }
   if (data != nullptr) *data = handle->handle.output().data();
   if (num_bytes != nullptr) *num_bytes = handle->handle.output().size();

@@ -308,6 +308,43 @@ TEST(Handles, AllgatherOutputIsOwnedByTheHandle) {
   hilo_handle_free(handle);
 }
 
+TEST(Handles, ReducescatterOutputIsThisRanksBlock) {
+  // 3 rows of 2 over 2 ranks: rank 0 keeps rows 0-1, rank 1 row 2 of the sum.
+  const int rank = Rank();
+  std::vector<int32_t> mine = {1, 2, 3, 4, 5, 6};
+  for (int32_t& value : mine) value *= rank + 1;  // summed over the 2 ranks: 3x
+  int64_t shape[2] = {3, 2};
+  hilo_collective_options_t options;
+  hilo_collective_options_init(&options);
+  options.reduce_op = HILO_SUM;
+  hilo_handle_t* handle = nullptr;
+  ASSERT_EQ(hilo_reducescatter_async(context, "scatter", mine.data(), HILO_INT32, 2, shape,
+                                     &options, &handle),
+            HILO_OK)
+      << hilo_last_error();
+  ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
+  const void* data = nullptr;
+  size_t bytes = 0;
+  int ndims = 0;
+  const int64_t* out_shape = nullptr;
+  ASSERT_EQ(hilo_handle_output(handle, &data, &bytes, &ndims, &out_shape), HILO_OK);
+  ASSERT_EQ(ndims, 2);
+  EXPECT_EQ(out_shape[0], rank == 0 ? 2 : 1);
+  EXPECT_EQ(out_shape[1], 2);
+  std::vector<int32_t> block(bytes / sizeof(int32_t));
+  std::memcpy(block.data(), data, bytes);
+  const std::vector<int32_t> expected =
+      rank == 0 ? std::vector<int32_t>{3, 6, 9, 12} : std::vector<int32_t>{15, 18};
+  EXPECT_EQ(block, expected);
+  hilo_handle_free(handle);
+
+  options.reduce_op = HILO_MAX;
+  EXPECT_EQ(hilo_reducescatter_async(context, "scatter.max", mine.data(), HILO_INT32, 2, shape,
+                                     &options, &handle),
+            HILO_INVALID_ARGUMENT);
+  EXPECT_THAT(hilo_last_error(), HasSubstr("reducescatter sums or averages"));
+}
+
 TEST(Handles, MismatchMessageReachesTheCaller) {
   float data[4] = {0};
   int64_t shape[1] = {Rank() == 0 ? 4 : 2};

@@ -214,4 +214,9 @@ absl::StatusOr<Handle> Context::Broadcast(absl::string_view name, const TensorVi
   return Enqueue(CollectiveType::kBroadcast, name, tensor, options);
 }
 
+absl::StatusOr<Handle> Context::Reducescatter(absl::string_view name, const TensorView& tensor,
+                                              const CollectiveOptions& options) {
+  return Enqueue(CollectiveType::kReducescatter, name, tensor, options);
+}
+
 }  // namespace hilo

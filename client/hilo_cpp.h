@@ -95,7 +95,7 @@ class Handle {
   absl::Status Wait(absl::Duration timeout = absl::InfiniteDuration()) const;
   // The operation's status once done; nullopt while in flight. Never blocks.
   std::optional<absl::Status> result() const;
-  // Allgather result and its shape, once done; empty otherwise.
+  // Allgather or reducescatter result and its shape, once done; empty otherwise.
   const std::vector<char>& output() const;
   const std::vector<int64_t>& output_shape() const;
   // Averaging rounds: the model discrepancy D the round measured, once done and successful.
@@ -124,7 +124,8 @@ class Context {
 
   // Horovod's join: this rank has no more data. Until every rank has joined it takes part in
   // the others' allreduces with zeros (an average still divides by the communicator's size, as
-  // Horovod's); their broadcasts, allgathers and averaging rounds fail with FAILED_PRECONDITION.
+  // Horovod's); their broadcasts, allgathers, reducescatters and averaging rounds fail with
+  // FAILED_PRECONDITION.
   // Blocks until every rank has joined and returns the world rank that joined last; afterwards
   // collectives run as before.
   absl::StatusOr<int> Join();
@@ -142,6 +143,8 @@ class Context {
                                    const CollectiveOptions& options = {});
   absl::StatusOr<Handle> Broadcast(absl::string_view name, const TensorView& tensor,
                                    const CollectiveOptions& options = {});
+  absl::StatusOr<Handle> Reducescatter(absl::string_view name, const TensorView& tensor,
+                                       const CollectiveOptions& options = {});
 
   // Enqueue one cross-group model-averaging round over `parameters` (floating-point tensors,
   // updated in place; the list — order, dtypes, sizes — must be the same on every rank, or the

@@ -119,9 +119,9 @@ absl::Status RunBroadcast(DataPlane& plane, const TensorRequest& request) {
   return plane.communicator.Synchronize();
 }
 
-absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicator,
-                                             const TensorRequest& request,
-                                             absl::Span<const int64_t> first_dims) {
+absl::StatusOr<OwnedResult> RunAllgather(transport::Communicator& communicator,
+                                         const TensorRequest& request,
+                                         absl::Span<const int64_t> first_dims) {
   HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
   if (static_cast<int>(first_dims.size()) != communicator.size()) {
     return absl::InternalError(absl::StrCat("allgather of '", request.name, "': ",
@@ -136,7 +136,7 @@ absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicat
     counts.push_back(rows * row_elements);
     total_rows += rows;
   }
-  AllgatherResult result;
+  OwnedResult result;
   result.shape.push_back(total_rows);
   result.shape.insert(result.shape.end(), row_shape.begin(), row_shape.end());
   result.data.resize(static_cast<size_t>(total_rows * row_elements) * DataTypeSize(request.dtype));
@@ -144,6 +144,39 @@ absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicat
   HILO_RETURN_IF_ERROR(communicator.Allgather(request.data, counts[communicator.rank()],
                                               result.data.data(), counts, request.dtype));
   HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  return result;
+}
+
+std::vector<int64_t> ReducescatterRows(int64_t rows, int size) {
+  std::vector<int64_t> blocks(size, rows / size);
+  for (int r = 0; r < rows % size; ++r) ++blocks[r];
+  return blocks;
+}
+
+absl::StatusOr<OwnedResult> RunReducescatter(DataPlane& plane, const TensorRequest& request) {
+  transport::Communicator& communicator = plane.communicator;
+  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+  if (request.shape.empty()) {
+    return absl::InternalError(absl::StrCat("reducescatter of '", request.name, "': a scalar"));
+  }
+  const std::vector<int64_t> row_shape(request.shape.begin() + 1, request.shape.end());
+  const int64_t row_elements = ElementCount(row_shape);
+  std::vector<int64_t> counts = ReducescatterRows(request.shape[0], communicator.size());
+  OwnedResult result;
+  result.shape.push_back(counts[communicator.rank()]);
+  result.shape.insert(result.shape.end(), row_shape.begin(), row_shape.end());
+  for (int64_t& count : counts) count *= row_elements;
+  const int64_t mine = counts[communicator.rank()];
+  result.data.resize(static_cast<size_t>(mine) * DataTypeSize(request.dtype));
+  if (ElementCount(request.shape) == 0) return result;
+  HILO_RETURN_IF_ERROR(communicator.ReduceScatterSum(request.data, result.data.data(), counts,
+                                                     request.dtype));
+  if (request.reduce_op == ReduceOp::kAverage && mine > 0) {
+    HILO_RETURN_IF_ERROR(
+        plane.kernels.Divide(result.data.data(), mine, request.dtype, communicator.size()));
+  }
+  HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  HILO_RETURN_IF_ERROR(plane.kernels.Synchronize());
   return result;
 }
 

@@ -37,16 +37,26 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
 // In place on request.data: root's data on every rank.
 absl::Status RunBroadcast(DataPlane& plane, const TensorRequest& request);
 
-struct AllgatherResult {
+// The result of a collective whose output is not its input's shape: a host buffer the operation
+// will own, and its shape.
+struct OwnedResult {
   std::vector<char> data;
-  std::vector<int64_t> shape;  // [sum of first dims, rest of the request's shape...]
+  std::vector<int64_t> shape;
 };
 
-// Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's. Host
-// memory only (the result is a host buffer owned by the operation).
-absl::StatusOr<AllgatherResult> RunAllgather(transport::Communicator& communicator,
-                                             const TensorRequest& request,
-                                             absl::Span<const int64_t> first_dims);
+// Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's. The
+// result's shape is [sum of first dims, rest of the request's shape...]. Host memory only.
+absl::StatusOr<OwnedResult> RunAllgather(transport::Communicator& communicator,
+                                         const TensorRequest& request,
+                                         absl::Span<const int64_t> first_dims);
+
+// The sum (or average) over the communicator's ranks of the request's tensor, of which this rank
+// keeps its block of the first dimension: with d rows and s ranks, rank r keeps
+// d / s + (r < d % s ? 1 : 0) rows, blocks in rank order (Horovod's split). Host memory only.
+absl::StatusOr<OwnedResult> RunReducescatter(DataPlane& plane, const TensorRequest& request);
+
+// The first-dimension block sizes RunReducescatter gives the ranks of a `size`-rank communicator.
+std::vector<int64_t> ReducescatterRows(int64_t rows, int size);
 
 }  // namespace hilo
 

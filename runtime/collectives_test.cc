@@ -179,12 +179,82 @@ TEST(RunAllgatherTest, ConcatenatesUnevenFirstDimensions) {
     TensorRequest request;
     request.shape = {rank, 2};
     request.data = data.data();
-    absl::StatusOr<AllgatherResult> result = RunAllgather(communicator, request, {0, 1, 2});
+    absl::StatusOr<OwnedResult> result = RunAllgather(communicator, request, {0, 1, 2});
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->shape, (std::vector<int64_t>{3, 2}));
     std::vector<float> values(6);
     std::memcpy(values.data(), result->data.data(), 6 * sizeof(float));
     EXPECT_EQ(values, (std::vector<float>{1, 1, 2, 2, 2, 2}));
+  });
+}
+
+TEST(ReducescatterRowsTest, HorovodsSplitOfTheFirstDimension) {
+  EXPECT_EQ(ReducescatterRows(7, 3), (std::vector<int64_t>{3, 2, 2}));
+  EXPECT_EQ(ReducescatterRows(6, 3), (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(ReducescatterRows(2, 4), (std::vector<int64_t>{1, 1, 0, 0}));
+  EXPECT_EQ(ReducescatterRows(0, 2), (std::vector<int64_t>{0, 0}));
+}
+
+TEST(RunReducescatterTest, SumsOrAveragesAndKeepsThisRanksRows) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    HostPlane host(communicator);
+    // 7 rows of 2: element (row i, column j) on rank r is 10 i + j + r; summed over the ranks
+    // 3 (10 i + j) + 3, averaged 10 i + j + 1. Rank 0 keeps rows 0-2, rank 1 rows 3-4, rank 2
+    // rows 5-6.
+    const int first_row[] = {0, 3, 5};
+    const int rows[] = {3, 2, 2};
+    for (const ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+      std::vector<double> data(14);
+      for (int i = 0; i < 7; ++i) {
+        for (int j = 0; j < 2; ++j) data[2 * i + j] = 10 * i + j + rank;
+      }
+      const std::vector<double> input = data;
+      TensorRequest request;
+      request.name = "rs";
+      request.dtype = DataType::kFloat64;
+      request.reduce_op = op;
+      request.shape = {7, 2};
+      request.data = data.data();
+      absl::StatusOr<OwnedResult> result = RunReducescatter(host.plane, request);
+      ASSERT_TRUE(result.ok()) << result.status();
+      EXPECT_EQ(result->shape, (std::vector<int64_t>{rows[rank], 2}));
+      ASSERT_EQ(result->data.size(), rows[rank] * 2 * sizeof(double));
+      std::vector<double> got(rows[rank] * 2);
+      std::memcpy(got.data(), result->data.data(), result->data.size());
+      for (int k = 0; k < rows[rank]; ++k) {
+        const int i = first_row[rank] + k;
+        for (int j = 0; j < 2; ++j) {
+          const double expected = op == ReduceOp::kSum ? 3 * (10 * i + j) + 3 : 10 * i + j + 1;
+          EXPECT_EQ(got[2 * k + j], expected) << "rank " << rank << " row " << i;
+        }
+      }
+      EXPECT_EQ(data, input);  // the input is left alone
+    }
+  });
+}
+
+TEST(RunReducescatterTest, FewerRowsThanRanksLeavesSomeRanksEmpty) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    HostPlane host(communicator);
+    std::vector<int32_t> data = {rank, 10 * rank};  // 1 row of 2
+    TensorRequest request;
+    request.name = "rs";
+    request.dtype = DataType::kInt32;
+    request.reduce_op = ReduceOp::kSum;
+    request.shape = {1, 2};
+    request.data = data.data();
+    absl::StatusOr<OwnedResult> result = RunReducescatter(host.plane, request);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->shape, (std::vector<int64_t>{rank == 0 ? 1 : 0, 2}));
+    if (rank == 0) {
+      int32_t got[2];
+      ASSERT_EQ(result->data.size(), sizeof(got));
+      std::memcpy(got, result->data.data(), sizeof(got));
+      EXPECT_EQ(got[0], 3);
+      EXPECT_EQ(got[1], 30);
+    } else {
+      EXPECT_TRUE(result->data.empty());
+    }
   });
 }
 

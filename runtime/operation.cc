@@ -13,6 +13,7 @@ absl::string_view CollectiveTypeName(CollectiveType type) {
     case CollectiveType::kAllgather: return "allgather";
     case CollectiveType::kBroadcast: return "broadcast";
     case CollectiveType::kAverageAcrossGroups: return "average-across-groups";
+    case CollectiveType::kReducescatter: return "reducescatter";
   }
   return "invalid";
 }

@@ -28,6 +28,7 @@ enum class CollectiveType : int {
   kAllgather = 1,
   kBroadcast = 2,
   kAverageAcrossGroups = 3,  // a cross-group model-averaging round over `parameters`
+  kReducescatter = 4,        // sum or average; rank r keeps block r of the first dimension
 };
 // Horovod's ops (hvd.Sum, hvd.Average, hvd.Min, hvd.Max, hvd.Product); the values are the
 // proto's and the C ABI's.

@@ -53,6 +53,7 @@ bool SameRequest(const proto::Request& first, const proto::Request& other) {
   }
   switch (first.collective()) {
     case proto::ALLREDUCE:
+    case proto::REDUCESCATTER:
       return other.reduce_op() == first.reduce_op() &&
              std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
                         other.shape().end());
@@ -266,7 +267,7 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
                           return std::string(r.device_memory() ? "CUDA device memory"
                                                                : "host memory");
                         }));
-    if (collective == proto::ALLREDUCE) {
+    if (collective == proto::ALLREDUCE || collective == proto::REDUCESCATTER) {
       checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
                             return std::string(ReduceOpName(FromProto(r.reduce_op())));
                           }));
@@ -323,6 +324,9 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
     }
     case proto::BROADCAST:
       response.set_type(proto::Response::BROADCAST);
+      break;
+    case proto::REDUCESCATTER:
+      response.set_type(proto::Response::REDUCESCATTER);
       break;
     case proto::ALLGATHER:
       response.set_type(proto::Response::ALLGATHER);

@@ -72,6 +72,27 @@ TEST(ReadinessTableTest, ShapeMismatchNamesRanksAndShapes) {
   EXPECT_THAT(ready[0].error_message(), HasSubstr("[3, 2] on rank 11"));
 }
 
+TEST(ReadinessTableTest, ReducescatterNeedsTheSameShapeAndOpEverywhere) {
+  ReadinessTable table(2, "world");
+  ASSERT_TRUE(table.Add(MakeRequest("ok", 0, {5, 3}, proto::REDUCESCATTER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("ok", 1, {5, 3}, proto::REDUCESCATTER)).ok());
+  // Unlike allgather, the first dimension must agree too: it is split, not concatenated.
+  ASSERT_TRUE(table.Add(MakeRequest("rows", 0, {5, 3}, proto::REDUCESCATTER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("rows", 1, {4, 3}, proto::REDUCESCATTER)).ok());
+  proto::Request sum = MakeRequest("op", 0, {2}, proto::REDUCESCATTER);
+  proto::Request average = MakeRequest("op", 1, {2}, proto::REDUCESCATTER);
+  average.set_reduce_op(proto::AVERAGE);
+  ASSERT_TRUE(table.Add(sum).ok());
+  ASSERT_TRUE(table.Add(average).ok());
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 3u);
+  EXPECT_EQ(ready[0].type(), proto::Response::REDUCESCATTER);
+  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[1].error_message(), HasSubstr("shape differs"));
+  EXPECT_EQ(ready[2].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[2].error_message(), HasSubstr("reduce op differs"));
+}
+
 TEST(ReadinessTableTest, DtypeAndCollectiveMismatches) {
   ReadinessTable table(2, "world");
   ASSERT_TRUE(table.Add(MakeRequest("d", 0, {2}, proto::ALLREDUCE, proto::FLOAT32)).ok());

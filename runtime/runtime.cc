@@ -282,6 +282,15 @@ absl::Duration IdleCycleTime(const RuntimeConfig& config, int64_t idle_cycles) {
                                                kLongestIdleCycle));
 }
 
+// Completes an allgather or reducescatter: the operation takes ownership of the result buffer.
+void CompleteWithResult(Operation& operation, absl::StatusOr<OwnedResult> result) {
+  if (result.ok()) {
+    operation.Complete(absl::OkStatus(), std::move(result->data), std::move(result->shape));
+  } else {
+    operation.Complete(result.status());
+  }
+}
+
 }  // namespace
 
 void Runtime::WaitForBurstToEnd() {
@@ -810,16 +819,17 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         break;
       }
       case proto::Response::ALLGATHER: {
-        absl::StatusOr<AllgatherResult> result =
-            RunAllgather(*counted_[static_cast<int>(kind)], request,
-                         std::vector<int64_t>(response.first_dims().begin(),
-                                              response.first_dims().end()));
-        if (result.ok()) {
-          entry->operation->Complete(absl::OkStatus(), std::move(result->data),
-                                     std::move(result->shape));
-        } else {
-          entry->operation->Complete(result.status());
-        }
+        CompleteWithResult(*entry->operation,
+                           RunAllgather(*counted_[static_cast<int>(kind)], request,
+                                        std::vector<int64_t>(response.first_dims().begin(),
+                                                             response.first_dims().end())));
+        break;
+      }
+      case proto::Response::REDUCESCATTER: {
+        const TensorRequest* one = &request;
+        absl::StatusOr<DataPlane*> plane = PlaneFor(kind, absl::MakeConstSpan(&one, 1));
+        CompleteWithResult(*entry->operation,
+                           plane.ok() ? RunReducescatter(**plane, request) : plane.status());
         break;
       }
       case proto::Response::AVERAGE_ACROSS_GROUPS:
@@ -914,7 +924,7 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
                                                    static_cast<int>(request.dtype)));
   }
   const int collective = static_cast<int>(request.collective);
-  if (collective < 0 || collective > static_cast<int>(CollectiveType::kAverageAcrossGroups)) {
+  if (collective < 0 || collective > static_cast<int>(CollectiveType::kReducescatter)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown collective ", collective));
   }
@@ -947,6 +957,23 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", request.name, "': allgather concatenates along the first dimension, so the tensor "
         "needs at least one (reshape a scalar to [1])"));
+  }
+  if (request.collective == CollectiveType::kReducescatter) {
+    if (request.device >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': reducescatter of CUDA tensors is not supported yet (allreduce, "
+          "broadcast and averaging rounds are); copy the tensor to host memory"));
+    }
+    if (request.shape.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': reducescatter splits the first dimension among the ranks, so "
+          "the tensor needs at least one (reshape a scalar to [1])"));
+    }
+    if (request.reduce_op != ReduceOp::kSum && request.reduce_op != ReduceOp::kAverage) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", request.name, "': reducescatter sums or averages, not ",
+                       ReduceOpName(request.reduce_op), " (as Horovod's)"));
+    }
   }
   if (request.collective == CollectiveType::kBroadcast) {
     const int size = topology_.CommunicatorSize(request.communicator);

@@ -154,6 +154,9 @@ class ContextBinding {
     if (collective == "allreduce") return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
     if (collective == "allgather") return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
     if (collective == "broadcast") return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
+    if (collective == "reducescatter") {
+      return HandleBinding(ValueOrThrow(context_->Reducescatter(name, view, options)));
+    }
     throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown collective '", collective, "'")));
   }
 

@@ -193,6 +193,71 @@ TEST(AllgatherMpiTest, ConcatenatesUnevenTensorsInCommunicatorRankOrder) {
   }
 }
 
+TEST(ReducescatterMpiTest, EveryRankKeepsItsBlockOfTheSumOrAverage) {
+  const Topology& t = HiloTestTopology();
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    const std::vector<int> members = MembersOf(kind);
+    const int n = static_cast<int>(members.size());
+    const int c = t.CommunicatorRank(kind);
+    double member_sum = 0;
+    for (int member : members) member_sum += member;
+    // n + 1 rows of 2: communicator rank 0 keeps rows 0 and 1, rank c > 0 row c + 1.
+    const int64_t rows = n + 1;
+    const int64_t first_row = c == 0 ? 0 : c + 1;
+    const int64_t my_rows = c == 0 ? 2 : 1;
+    for (DataType dtype : kAllDtypes) {
+      for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage}) {
+        SCOPED_TRACE(absl::StrCat(CommunicatorKindName(kind), " ", DataTypeName(dtype), " ",
+                                  ReduceOpName(op)));
+        // Element (row, col) = 2 row + col + n * world_rank: the sum over the members is
+        // n (2 row + col) + n * member_sum, the average 2 row + col + member_sum (exact in
+        // integers too).
+        std::vector<double> mine;
+        for (int64_t row = 0; row < rows; ++row) {
+          for (int col = 0; col < 2; ++col) mine.push_back(2 * row + col + n * t.world_rank);
+        }
+        std::vector<char> buffer = Encode(dtype, mine);
+        const std::vector<char> input = buffer;
+        CollectiveOptions options;
+        options.communicator = kind;
+        options.reduce_op = op;
+        absl::StatusOr<Handle> handle = HiloTestContext().Reducescatter(
+            absl::StrCat("reducescatter.", DataTypeName(dtype), ".", ReduceOpName(op)),
+            {buffer.data(), dtype, {rows, 2}}, options);
+        ASSERT_TRUE(handle.ok()) << handle.status();
+        ASSERT_TRUE(handle->Wait(kOperationTimeout).ok());
+        ASSERT_EQ(handle->output_shape(), (std::vector<int64_t>{my_rows, 2}));
+        ASSERT_EQ(handle->output().size(), my_rows * 2 * DataTypeSize(dtype));
+        EXPECT_EQ(buffer, input);  // the input is left alone
+        const double tolerance = Tolerance(dtype, n, n * (2 * rows + member_sum));
+        for (int64_t k = 0; k < my_rows; ++k) {
+          for (int col = 0; col < 2; ++col) {
+            const double value = 2 * (first_row + k) + col;
+            const double expected = op == ReduceOp::kSum ? n * value + n * member_sum
+                                                         : value + member_sum;
+            EXPECT_NEAR(Decode(dtype, handle->output().data() +
+                                          (2 * k + col) * DataTypeSize(dtype)),
+                        expected, tolerance)
+                << "row " << first_row + k << " col " << col;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ReducescatterMpiTest, MinIsRefusedWithAMessage) {
+  std::vector<float> data(4, 1.0f);
+  CollectiveOptions options;
+  options.reduce_op = ReduceOp::kMin;
+  absl::StatusOr<Handle> handle =
+      HiloTestContext().Reducescatter("reducescatter.min", {data.data(), DataType::kFloat32, {4}},
+                                      options);
+  ASSERT_FALSE(handle.ok());
+  EXPECT_EQ(handle.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(handle.status().message()), ::testing::HasSubstr("sums or averages"));
+}
+
 TEST(BroadcastMpiTest, LastRankOfEachCommunicatorReachesEveryMember) {
   const Topology& t = HiloTestTopology();
   for (CommunicatorKind kind : kAllCommunicatorKinds) {

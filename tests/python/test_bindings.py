@@ -181,6 +181,39 @@ def test_allgather_with_different_first_dimensions():
     assert in_group.tolist() == [hilo.group() * 2.0, hilo.group() * 2.0 + 1]
 
 
+def test_reducescatter_keeps_this_ranks_rows_of_the_average_or_sum():
+    # 6 rows of 2 over 4 ranks: ranks 0 and 1 keep 2 rows, ranks 2 and 3 one (Horovod's split).
+    first_row, rows = [(0, 2), (2, 2), (4, 1), (5, 1)][hilo.rank()]
+    grid = np.arange(12, dtype=np.float32).reshape(6, 2)  # element (i, j) = 2 i + j
+    mine = grid + hilo.rank()
+    before = mine.copy()
+    block = hilo.reducescatter(mine, name="np.scatter")  # Average, as Horovod's default
+    assert block.shape == (rows, 2) and block.dtype == np.float32
+    np.testing.assert_array_equal(block, grid[first_row:first_row + rows] + 1.5)
+    np.testing.assert_array_equal(mine, before)  # the input is left alone
+    summed = hvd.reducescatter(torch.from_numpy(mine), name="torch.scatter", op=hvd.Sum,
+                               prescale_factor=2.0, postscale_factor=0.5)
+    assert summed.dtype == torch.float32
+    assert torch.equal(summed, torch.from_numpy(4 * grid[first_row:first_row + rows] + 6))
+    np.testing.assert_array_equal(mine, before)
+    # In the group of 2 (world ranks 2g, 2g + 1): 3 rows of int64, 2 to group rank 0, 1 to 1.
+    handle = hvd.reducescatter_async(torch.full((3,), hilo.rank(), dtype=torch.int64),
+                                     name="torch.scatter.group", op=hvd.Sum,
+                                     communicator=hvd.GROUP)
+    in_group = hvd.synchronize(handle)
+    assert in_group.dtype == torch.int64
+    assert in_group.tolist() == [4 * hilo.group() + 1] * (2 if hilo.group_rank() == 0 else 1)
+
+
+def test_reducescatter_errors():
+    with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
+        hvd.reducescatter(torch.ones(4), op=hvd.Max)
+    with pytest.raises(hilo.HiloError, match="at least one dimension"):
+        hvd.reducescatter(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="floating-point"):
+        hvd.reducescatter(torch.ones(4, dtype=torch.int32), prescale_factor=2.0)
+
+
 def test_broadcast_and_broadcast_parameters():
     value = torch.full((4,), float(hilo.rank()))
     assert torch.all(hvd.broadcast(value, root_rank=1, name="b") == 1.0)

@@ -299,7 +299,8 @@ class Handle:
         self._described = described  # keeps a CUDA tensor's ready event alive
         self._like = like
         self._kind = kind
-        self._output_device = output_device  # allgather of a CUDA tensor: where the result goes
+        # allgather / reducescatter of a CUDA tensor: where the result goes
+        self._output_device = output_device
         self._postscale = postscale_factor  # applied once, by the first wait that returns
 
     def poll(self):
@@ -307,8 +308,10 @@ class Handle:
 
     def wait(self, timeout=None):
         self._native.wait(timeout)
-        if self._kind == "allgather":
+        if self._kind in ("allgather", "reducescatter"):
             result = _from_bytes(self._native.output(), self._like, self._native.output_shape())
+            if self._postscale != 1.0:
+                result *= self._postscale
             return result if self._output_device is None else result.to(self._output_device)
         if self._postscale != 1.0:
             self._output *= self._postscale
@@ -434,6 +437,41 @@ def allgather_async(tensor, name=None, communicator=WORLD):
 def allgather(tensor, name=None, communicator=WORLD):
     """Every rank's `tensor` concatenated along the first dimension (which may differ)."""
     return synchronize(allgather_async(tensor, name, communicator))
+
+
+def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
+                        postscale_factor=1.0, communicator=WORLD):
+    """Starts a reducescatter (Horovod's): the average (default) or sum of `tensor` over
+    `communicator`, of which this rank keeps its block of the first dimension (d rows over s
+    ranks: d // s each, one more on the first d % s ranks). `tensor` is left unchanged; the
+    result is a new tensor (on the input's device; a CUDA tensor goes through host memory)."""
+    op = Average if op is None else op
+    if op not in (Average, Sum):
+        raise ValueError("reducescatter's op must be hilo.Average or hilo.Sum, not %r" % (op,))
+    prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
+    postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
+    output_device = None
+    if _is_torch(tensor) and tensor.device.type == "cuda":
+        output_device = tensor.device
+        tensor = tensor.detach().to("cpu")
+    elif prescale != 1.0:
+        tensor = _copy(tensor)  # scaled below, the caller's tensor stays as it was
+    if prescale != 1.0:
+        tensor *= prescale
+    d = _describe(tensor, allow_cuda=False)
+    if not d.shape:
+        raise HiloError("INVALID_ARGUMENT: reducescatter needs at least one dimension")
+    native = _context().enqueue("reducescatter", _name(name, "reducescatter"), d.address,
+                                d.dtype, d.shape, communicator, op, 0)
+    return Handle(native, tensor, like=tensor, kind="reducescatter", output_device=output_device,
+                  postscale_factor=postscale)
+
+
+def reducescatter(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0,
+                  communicator=WORLD):
+    """This rank's block of the reduced tensor, as a new tensor (see reducescatter_async)."""
+    return synchronize(reducescatter_async(tensor, name, op, prescale_factor, postscale_factor,
+                                           communicator))
 
 
 def broadcast_async_(tensor, root_rank, name=None, communicator=WORLD):

@@ -1,6 +1,6 @@
 """hilo for PyTorch: ``import hilo.torch as hvd`` where a program had ``import horovod.torch as
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
-allgather, broadcast(_)(_async), synchronize, poll, broadcast_parameters,
+allgather, reducescatter(_async), broadcast(_)(_async), synchronize, poll, broadcast_parameters,
 broadcast_optimizer_state, broadcast_object, allgather_object, barrier, grouped_allreduce(_)
 (_async), cross_rank, cross_size, is_homogeneous, the *_built() queries, Average, Sum, Min, Max,
 Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups and cross-group
@@ -21,7 +21,7 @@ from hilo import (  # noqa: F401
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
     group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
     local_sgd_step, local_size, mpi_built, mpi_enabled, nccl_built, num_groups, poll, rank,
-    shutdown, size, synchronize, transport_counters)
+    reducescatter, reducescatter_async, shutdown, size, synchronize, transport_counters)
 
 
 class Compressor:
