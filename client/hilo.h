@@ -278,11 +278,28 @@ hilo_status_t hilo_handle_status(const hilo_handle_t* handle);
  * freed. */
 const char* hilo_handle_message(const hilo_handle_t* handle);
 
-/* Allgather or reducescatter result: bytes, dimensions and shape, owned by the handle (valid until
- * it is freed). HILO_FAILED_PRECONDITION unless the handle is a successful, done allgather or
- * reducescatter. */
+/* Rows splits[j] of the first dimension go to rank j of the communicator (num_splits = its size,
+ * summing to shape[0]; splits NULL and num_splits 0: an even split, shape[0] must divide); every
+ * rank receives the rows each rank sends it, concatenated in rank order (Horovod's alltoall).
+ * Read with hilo_handle_output and hilo_handle_received_splits once the handle is done. ndims
+ * must be >= 1; host memory only. */
+hilo_status_t hilo_alltoall_async(hilo_context_t* context, const char* name, const void* data,
+                                  hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                  const int64_t* splits, int num_splits,
+                                  const hilo_collective_options_t* options,
+                                  hilo_handle_t** handle);
+
+/* Allgather, reducescatter or alltoall result: bytes, dimensions and shape, owned by the handle
+ * (valid until it is freed). HILO_FAILED_PRECONDITION unless the handle is a successful, done
+ * allgather, reducescatter or alltoall. */
 hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
                                  size_t* num_bytes, int* ndims, const int64_t** shape);
+
+/* Alltoall: the rows received from each rank of the communicator, in rank order (*count
+ * entries, owned by the handle). HILO_FAILED_PRECONDITION unless the handle is a successful, done
+ * alltoall. */
+hilo_status_t hilo_handle_received_splits(const hilo_handle_t* handle, const int64_t** splits,
+                                          int* count);
 
 /* Releases the caller's handle. Allowed while the operation is in flight (it still completes,
  * and its callback still runs). NULL is allowed. */

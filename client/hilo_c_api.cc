@@ -75,9 +75,24 @@ hilo_status_t GetTopologyField(const hilo_context_t* context, int* out, Getter g
   return HILO_OK;
 }
 
+// For the calls that read a finished operation's results.
+hilo_status_t RequireDoneAndOk(const hilo_handle_t* handle) {
+  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle must not be NULL");
+  std::optional<absl::Status> result = handle->handle.result();
+  if (!result.has_value()) {
+    return Fail(HILO_FAILED_PRECONDITION, "the operation is still in flight");
+  }
+  if (!result->ok()) {
+    return Fail(HILO_FAILED_PRECONDITION,
+                absl::StrCat("the operation failed: ", result->message()));
+  }
+  return HILO_OK;
+}
+
 hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, const char* name,
                       const void* data, hilo_dtype_t dtype, int ndims, const int64_t* shape,
-                      const hilo_collective_options_t* options, hilo_handle_t** handle) {
+                      const hilo_collective_options_t* options, hilo_handle_t** handle,
+                      std::vector<int64_t> splits = {}) {
   if (context == nullptr) return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
   if (name == nullptr) return Fail(HILO_INVALID_ARGUMENT, "tensor name must not be NULL");
   if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle out-pointer must not be NULL");
@@ -107,6 +122,7 @@ hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, 
   cpp_options.communicator = static_cast<hilo::CommunicatorKind>(resolved.communicator);
   cpp_options.reduce_op = static_cast<hilo::ReduceOp>(resolved.reduce_op);
   cpp_options.root_rank = resolved.root_rank;
+  cpp_options.splits = std::move(splits);
   cpp_options.on_complete = ToCppCallback(resolved.callback, resolved.callback_arg);
   absl::StatusOr<hilo::Handle> result;
   switch (collective) {
@@ -121,6 +137,9 @@ hilo_status_t Enqueue(hilo::CollectiveType collective, hilo_context_t* context, 
       break;
     case hilo::CollectiveType::kReducescatter:
       result = context->context->Reducescatter(name, tensor, cpp_options);
+      break;
+    case hilo::CollectiveType::kAlltoall:
+      result = context->context->Alltoall(name, tensor, cpp_options);
       break;
     case hilo::CollectiveType::kAverageAcrossGroups:  // enqueued by its own function
       return Fail(HILO_INTERNAL, "averaging rounds are not enqueued as single tensors");
@@ -241,6 +260,20 @@ hilo_status_t hilo_broadcast_async(hilo_context_t* context, const char* name, vo
                                    hilo_handle_t** handle) {
   return Enqueue(hilo::CollectiveType::kBroadcast, context, name, data, dtype, ndims, shape,
                  options, handle);
+}
+
+hilo_status_t hilo_alltoall_async(hilo_context_t* context, const char* name, const void* data,
+                                  hilo_dtype_t dtype, int ndims, const int64_t* shape,
+                                  const int64_t* splits, int num_splits,
+                                  const hilo_collective_options_t* options,
+                                  hilo_handle_t** handle) {
+  if (num_splits < 0 || (num_splits > 0 && splits == nullptr)) {
+    return Fail(HILO_INVALID_ARGUMENT,
+                absl::StrCat("'", name == nullptr ? "" : name, "': splits is NULL or num_splits (",
+                             num_splits, ") is negative"));
+  }
+  return Enqueue(hilo::CollectiveType::kAlltoall, context, name, data, dtype, ndims, shape,
+                 options, handle, std::vector<int64_t>(splits, splits + num_splits));
 }
 
 hilo_status_t hilo_reducescatter_async(hilo_context_t* context, const char* name,
@@ -403,17 +436,26 @@ const char* hilo_handle_message(const hilo_handle_t* handle) {
 
 hilo_status_t hilo_handle_output(const hilo_handle_t* handle, const void** data,
                                  size_t* num_bytes, int* ndims, const int64_t** shape) {
-  if (handle == nullptr) return Fail(HILO_INVALID_ARGUMENT, "handle must not be NULL");
-  std::optional<absl::Status> result = handle->handle.result();
-  if (!result.has_value()) return Fail(HILO_FAILED_PRECONDITION, "the operation is still in flight");
-  if (!result->ok()) return Fail(HILO_FAILED_PRECONDITION, absl::StrCat("the operation failed: ", result->message()));
+  if (const hilo_status_t status = RequireDoneAndOk(handle); status != HILO_OK) return status;
   if (handle->handle.output_shape().empty()) {
-    return Fail(HILO_FAILED_PRECONDITION, "only allgather and reducescatter handles have an output");
+    return Fail(HILO_FAILED_PRECONDITION,
+                "only allgather, reducescatter and alltoall handles have an output");
   }
   if (data != nullptr) *data = handle->handle.output().data();
   if (num_bytes != nullptr) *num_bytes = handle->handle.output().size();
   if (ndims != nullptr) *ndims = static_cast<int>(handle->handle.output_shape().size());
   if (shape != nullptr) *shape = handle->handle.output_shape().data();
+  return HILO_OK;
+}
+
+hilo_status_t hilo_handle_received_splits(const hilo_handle_t* handle, const int64_t** splits,
+                                          int* count) {
+  if (const hilo_status_t status = RequireDoneAndOk(handle); status != HILO_OK) return status;
+  if (handle->handle.received_splits().empty()) {
+    return Fail(HILO_FAILED_PRECONDITION, "only alltoall handles have received splits");
+  }
+  if (splits != nullptr) *splits = handle->handle.received_splits().data();
+  if (count != nullptr) *count = static_cast<int>(handle->handle.received_splits().size());
   return HILO_OK;
 }
 

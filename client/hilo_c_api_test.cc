@@ -345,6 +345,43 @@ TEST(Handles, ReducescatterOutputIsThisRanksBlock) {
   EXPECT_THAT(hilo_last_error(), HasSubstr("reducescatter sums or averages"));
 }
 
+TEST(Handles, AlltoallOutputAndReceivedSplits) {
+  // Rank 0 sends 1 row to itself and 2 to rank 1; rank 1 sends 3 rows to rank 0 and none to
+  // itself. Values: 10 * sender + destination.
+  const int rank = Rank();
+  const std::vector<int64_t> splits = rank == 0 ? std::vector<int64_t>{1, 2}
+                                                : std::vector<int64_t>{3, 0};
+  std::vector<double> mine;
+  for (int to = 0; to < 2; ++to) mine.insert(mine.end(), splits[to], 10.0 * rank + to);
+  int64_t shape[1] = {static_cast<int64_t>(mine.size())};
+  hilo_handle_t* handle = nullptr;
+  ASSERT_EQ(hilo_alltoall_async(context, "a2a", mine.data(), HILO_FLOAT64, 1, shape,
+                                splits.data(), 2, nullptr, &handle),
+            HILO_OK)
+      << hilo_last_error();
+  ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
+  const void* data = nullptr;
+  size_t bytes = 0;
+  ASSERT_EQ(hilo_handle_output(handle, &data, &bytes, nullptr, nullptr), HILO_OK);
+  std::vector<double> got(bytes / sizeof(double));
+  std::memcpy(got.data(), data, bytes);
+  const std::vector<double> expected =
+      rank == 0 ? std::vector<double>{0, 10, 10, 10} : std::vector<double>{1, 1};
+  EXPECT_EQ(got, expected);
+  const int64_t* received = nullptr;
+  int count = 0;
+  ASSERT_EQ(hilo_handle_received_splits(handle, &received, &count), HILO_OK);
+  ASSERT_EQ(count, 2);
+  EXPECT_EQ(std::vector<int64_t>(received, received + 2),
+            rank == 0 ? (std::vector<int64_t>{1, 3}) : (std::vector<int64_t>{2, 0}));
+  hilo_handle_free(handle);
+
+  EXPECT_EQ(hilo_alltoall_async(context, "a2a.bad", mine.data(), HILO_FLOAT64, 1, shape,
+                                splits.data(), 3, nullptr, &handle),
+            HILO_INVALID_ARGUMENT);
+  EXPECT_THAT(hilo_last_error(), HasSubstr("3 splits for"));
+}
+
 TEST(Handles, MismatchMessageReachesTheCaller) {
   float data[4] = {0};
   int64_t shape[1] = {Rank() == 0 ? 4 : 2};

@@ -53,6 +53,10 @@ std::optional<double> Handle::discrepancy() const {
   return operation_->discrepancy();
 }
 
+const std::vector<int64_t>& Handle::received_splits() const {
+  return Poll() ? operation_->received_splits() : kNoShape;
+}
+
 absl::StatusOr<std::unique_ptr<Context>> Context::Init() {
   HILO_ASSIGN_OR_RETURN(RuntimeConfig config, ConfigFromEnvironment());
   return Init(config);
@@ -130,6 +134,7 @@ absl::StatusOr<Handle> Context::Enqueue(CollectiveType collective, absl::string_
   request.device = tensor.device;
   request.ready_event = tensor.ready_event;
   request.root_rank = options.root_rank;
+  request.splits = options.splits;
   request.callback = options.on_complete;
   HILO_ASSIGN_OR_RETURN(std::shared_ptr<Operation> operation,
                         runtime_->Enqueue(std::move(request)));
@@ -212,6 +217,11 @@ absl::StatusOr<Handle> Context::Allgather(absl::string_view name, const TensorVi
 absl::StatusOr<Handle> Context::Broadcast(absl::string_view name, const TensorView& tensor,
                                           const CollectiveOptions& options) {
   return Enqueue(CollectiveType::kBroadcast, name, tensor, options);
+}
+
+absl::StatusOr<Handle> Context::Alltoall(absl::string_view name, const TensorView& tensor,
+                                         const CollectiveOptions& options) {
+  return Enqueue(CollectiveType::kAlltoall, name, tensor, options);
 }
 
 absl::StatusOr<Handle> Context::Reducescatter(absl::string_view name, const TensorView& tensor,

@@ -60,8 +60,11 @@ struct TensorView {
 // Options of one collective; fields are only ever added, with defaults that keep old behaviour.
 struct CollectiveOptions {
   CommunicatorKind communicator = CommunicatorKind::kWorld;
-  ReduceOp reduce_op = ReduceOp::kSum;  // allreduce only
+  ReduceOp reduce_op = ReduceOp::kSum;  // allreduce and reducescatter
   int root_rank = 0;                    // broadcast only: rank within the communicator
+  // Alltoall only: rows of the first dimension for each rank of the communicator, in rank order,
+  // summing to the first dimension; empty: an even split (the first dimension must divide).
+  std::vector<int64_t> splits;
   // Runs once on hilo's coordinator thread when the operation completes, before waiters wake;
   // keep it short and do not wait on handles inside it.
   std::function<void(const absl::Status&)> on_complete;
@@ -95,11 +98,13 @@ class Handle {
   absl::Status Wait(absl::Duration timeout = absl::InfiniteDuration()) const;
   // The operation's status once done; nullopt while in flight. Never blocks.
   std::optional<absl::Status> result() const;
-  // Allgather or reducescatter result and its shape, once done; empty otherwise.
+  // Allgather, reducescatter or alltoall result and its shape, once done; empty otherwise.
   const std::vector<char>& output() const;
   const std::vector<int64_t>& output_shape() const;
   // Averaging rounds: the model discrepancy D the round measured, once done and successful.
   std::optional<double> discrepancy() const;
+  // Alltoall: the rows received from each rank of the communicator, in rank order, once done.
+  const std::vector<int64_t>& received_splits() const;
 
  private:
   friend class Context;
@@ -124,8 +129,8 @@ class Context {
 
   // Horovod's join: this rank has no more data. Until every rank has joined it takes part in
   // the others' allreduces with zeros (an average still divides by the communicator's size, as
-  // Horovod's); their broadcasts, allgathers, reducescatters and averaging rounds fail with
-  // FAILED_PRECONDITION.
+  // Horovod's); their broadcasts, allgathers, reducescatters, alltoalls and averaging rounds
+  // fail with FAILED_PRECONDITION.
   // Blocks until every rank has joined and returns the world rank that joined last; afterwards
   // collectives run as before.
   absl::StatusOr<int> Join();
@@ -145,6 +150,10 @@ class Context {
                                    const CollectiveOptions& options = {});
   absl::StatusOr<Handle> Reducescatter(absl::string_view name, const TensorView& tensor,
                                        const CollectiveOptions& options = {});
+  // Rows options.splits[j] of the first dimension go to rank j; the result is every rank's rows
+  // for this one, concatenated in rank order (received_splits() says how many from each).
+  absl::StatusOr<Handle> Alltoall(absl::string_view name, const TensorView& tensor,
+                                  const CollectiveOptions& options = {});
 
   // Enqueue one cross-group model-averaging round over `parameters` (floating-point tensors,
   // updated in place; the list — order, dtypes, sizes — must be the same on every rank, or the

@@ -147,6 +147,37 @@ absl::StatusOr<OwnedResult> RunAllgather(transport::Communicator& communicator,
   return result;
 }
 
+absl::StatusOr<OwnedResult> RunAlltoall(transport::Communicator& communicator,
+                                        const TensorRequest& request,
+                                        absl::Span<const int64_t> splits) {
+  HILO_RETURN_IF_ERROR(RequireHostMemory(communicator));
+  const int size = communicator.size();
+  const int me = communicator.rank();
+  if (static_cast<int64_t>(splits.size()) != int64_t{size} * size || request.shape.empty()) {
+    return absl::InternalError(absl::StrCat("alltoall of '", request.name, "': ", splits.size(),
+                                            " splits for ", size, " ranks"));
+  }
+  const std::vector<int64_t> row_shape(request.shape.begin() + 1, request.shape.end());
+  const int64_t row_elements = ElementCount(row_shape);
+  std::vector<int64_t> send_counts(size), recv_counts(size);
+  OwnedResult result;
+  int64_t rows = 0;
+  for (int r = 0; r < size; ++r) {
+    send_counts[r] = splits[static_cast<size_t>(me) * size + r] * row_elements;
+    const int64_t from_r = splits[static_cast<size_t>(r) * size + me];
+    result.received_splits.push_back(from_r);
+    recv_counts[r] = from_r * row_elements;
+    rows += from_r;
+  }
+  result.shape.push_back(rows);
+  result.shape.insert(result.shape.end(), row_shape.begin(), row_shape.end());
+  result.data.resize(static_cast<size_t>(rows * row_elements) * DataTypeSize(request.dtype));
+  HILO_RETURN_IF_ERROR(communicator.Alltoall(request.data, send_counts, result.data.data(),
+                                             recv_counts, request.dtype));
+  HILO_RETURN_IF_ERROR(communicator.Synchronize());
+  return result;
+}
+
 std::vector<int64_t> ReducescatterRows(int64_t rows, int size) {
   std::vector<int64_t> blocks(size, rows / size);
   for (int r = 0; r < rows % size; ++r) ++blocks[r];

@@ -42,6 +42,7 @@ absl::Status RunBroadcast(DataPlane& plane, const TensorRequest& request);
 struct OwnedResult {
   std::vector<char> data;
   std::vector<int64_t> shape;
+  std::vector<int64_t> received_splits;  // alltoall: rows from each rank, in rank order
 };
 
 // Concatenates every rank's tensor along the first dimension; first_dims[r] is rank r's. The
@@ -54,6 +55,13 @@ absl::StatusOr<OwnedResult> RunAllgather(transport::Communicator& communicator,
 // keeps its block of the first dimension: with d rows and s ranks, rank r keeps
 // d / s + (r < d % s ? 1 : 0) rows, blocks in rank order (Horovod's split). Host memory only.
 absl::StatusOr<OwnedResult> RunReducescatter(DataPlane& plane, const TensorRequest& request);
+
+// Sends rows splits[rank * size + j] of this rank's tensor to rank j (`splits`: every rank's
+// splits, size x size, by communicator rank) and returns the rows received from every rank,
+// concatenated in rank order, with how many came from each. Host memory only.
+absl::StatusOr<OwnedResult> RunAlltoall(transport::Communicator& communicator,
+                                        const TensorRequest& request,
+                                        absl::Span<const int64_t> splits);
 
 // The first-dimension block sizes RunReducescatter gives the ranks of a `size`-rank communicator.
 std::vector<int64_t> ReducescatterRows(int64_t rows, int size);

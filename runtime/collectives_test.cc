@@ -258,6 +258,42 @@ TEST(RunReducescatterTest, FewerRowsThanRanksLeavesSomeRanksEmpty) {
   });
 }
 
+TEST(RunAlltoallTest, EachRankSendsItsSplitsAndReceivesInRankOrder) {
+  RunRanks(3, [](int rank, transport::Communicator& communicator) {
+    // Rank r sends rows (each of 2 values 100 r + 10 j + k for the k-th row sent to rank j) by
+    // splits: rank 0 sends {1, 0, 2}, rank 1 {0, 0, 1}, rank 2 {2, 1, 0}.
+    const std::vector<int64_t> splits = {1, 0, 2, 0, 0, 1, 2, 1, 0};
+    std::vector<int32_t> mine;
+    for (int j = 0; j < 3; ++j) {
+      for (int k = 0; k < splits[rank * 3 + j]; ++k) {
+        mine.push_back(100 * rank + 10 * j + k);
+        mine.push_back(-(100 * rank + 10 * j + k));
+      }
+    }
+    TensorRequest request;
+    request.name = "a2a";
+    request.dtype = DataType::kInt32;
+    request.shape = {static_cast<int64_t>(mine.size() / 2), 2};
+    request.data = mine.data();
+    absl::StatusOr<OwnedResult> result = RunAlltoall(communicator, request, splits);
+    ASSERT_TRUE(result.ok()) << result.status();
+    std::vector<int32_t> expected;
+    std::vector<int64_t> received;
+    for (int r = 0; r < 3; ++r) {
+      received.push_back(splits[r * 3 + rank]);
+      for (int k = 0; k < splits[r * 3 + rank]; ++k) {
+        expected.push_back(100 * r + 10 * rank + k);
+        expected.push_back(-(100 * r + 10 * rank + k));
+      }
+    }
+    EXPECT_EQ(result->received_splits, received);
+    EXPECT_EQ(result->shape, (std::vector<int64_t>{static_cast<int64_t>(expected.size() / 2), 2}));
+    std::vector<int32_t> got(result->data.size() / sizeof(int32_t));
+    if (!got.empty()) std::memcpy(got.data(), result->data.data(), result->data.size());
+    EXPECT_EQ(got, expected);
+  });
+}
+
 TEST(LocalCommunicatorTest, ReduceScatterSum) {
   RunRanks(3, [](int rank, transport::Communicator& communicator) {
     std::vector<int32_t> send = {1, 2, 3, 4, 5, 6};

@@ -14,6 +14,7 @@ absl::string_view CollectiveTypeName(CollectiveType type) {
     case CollectiveType::kBroadcast: return "broadcast";
     case CollectiveType::kAverageAcrossGroups: return "average-across-groups";
     case CollectiveType::kReducescatter: return "reducescatter";
+    case CollectiveType::kAlltoall: return "alltoall";
   }
   return "invalid";
 }

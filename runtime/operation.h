@@ -29,6 +29,7 @@ enum class CollectiveType : int {
   kBroadcast = 2,
   kAverageAcrossGroups = 3,  // a cross-group model-averaging round over `parameters`
   kReducescatter = 4,        // sum or average; rank r keeps block r of the first dimension
+  kAlltoall = 5,             // rows splits[j] of the first dimension go to rank j
 };
 // Horovod's ops (hvd.Sum, hvd.Average, hvd.Min, hvd.Max, hvd.Product); the values are the
 // proto's and the C ABI's.
@@ -56,17 +57,22 @@ class Operation {
   }
   // The result; meaningful only once done() is true.
   const absl::Status& status() const { return status_; }
-  // Allgather results, owned by the operation; empty for in-place collectives.
+  // Allgather, reducescatter and alltoall results, owned by the operation; empty for in-place
+  // collectives.
   const std::vector<char>& output() const { return output_; }
   const std::vector<int64_t>& output_shape() const { return output_shape_; }
   // Averaging rounds: the model discrepancy the round measured; nullopt otherwise.
   const std::optional<double>& discrepancy() const { return discrepancy_; }
+  // Alltoall: the rows received from each communicator rank, in rank order; empty otherwise.
+  const std::vector<int64_t>& received_splits() const { return received_splits_; }
 
   // Called once, by the runtime.
   void Complete(absl::Status status, std::vector<char> output = {},
                 std::vector<int64_t> output_shape = {});
   // Called by the runtime before Complete, for averaging rounds.
   void set_discrepancy(double discrepancy) { discrepancy_ = discrepancy; }
+  // Called by the runtime before Complete, for alltoalls.
+  void set_received_splits(std::vector<int64_t> splits) { received_splits_ = std::move(splits); }
 
  private:
   // Written once by Complete() before done_ is notified; read only after it is (the
@@ -75,6 +81,7 @@ class Operation {
   std::vector<char> output_;
   std::vector<int64_t> output_shape_;
   std::optional<double> discrepancy_;
+  std::vector<int64_t> received_splits_;
   Callback callback_;
   absl::Notification done_;
 };
@@ -98,6 +105,9 @@ struct TensorRequest {
   // (nullptr: nothing pending). The transport's stream waits for it before reading the tensor.
   void* ready_event = nullptr;
   int root_rank = 0;  // broadcast only: rank within `communicator`
+  // Alltoall only: rows of the first dimension for each rank of `communicator`, in rank order
+  // (empty: an even split, which the runtime fills in).
+  std::vector<int64_t> splits;
   // kAverageAcrossGroups only (runs on the world communicator; data/dtype/shape unused).
   std::vector<ParameterTensor> parameters;
   AveragingAlgorithm algorithm = AveragingAlgorithm::kSharded;

@@ -62,6 +62,7 @@ bool SameRequest(const proto::Request& first, const proto::Request& other) {
              std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
                         other.shape().end());
     case proto::ALLGATHER:
+    case proto::ALLTOALL:
       return first.shape_size() > 0 && other.shape_size() == first.shape_size() &&
              std::equal(first.shape().begin() + 1, first.shape().end(), other.shape().begin() + 1);
     case proto::AVERAGE_ACROSS_GROUPS:
@@ -272,7 +273,7 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
                             return std::string(ReduceOpName(FromProto(r.reduce_op())));
                           }));
     }
-    if (collective == proto::ALLGATHER) {
+    if (collective == proto::ALLGATHER || collective == proto::ALLTOALL) {
       // Only the first dimension may differ; the rest must match.
       checks.emplace_back("shape (beyond the first dimension)",
                           DescribeDisagreement(requests, [](const proto::Request& r) {
@@ -327,6 +328,21 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
       break;
     case proto::REDUCESCATTER:
       response.set_type(proto::Response::REDUCESCATTER);
+      break;
+    case proto::ALLTOALL:
+      response.set_type(proto::Response::ALLTOALL);
+      for (const proto::Request& request : requests) {
+        if (request.splits_size() != communicator_size_) {
+          response.set_type(proto::Response::ERROR);
+          response.clear_splits();
+          response.set_error_message(absl::StrCat(
+              "tensor '", name, "' on communicator ", communicator_name_, ": rank ",
+              request.world_rank(), " split its alltoall ", request.splits_size(),
+              " ways for ", communicator_size_, " ranks"));
+          break;
+        }
+        response.mutable_splits()->Add(request.splits().begin(), request.splits().end());
+      }
       break;
     case proto::ALLGATHER:
       response.set_type(proto::Response::ALLGATHER);

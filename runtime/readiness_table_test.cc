@@ -93,6 +93,31 @@ TEST(ReadinessTableTest, ReducescatterNeedsTheSameShapeAndOpEverywhere) {
   EXPECT_THAT(ready[2].error_message(), HasSubstr("reduce op differs"));
 }
 
+TEST(ReadinessTableTest, AlltoallCarriesEveryRanksSplitsInRankOrder) {
+  ReadinessTable table(2, "world");
+  proto::Request first = MakeRequest("a", 1, {3, 4}, proto::ALLTOALL);
+  first.add_splits(1);
+  first.add_splits(2);
+  proto::Request second = MakeRequest("a", 0, {5, 4}, proto::ALLTOALL);  // rows may differ
+  second.add_splits(5);
+  second.add_splits(0);
+  ASSERT_TRUE(table.Add(first).ok());
+  ASSERT_TRUE(table.Add(second).ok());
+  proto::Request narrow = MakeRequest("b", 0, {2, 4}, proto::ALLTOALL);
+  proto::Request wide = MakeRequest("b", 1, {2, 3}, proto::ALLTOALL);
+  for (proto::Request* request : {&narrow, &wide}) {
+    request->add_splits(1);
+    request->add_splits(1);
+    ASSERT_TRUE(table.Add(*request).ok());
+  }
+  std::vector<proto::Response> ready = table.TakeReady();
+  ASSERT_EQ(ready.size(), 2u);
+  EXPECT_EQ(ready[0].type(), proto::Response::ALLTOALL);
+  EXPECT_THAT(ready[0].splits(), ::testing::ElementsAre(5, 0, 1, 2));
+  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_THAT(ready[1].error_message(), HasSubstr("shape (beyond the first dimension) differs"));
+}
+
 TEST(ReadinessTableTest, DtypeAndCollectiveMismatches) {
   ReadinessTable table(2, "world");
   ASSERT_TRUE(table.Add(MakeRequest("d", 0, {2}, proto::ALLREDUCE, proto::FLOAT32)).ok());

@@ -282,9 +282,12 @@ absl::Duration IdleCycleTime(const RuntimeConfig& config, int64_t idle_cycles) {
                                                kLongestIdleCycle));
 }
 
-// Completes an allgather or reducescatter: the operation takes ownership of the result buffer.
+// Completes an allgather, reducescatter or alltoall: the operation takes ownership of the result.
 void CompleteWithResult(Operation& operation, absl::StatusOr<OwnedResult> result) {
   if (result.ok()) {
+    if (!result->received_splits.empty()) {
+      operation.set_received_splits(std::move(result->received_splits));
+    }
     operation.Complete(absl::OkStatus(), std::move(result->data), std::move(result->shape));
   } else {
     operation.Complete(result.status());
@@ -832,6 +835,12 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
                            plane.ok() ? RunReducescatter(**plane, request) : plane.status());
         break;
       }
+      case proto::Response::ALLTOALL:
+        CompleteWithResult(*entry->operation,
+                           RunAlltoall(*counted_[static_cast<int>(kind)], request,
+                                       std::vector<int64_t>(response.splits().begin(),
+                                                            response.splits().end())));
+        break;
       case proto::Response::AVERAGE_ACROSS_GROUPS:
         RunAveragingRound(response, *entry);
         break;
@@ -924,7 +933,7 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
                                                    static_cast<int>(request.dtype)));
   }
   const int collective = static_cast<int>(request.collective);
-  if (collective < 0 || collective > static_cast<int>(CollectiveType::kReducescatter)) {
+  if (collective < 0 || collective > static_cast<int>(CollectiveType::kAlltoall)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown collective ", collective));
   }
@@ -958,6 +967,9 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
         "'", request.name, "': allgather concatenates along the first dimension, so the tensor "
         "needs at least one (reshape a scalar to [1])"));
   }
+  if (request.collective == CollectiveType::kAlltoall) {
+    HILO_RETURN_IF_ERROR(ValidateAlltoallRequest(request));
+  }
   if (request.collective == CollectiveType::kReducescatter) {
     if (request.device >= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -982,6 +994,49 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
           "'", request.name, "': broadcast root ", request.root_rank, " is not a rank of the ",
           CommunicatorKindName(request.communicator), " communicator (size ", size, ")"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::ValidateAlltoallRequest(const TensorRequest& request) const {
+  if (request.device >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': alltoall of CUDA tensors is not supported yet (allreduce, "
+        "broadcast and averaging rounds are); copy the tensor to host memory"));
+  }
+  if (request.shape.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': alltoall splits the first dimension among the ranks, so the "
+        "tensor needs at least one (reshape a scalar to [1])"));
+  }
+  const int size = topology_.CommunicatorSize(request.communicator);
+  const std::string where =
+      absl::StrCat("the ", CommunicatorKindName(request.communicator), " communicator's ", size,
+                   " ranks");
+  if (request.splits.empty()) {
+    if (request.shape[0] % size != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': alltoall without splits divides the first dimension (",
+          request.shape[0], ") evenly among ", where, "; pass splits for an uneven division"));
+    }
+    return absl::OkStatus();
+  }
+  if (static_cast<int>(request.splits.size()) != size) {
+    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': alltoall has ",
+                                                   request.splits.size(), " splits for ", where));
+  }
+  int64_t rows = 0;
+  for (int64_t split : request.splits) {
+    if (split < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", request.name, "': alltoall split ", split, " is negative"));
+    }
+    rows += split;
+  }
+  if (rows != request.shape[0]) {
+    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': alltoall splits sum to ",
+                                                   rows, " rows but the tensor has ",
+                                                   request.shape[0]));
   }
   return absl::OkStatus();
 }
@@ -1031,6 +1086,12 @@ absl::Status Runtime::ValidateAveragingRequest(const TensorRequest& request) con
 
 absl::StatusOr<std::shared_ptr<Operation>> Runtime::Enqueue(TensorRequest request) {
   HILO_RETURN_IF_ERROR(ValidateRequest(request));
+  if (request.collective == CollectiveType::kAlltoall && request.splits.empty()) {
+    // Horovod's default: the first dimension evenly over the ranks (ValidateRequest checked
+    // that it divides).
+    const int size = topology_.CommunicatorSize(request.communicator);
+    request.splits.assign(size, request.shape[0] / size);
+  }
   auto operation = std::make_shared<Operation>(std::move(request.callback));
   request.callback = nullptr;
   // A rank that asked to shut down has finished: the coordinators fail what other ranks wait

@@ -144,6 +144,7 @@ class Runtime final : public StatusSource {
   void ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response);
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
+  absl::Status ValidateAlltoallRequest(const TensorRequest& request) const;
   absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
   // The device field alone: a CUDA device number, in a build with CUDA.
   absl::Status ValidateDevice(const TensorRequest& request) const;

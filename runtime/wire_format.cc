@@ -27,6 +27,7 @@ proto::Request ToProtoRequest(const TensorRequest& request) {
   wire.set_dtype(ToProto(request.dtype));
   for (int64_t dim : request.shape) wire.add_shape(dim);
   wire.set_root_rank(request.root_rank);
+  for (int64_t rows : request.splits) wire.add_splits(rows);
   for (const ParameterTensor& parameter : request.parameters) {
     proto::ParameterSpec* spec = wire.add_parameters();
     spec->set_dtype(ToProto(parameter.dtype));

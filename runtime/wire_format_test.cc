@@ -24,7 +24,8 @@ TEST(WireFormatTest, EnumsMirrorEachOther) {
   EXPECT_EQ(ToProto(CollectiveType::kBroadcast), proto::BROADCAST);
   EXPECT_EQ(ToProto(CollectiveType::kAverageAcrossGroups), proto::AVERAGE_ACROSS_GROUPS);
   EXPECT_EQ(ToProto(CollectiveType::kReducescatter), proto::REDUCESCATTER);
-  EXPECT_EQ(proto::CollectiveType_ARRAYSIZE, 5);
+  EXPECT_EQ(ToProto(CollectiveType::kAlltoall), proto::ALLTOALL);
+  EXPECT_EQ(proto::CollectiveType_ARRAYSIZE, 6);
   EXPECT_EQ(ToProto(ReduceOp::kSum), proto::SUM);
   EXPECT_EQ(ToProto(ReduceOp::kAverage), proto::AVERAGE);
   EXPECT_EQ(ToProto(ReduceOp::kMin), proto::MIN);

@@ -82,6 +82,7 @@ class HandleBinding {
   }
   std::vector<int64_t> OutputShape() const { return handle_.output_shape(); }
   std::optional<double> Discrepancy() const { return handle_.discrepancy(); }
+  std::vector<int64_t> ReceivedSplits() const { return handle_.received_splits(); }
 
  private:
   Handle handle_;
@@ -133,8 +134,9 @@ class ContextBinding {
   HandleBinding Enqueue(const std::string& collective, const std::string& name, uintptr_t address,
                    const std::string& dtype, std::vector<int64_t> shape,
                    const std::string& communicator, const std::string& op, int root_rank,
-                   int device, uintptr_t ready_event) {
+                   int device, uintptr_t ready_event, std::vector<int64_t> splits) {
     CollectiveOptions options;
+    options.splits = std::move(splits);
     options.communicator = ParseCommunicator(communicator);
     if (op == "average") {
       options.reduce_op = ReduceOp::kAverage;
@@ -154,6 +156,9 @@ class ContextBinding {
     if (collective == "allreduce") return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
     if (collective == "allgather") return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
     if (collective == "broadcast") return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
+    if (collective == "alltoall") {
+      return HandleBinding(ValueOrThrow(context_->Alltoall(name, view, options)));
+    }
     if (collective == "reducescatter") {
       return HandleBinding(ValueOrThrow(context_->Reducescatter(name, view, options)));
     }
@@ -231,7 +236,8 @@ PYBIND11_MODULE(_hilo, m) {
       .def("wait", &HandleBinding::Wait, py::arg("timeout_s") = py::none())
       .def("output", &HandleBinding::Output)
       .def("output_shape", &HandleBinding::OutputShape)
-      .def("discrepancy", &HandleBinding::Discrepancy);
+      .def("discrepancy", &HandleBinding::Discrepancy)
+      .def("received_splits", &HandleBinding::ReceivedSplits);
   py::class_<ContextBinding>(m, "Context")
       .def_static("init", &ContextBinding::Init)
       .def("shutdown", &ContextBinding::Shutdown)
@@ -240,7 +246,7 @@ PYBIND11_MODULE(_hilo, m) {
       .def("enqueue", &ContextBinding::Enqueue, py::arg("collective"), py::arg("name"),
            py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),
            py::arg("op"), py::arg("root_rank"), py::arg("device") = -1,
-           py::arg("ready_event") = 0)
+           py::arg("ready_event") = 0, py::arg("splits") = std::vector<int64_t>{})
       .def("average_across_groups", &ContextBinding::AverageAcrossGroups, py::arg("name"),
            py::arg("parameters"), py::arg("algorithm"), py::arg("ready_event") = 0)
       .def("transport_counters", &ContextBinding::TransportCounters)

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "kernels/dtype.h"
 #include "kernels/pack_slice.h"
@@ -70,6 +71,22 @@ class Communicator {
     (void)slices;
     (void)dtype;
     return absl::UnimplementedError("this transport sums packed buffers only");
+  }
+
+  // Every rank sends block j of `send` (send_counts[j] elements, blocks in rank order) to rank j,
+  // and receives rank j's block for it into block j of `recv` (recv_counts[j] elements, which
+  // must equal rank j's send_counts[this rank]). `send` and `recv` must not overlap.
+  // UNIMPLEMENTED by default (the device transports have none yet).
+  virtual absl::Status Alltoall(const void* send, absl::Span<const int64_t> send_counts,
+                                void* recv, absl::Span<const int64_t> recv_counts,
+                                DataType dtype) {
+    (void)send;
+    (void)send_counts;
+    (void)recv;
+    (void)recv_counts;
+    (void)dtype;
+    return absl::UnimplementedError(
+        absl::StrCat("alltoall on ", name(), ": not on this transport"));
   }
 
   // In place: every rank ends with root's data. `root` is a rank of this communicator.

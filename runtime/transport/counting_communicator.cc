@@ -59,6 +59,18 @@ absl::Status CountingCommunicator::Allgather(const void* send, int64_t send_coun
   return status;
 }
 
+absl::Status CountingCommunicator::Alltoall(const void* send,
+                                            absl::Span<const int64_t> send_counts, void* recv,
+                                            absl::Span<const int64_t> recv_counts,
+                                            DataType dtype) {
+  const int64_t start = NowNanoseconds();
+  absl::Status status = inner()->Alltoall(send, send_counts, recv, recv_counts, dtype);
+  int64_t sent = 0;
+  for (int64_t count : send_counts) sent += count;
+  Record(Bytes(sent, dtype), NowNanoseconds() - start);
+  return status;
+}
+
 absl::Status CountingCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
   const int64_t start = NowNanoseconds();
   absl::Status status = inner()->Broadcast(data, count, dtype, root);

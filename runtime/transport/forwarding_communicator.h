@@ -34,6 +34,10 @@ class ForwardingCommunicator : public Communicator {
                          absl::Span<const int64_t> recv_counts, DataType dtype) override {
     return inner_->Allgather(send, send_count, recv, recv_counts, dtype);
   }
+  absl::Status Alltoall(const void* send, absl::Span<const int64_t> send_counts, void* recv,
+                        absl::Span<const int64_t> recv_counts, DataType dtype) override {
+    return inner_->Alltoall(send, send_counts, recv, recv_counts, dtype);
+  }
   absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
     return inner_->Broadcast(data, count, dtype, root);
   }

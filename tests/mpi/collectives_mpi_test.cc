@@ -246,6 +246,85 @@ TEST(ReducescatterMpiTest, EveryRankKeepsItsBlockOfTheSumOrAverage) {
   }
 }
 
+TEST(AlltoallMpiTest, UnevenSplitsArriveInCommunicatorRankOrder) {
+  const Topology& t = HiloTestTopology();
+  for (CommunicatorKind kind : kAllCommunicatorKinds) {
+    const std::vector<int> members = MembersOf(kind);
+    const int n = static_cast<int>(members.size());
+    const int c = t.CommunicatorRank(kind);
+    // Communicator rank a sends (a + b) % 3 rows to rank b; row k of those holds
+    // world_rank(a) + 8 b + 64 k in each of its 2 columns (exact in every dtype).
+    auto rows_from_to = [](int a, int b) { return (a + b) % 3; };
+    for (DataType dtype : kAllDtypes) {
+      SCOPED_TRACE(absl::StrCat(CommunicatorKindName(kind), " ", DataTypeName(dtype)));
+      std::vector<double> mine;
+      CollectiveOptions options;
+      options.communicator = kind;
+      for (int b = 0; b < n; ++b) {
+        options.splits.push_back(rows_from_to(c, b));
+        for (int k = 0; k < rows_from_to(c, b); ++k) {
+          mine.insert(mine.end(), 2, t.world_rank + 8 * b + 64 * k);
+        }
+      }
+      std::vector<char> buffer = Encode(dtype, mine);
+      const int64_t rows = static_cast<int64_t>(mine.size() / 2);
+      absl::StatusOr<Handle> handle = HiloTestContext().Alltoall(
+          absl::StrCat("alltoall.", DataTypeName(dtype)), {buffer.data(), dtype, {rows, 2}},
+          options);
+      ASSERT_TRUE(handle.ok()) << handle.status();
+      ASSERT_TRUE(handle->Wait(kOperationTimeout).ok());
+      std::vector<double> expected;
+      std::vector<int64_t> received;
+      for (int a = 0; a < n; ++a) {
+        received.push_back(rows_from_to(a, c));
+        for (int k = 0; k < rows_from_to(a, c); ++k) {
+          expected.insert(expected.end(), 2, members[a] + 8 * c + 64 * k);
+        }
+      }
+      EXPECT_EQ(handle->received_splits(), received);
+      ASSERT_EQ(handle->output_shape(),
+                (std::vector<int64_t>{static_cast<int64_t>(expected.size() / 2), 2}));
+      ASSERT_EQ(handle->output().size(), expected.size() * DataTypeSize(dtype));
+      for (size_t i = 0; i < expected.size(); ++i) {
+        ASSERT_EQ(Decode(dtype, handle->output().data() + i * DataTypeSize(dtype)), expected[i])
+            << "element " << i;
+      }
+    }
+  }
+}
+
+TEST(AlltoallMpiTest, EvenSplitByDefaultAndBadSplitsAreRefused) {
+  const Topology& t = HiloTestTopology();
+  const int n = t.world_size;
+  std::vector<int64_t> data(2 * n);
+  for (int i = 0; i < 2 * n; ++i) data[i] = 1000 * t.world_rank + i;  // rows i: 2 per rank
+  absl::StatusOr<Handle> handle =
+      HiloTestContext().Alltoall("alltoall.even", {data.data(), DataType::kInt64, {2 * n}});
+  ASSERT_TRUE(handle.ok()) << handle.status();
+  ASSERT_TRUE(handle->Wait(kOperationTimeout).ok());
+  std::vector<int64_t> expected;
+  for (int a = 0; a < n; ++a) {
+    expected.push_back(1000 * a + 2 * t.world_rank);
+    expected.push_back(1000 * a + 2 * t.world_rank + 1);
+  }
+  std::vector<int64_t> got(handle->output().size() / sizeof(int64_t));
+  std::memcpy(got.data(), handle->output().data(), handle->output().size());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(handle->received_splits(), std::vector<int64_t>(n, 2));
+
+  std::vector<int64_t> odd(2 * n + 1);
+  absl::StatusOr<Handle> refused =
+      HiloTestContext().Alltoall("alltoall.odd", {odd.data(), DataType::kInt64, {2 * n + 1}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("evenly"));
+  CollectiveOptions wrong_sum;
+  wrong_sum.splits.assign(n, 1);
+  refused = HiloTestContext().Alltoall("alltoall.sum",
+                                       {odd.data(), DataType::kInt64, {2 * n + 1}}, wrong_sum);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("splits sum to"));
+}
+
 TEST(ReducescatterMpiTest, MinIsRefusedWithAMessage) {
   std::vector<float> data(4, 1.0f);
   CollectiveOptions options;

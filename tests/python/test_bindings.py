@@ -205,6 +205,40 @@ def test_reducescatter_keeps_this_ranks_rows_of_the_average_or_sum():
     assert in_group.tolist() == [4 * hilo.group() + 1] * (2 if hilo.group_rank() == 0 else 1)
 
 
+def test_alltoall_with_splits_returns_the_received_splits():
+    me = hilo.rank()
+    splits = [(me + j) % 2 + 1 for j in range(4)]  # rows to each rank
+    rows = [np.full((splits[j], 3), 10.0 * me + j, dtype=np.float32) for j in range(4)]
+    mine = np.concatenate(rows)
+    got, received = hilo.alltoall(mine, splits=np.array(splits), name="np.a2a")
+    expected_splits = [(a + me) % 2 + 1 for a in range(4)]
+    assert received.tolist() == expected_splits and received.dtype == np.int32
+    expected = np.concatenate([np.full((expected_splits[a], 3), 10.0 * a + me, dtype=np.float32)
+                               for a in range(4)])
+    np.testing.assert_array_equal(got, expected)
+    # torch, even split (no splits: just the tensor back, as Horovod's), in the group of 2.
+    tensor = torch.arange(4, dtype=torch.int64) + 100 * me  # rows 0-1 to group rank 0, 2-3 to 1
+    out = hvd.alltoall(tensor, name="torch.a2a", communicator=hvd.GROUP)
+    peers = [2 * hilo.group(), 2 * hilo.group() + 1]
+    start = 2 * hilo.group_rank()
+    assert out.tolist() == [100 * p + start + i for p in peers for i in range(2)]
+    handle = hvd.alltoall_async(torch.ones(4, 2), splits=torch.tensor([4, 0, 0, 0]),
+                                name="torch.a2a.async")
+    out, received = hvd.synchronize(handle)
+    assert received.dtype == torch.int32
+    assert received.tolist() == ([4, 4, 4, 4] if me == 0 else [0, 0, 0, 0])
+    assert tuple(out.shape) == ((16, 2) if me == 0 else (0, 2))
+
+
+def test_alltoall_errors():
+    with pytest.raises(hilo.HiloError, match="evenly"):
+        hvd.alltoall(torch.ones(5))
+    with pytest.raises(hilo.HiloError, match="splits sum to"):
+        hvd.alltoall(torch.ones(5), splits=[1, 1, 1, 1])
+    with pytest.raises(hilo.HiloError, match="at least one dimension"):
+        hvd.alltoall(torch.tensor(1.0))
+
+
 def test_reducescatter_errors():
     with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
         hvd.reducescatter(torch.ones(4), op=hvd.Max)

@@ -61,6 +61,17 @@ def test_allgather_of_a_cuda_tensor_returns_a_cuda_tensor():
     assert torch.equal(gathered, torch.cat([tensor] * hvd.size()))
 
 
+def test_reducescatter_and_alltoall_of_cuda_tensors_return_cuda_tensors():
+    # Through host memory, as allgather. One rank (one GPU): the whole tensor comes back.
+    assert hvd.size() == 1
+    tensor = torch.arange(8, device="cuda", dtype=torch.float32).reshape(4, 2) + 1
+    scattered = hvd.reducescatter(tensor, name="cuda.scatter", op=hvd.Sum, postscale_factor=2.0)
+    assert scattered.is_cuda and torch.equal(scattered, tensor * 2)
+    exchanged, received = hvd.alltoall(tensor, splits=[4], name="cuda.a2a")
+    assert exchanged.is_cuda and torch.equal(exchanged, tensor)
+    assert received.tolist() == [4]
+
+
 def test_averaging_round_of_a_cuda_model():
     # One rank is one group: the round leaves the model as it is (D = 0), having read it through
     # the CUDA kernels and NCCL planes; then the optimizer wrapper trains it on CUDA.

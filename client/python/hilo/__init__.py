@@ -293,7 +293,7 @@ class Handle:
     """An enqueued collective. `synchronize(handle)` waits and returns its output."""
 
     def __init__(self, native, output, like=None, kind="allreduce", described=None,
-                 output_device=None, postscale_factor=1.0):
+                 output_device=None, postscale_factor=1.0, with_splits=False):
         self._native = native
         self._output = output  # the tensor being written (kept alive until done)
         self._described = described  # keeps a CUDA tensor's ready event alive
@@ -302,17 +302,28 @@ class Handle:
         # allgather / reducescatter of a CUDA tensor: where the result goes
         self._output_device = output_device
         self._postscale = postscale_factor  # applied once, by the first wait that returns
+        self._with_splits = with_splits  # alltoall with explicit splits: also the received ones
 
     def poll(self):
         return self._native.poll()
 
     def wait(self, timeout=None):
         self._native.wait(timeout)
-        if self._kind in ("allgather", "reducescatter"):
+        if self._kind in ("allgather", "reducescatter", "alltoall"):
             result = _from_bytes(self._native.output(), self._like, self._native.output_shape())
             if self._postscale != 1.0:
                 result *= self._postscale
-            return result if self._output_device is None else result.to(self._output_device)
+            if self._output_device is not None:
+                result = result.to(self._output_device)
+            if not self._with_splits:
+                return result
+            received = self._native.received_splits()
+            if _is_torch(self._like):
+                import torch
+                return result, torch.tensor(received, dtype=torch.int32)
+            import numpy
+            return result, numpy.array(received, dtype=numpy.int32)
+        
         if self._postscale != 1.0:
             self._output *= self._postscale
             self._postscale = 1.0
@@ -419,16 +430,23 @@ class _GroupedHandle:
         return results[::-1]
 
 
-def allgather_async(tensor, name=None, communicator=WORLD):
+def _through_host(tensor, collective):
+    """For the collectives whose output is a new host buffer (allgather, reducescatter, alltoall;
+    docs/python.md): a CUDA tensor goes through host memory, a copy each way, and the result
+    returns to the input's device. Returns (host tensor, device for the result or None, its
+    description)."""
     output_device = None
     if _is_torch(tensor) and tensor.device.type == "cuda":
-        # The runtime's allgather output is a host buffer (docs/python.md): a CUDA tensor goes
-        # through host memory, a copy each way; the result is a tensor on the input's device.
         output_device = tensor.device
         tensor = tensor.detach().to("cpu")
     d = _describe(tensor, allow_cuda=False)
     if not d.shape:
-        raise HiloError("INVALID_ARGUMENT: allgather needs at least one dimension")
+        raise HiloError("INVALID_ARGUMENT: %s needs at least one dimension" % collective)
+    return tensor, output_device, d
+
+
+def allgather_async(tensor, name=None, communicator=WORLD):
+    tensor, output_device, d = _through_host(tensor, "allgather")
     native = _context().enqueue("allgather", _name(name, "allgather"), d.address, d.dtype,
                                 d.shape, communicator, Sum, 0)
     return Handle(native, tensor, like=tensor, kind="allgather", output_device=output_device)
@@ -437,6 +455,29 @@ def allgather_async(tensor, name=None, communicator=WORLD):
 def allgather(tensor, name=None, communicator=WORLD):
     """Every rank's `tensor` concatenated along the first dimension (which may differ)."""
     return synchronize(allgather_async(tensor, name, communicator))
+
+
+def alltoall_async(tensor, splits=None, name=None, communicator=WORLD):
+    """Starts an alltoall (Horovod's): rows splits[j] of the first dimension go to rank j of
+    `communicator` (default: an even split, the first dimension must divide); synchronize()
+    returns every rank's rows for this one, concatenated in rank order, and with `splits` given
+    also how many rows came from each rank (int32, as Horovod's). `tensor` is left unchanged; a
+    CUDA tensor goes through host memory."""
+    split_list = []
+    if splits is not None:
+        values = splits.tolist() if hasattr(splits, "tolist") else list(splits)
+        split_list = [int(v) for v in values]
+    tensor, output_device, d = _through_host(tensor, "alltoall")
+    native = _context().enqueue("alltoall", _name(name, "alltoall"), d.address, d.dtype, d.shape,
+                                communicator, Sum, 0, splits=split_list)
+    return Handle(native, tensor, like=tensor, kind="alltoall", output_device=output_device,
+                  with_splits=splits is not None)
+
+
+def alltoall(tensor, splits=None, name=None, communicator=WORLD):
+    """The rows every rank sends this one (see alltoall_async); with `splits`, a tuple (rows,
+    received_splits)."""
+    return synchronize(alltoall_async(tensor, splits, name, communicator))
 
 
 def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
@@ -450,17 +491,12 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
         raise ValueError("reducescatter's op must be hilo.Average or hilo.Sum, not %r" % (op,))
     prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
     postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
-    output_device = None
-    if _is_torch(tensor) and tensor.device.type == "cuda":
-        output_device = tensor.device
-        tensor = tensor.detach().to("cpu")
-    elif prescale != 1.0:
-        tensor = _copy(tensor)  # scaled below, the caller's tensor stays as it was
+    tensor, output_device, d = _through_host(tensor, "reducescatter")
     if prescale != 1.0:
+        if output_device is None:
+            tensor = _copy(tensor)  # the caller's tensor stays as it was
         tensor *= prescale
-    d = _describe(tensor, allow_cuda=False)
-    if not d.shape:
-        raise HiloError("INVALID_ARGUMENT: reducescatter needs at least one dimension")
+        d = _describe(tensor, allow_cuda=False)
     native = _context().enqueue("reducescatter", _name(name, "reducescatter"), d.address,
                                 d.dtype, d.shape, communicator, op, 0)
     return Handle(native, tensor, like=tensor, kind="reducescatter", output_device=output_device,

@@ -92,6 +92,30 @@ absl::Status LocalCommunicator::Allgather(const void* send, int64_t /*send_count
   return absl::OkStatus();
 }
 
+absl::Status LocalCommunicator::Alltoall(const void* send, absl::Span<const int64_t> send_counts,
+                                         void* recv, absl::Span<const int64_t> recv_counts,
+                                         DataType dtype) {
+  // Each rank shares where its data is and how it is split; the receiver finds its block.
+  struct Outgoing {
+    const char* data;
+    absl::Span<const int64_t> counts;
+  };
+  const Outgoing mine{static_cast<const char*>(send), send_counts};
+  const size_t element = DataTypeSize(dtype);
+  Exchange(&mine, [&](const std::vector<const void*>& all) {
+    char* out = static_cast<char*>(recv);
+    for (size_t r = 0; r < all.size(); ++r) {
+      const Outgoing& theirs = *static_cast<const Outgoing*>(all[r]);
+      int64_t offset = 0;
+      for (int j = 0; j < rank_; ++j) offset += theirs.counts[j];
+      const size_t bytes = static_cast<size_t>(recv_counts[r]) * element;
+      if (bytes > 0) std::memcpy(out, theirs.data + offset * element, bytes);
+      out += bytes;
+    }
+  });
+  return absl::OkStatus();
+}
+
 absl::Status LocalCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
   const size_t bytes = static_cast<size_t>(count) * DataTypeSize(dtype);
   Exchange(data, [&](const std::vector<const void*>& all) {

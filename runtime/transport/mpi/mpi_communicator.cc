@@ -120,6 +120,29 @@ absl::Status MpiCommunicator::Allgather(const void* send, int64_t send_count, vo
                "MPI_Allgatherv");
 }
 
+absl::Status MpiCommunicator::Alltoall(const void* send, absl::Span<const int64_t> send_counts,
+                                       void* recv, absl::Span<const int64_t> recv_counts,
+                                       DataType dtype) {
+  if (static_cast<int>(send_counts.size()) != size_ ||
+      static_cast<int>(recv_counts.size()) != size_) {
+    return absl::InternalError(absl::StrCat("Alltoall on ", name_, ": ", send_counts.size(),
+                                            " and ", recv_counts.size(), " counts for ", size_,
+                                            " ranks"));
+  }
+  std::vector<int> sends, receives;
+  HILO_RETURN_IF_ERROR(ToMpiCounts(send_counts, "MPI_Alltoallv", &sends));
+  HILO_RETURN_IF_ERROR(ToMpiCounts(recv_counts, "MPI_Alltoallv", &receives));
+  std::vector<int> send_offsets(size_, 0), recv_offsets(size_, 0);
+  for (int r = 1; r < size_; ++r) {
+    send_offsets[r] = send_offsets[r - 1] + sends[r - 1];
+    recv_offsets[r] = recv_offsets[r - 1] + receives[r - 1];
+  }
+  const MPI_Datatype type = types_->datatype[static_cast<size_t>(dtype)];
+  return Check(MPI_Alltoallv(send, sends.data(), send_offsets.data(), type, recv, receives.data(),
+                             recv_offsets.data(), type, comm_),
+               "MPI_Alltoallv");
+}
+
 absl::Status MpiCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
   if (root < 0 || root >= size_) {
     return absl::InvalidArgumentError(absl::StrCat("broadcast root ", root, " is not a rank of ",

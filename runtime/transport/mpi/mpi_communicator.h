@@ -54,6 +54,8 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   absl::Status Allgather(const void* send, int64_t send_count, void* recv,
                          absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Broadcast(void* data, int64_t count, DataType dtype, int root) override;
+  absl::Status Alltoall(const void* send, absl::Span<const int64_t> send_counts, void* recv,
+                        absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status ReduceScatterSum(const void* send, void* recv,
                                 absl::Span<const int64_t> recv_counts, DataType dtype) override;
   absl::Status Barrier() override;

@@ -1,10 +1,10 @@
 """hilo for PyTorch: ``import hilo.torch as hvd`` where a program had ``import horovod.torch as
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
-allgather, reducescatter(_async), broadcast(_)(_async), synchronize, poll, broadcast_parameters,
-broadcast_optimizer_state, broadcast_object, allgather_object, barrier, grouped_allreduce(_)
-(_async), cross_rank, cross_size, is_homogeneous, the *_built() queries, Average, Sum, Min, Max,
-Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups and cross-group
-averaging."""
+allgather, reducescatter(_async), alltoall(_async), broadcast(_)(_async), synchronize, poll,
+broadcast_parameters, broadcast_optimizer_state, broadcast_object, allgather_object, barrier,
+grouped_allreduce(_)(_async), cross_rank, cross_size, is_homogeneous, the *_built() queries,
+Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups
+and cross-group averaging."""
 import contextlib
 import itertools
 import warnings
@@ -14,6 +14,7 @@ import torch
 import hilo as _hilo_package
 from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
+    alltoall, alltoall_async,
     allgather_async, cross_rank, cross_size, grouped_allreduce_, grouped_allreduce_async,
     grouped_allreduce_async_, is_homogeneous, join,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
