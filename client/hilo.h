@@ -132,6 +132,14 @@ hilo_status_t hilo_shutdown(hilo_context_t* context);
  * every rank has joined; *last_joined_rank (may be NULL) gets the world rank that joined last. */
 hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank);
 
+/* Horovod's start_timeline / stop_timeline: world rank 0 records a Chrome trace (chrome://tracing,
+ * Perfetto) of the coordinator's work in `path` (created or truncated; HILO_INVALID_ARGUMENT if it
+ * cannot be written) until hilo_stop_timeline closes it; mark_cycles != 0 adds an instant event
+ * at each coordinator cycle's start. Replaces a running timeline (HILO_TIMELINE's too). Other
+ * ranks record nothing and return HILO_OK. */
+hilo_status_t hilo_start_timeline(hilo_context_t* context, const char* path, int mark_cycles);
+hilo_status_t hilo_stop_timeline(hilo_context_t* context);
+
 /* Shuts down if needed and frees the context. NULL is allowed. */
 void hilo_context_free(hilo_context_t* context);
 

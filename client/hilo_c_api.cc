@@ -185,6 +185,21 @@ hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank) {
   return HILO_OK;
 }
 
+hilo_status_t hilo_start_timeline(hilo_context_t* context, const char* path, int mark_cycles) {
+  if (context == nullptr) {
+    return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  }
+  if (path == nullptr) return Fail(HILO_INVALID_ARGUMENT, "timeline path must not be NULL");
+  return ToC(context->context->StartTimeline(path, mark_cycles != 0));
+}
+
+hilo_status_t hilo_stop_timeline(hilo_context_t* context) {
+  if (context == nullptr) {
+    return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  }
+  return ToC(context->context->StopTimeline());
+}
+
 void hilo_context_free(hilo_context_t* context) { delete context; }
 
 const char* hilo_last_error(void) { return last_error.c_str(); }

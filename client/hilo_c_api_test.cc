@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -380,6 +382,43 @@ TEST(Handles, AlltoallOutputAndReceivedSplits) {
                                 splits.data(), 3, nullptr, &handle),
             HILO_INVALID_ARGUMENT);
   EXPECT_THAT(hilo_last_error(), HasSubstr("3 splits for"));
+}
+
+TEST(Timeline, StartedAndStoppedWhileRunningOnRankZeroOnly) {
+  const std::string path =
+      ::testing::TempDir() + "/c_api_timeline." + std::to_string(Rank()) + ".json";
+  ASSERT_EQ(hilo_start_timeline(context, path.c_str(), /*mark_cycles=*/1), HILO_OK)
+      << hilo_last_error();
+  float data[3] = {1, 2, 3};
+  int64_t shape[1] = {3};
+  hilo_handle_t* handle = nullptr;
+  ASSERT_EQ(hilo_allreduce_async(context, "timed.tensor", data, HILO_FLOAT32, 1, shape, nullptr,
+                                 &handle),
+            HILO_OK);
+  ASSERT_EQ(WaitFor(handle), HILO_OK);
+  hilo_handle_free(handle);
+  ASSERT_EQ(hilo_stop_timeline(context), HILO_OK);
+  std::ifstream file(path);
+  if (Rank() != 0) {
+    EXPECT_FALSE(file.good()) << "only rank 0 records";
+  } else {
+    std::stringstream text;
+    text << file.rdbuf();
+    const std::string json = text.str();
+    ASSERT_FALSE(json.empty());
+    EXPECT_EQ(json.front(), '[');
+    EXPECT_EQ(json.substr(json.size() - 3), "\n]\n");  // closed by the stop
+    EXPECT_THAT(json, HasSubstr("\"timed.tensor\""));
+    EXPECT_THAT(json, HasSubstr("\"NEGOTIATE\""));
+    EXPECT_THAT(json, HasSubstr("\"CYCLE_START\""));
+  }
+  const int status = hilo_start_timeline(context, "/nonexistent-dir/timeline.json", 0);
+  if (Rank() == 0) {
+    EXPECT_EQ(status, HILO_INVALID_ARGUMENT);
+    EXPECT_THAT(hilo_last_error(), HasSubstr("cannot write the timeline"));
+  } else {
+    EXPECT_EQ(status, HILO_OK);
+  }
 }
 
 TEST(Handles, MismatchMessageReachesTheCaller) {

@@ -84,6 +84,16 @@ absl::StatusOr<int> Context::Join() {
   return runtime_->Join();
 }
 
+absl::Status Context::StartTimeline(const std::string& path, bool mark_cycles) {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->StartTimeline(path, mark_cycles);
+}
+
+absl::Status Context::StopTimeline() {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->StopTimeline();
+}
+
 absl::Status Context::CheckRunning() const {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return absl::FailedPreconditionError("hilo has been shut down");

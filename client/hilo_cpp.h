@@ -135,6 +135,13 @@ class Context {
   // collectives run as before.
   absl::StatusOr<int> Join();
 
+  // Horovod's start_timeline / stop_timeline: world rank 0 records a Chrome trace of the
+  // coordinator's work (negotiation, transport, averaging rounds; with `mark_cycles` also each
+  // coordinator cycle's start) in `path` until StopTimeline closes it. Replaces a running
+  // timeline (HILO_TIMELINE's too). Other ranks record nothing and return OK.
+  absl::Status StartTimeline(const std::string& path, bool mark_cycles = false);
+  absl::Status StopTimeline();
+
   // The settings this context runs with (HILO_* environment or Init's argument).
   const RuntimeConfig& config() const;
 

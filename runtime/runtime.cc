@@ -108,7 +108,11 @@ void Runtime::CoordinatorMain() {
   }
   // Communicators and controllers before the session: MPI objects before MPI_Finalize. The
   // counting wrappers stay (other threads may read their counters) but are never called again.
-  timeline_.reset();  // closes the file
+  {
+    absl::MutexLock lock(&timeline_mu_);
+    timeline_.reset();  // closes the file
+    timeline_on_ = false;
+  }
   averager_.reset();
   // NCCL communicators outlive MPI (they no longer need it) and stay until the Runtime goes, so
   // that other threads may read their counters; after an error they are aborted, so that no
@@ -257,10 +261,11 @@ absl::Status Runtime::InitializeOnCoordinator() {
   averager_ = std::make_unique<CrossGroupAverager>(
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get());
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
-  if (!config_.timeline_path.empty() && topology_.world_rank == 0) {
-    // Rank 0's view, as Horovod's timeline: every rank executes the same responses in the same
-    // order, so one rank's timeline shows the job's negotiation and transport.
-    HILO_ASSIGN_OR_RETURN(timeline_, Timeline::Open(config_.timeline_path, started_at_));
+  if (!config_.timeline_path.empty()) {
+    const absl::Status started = StartTimeline(config_.timeline_path, /*mark_cycles=*/false);
+    if (!started.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("HILO_TIMELINE: ", started.message()));
+    }
   }
   HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
            DescribeConfig(config_), " (control spin ", absl::FormatDuration(control_spin_), ")");
@@ -425,6 +430,7 @@ absl::Status Runtime::RunCycles() {
     if (queue_.size() > 0) WaitForBurstToEnd();
     idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
+    RecordCycleStart(absl::Now());
     // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
     // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
     const absl::Duration spin = idle_cycles == 0 ? control_spin_ : absl::ZeroDuration();
@@ -547,8 +553,49 @@ std::optional<TensorEntry> Runtime::JoinedStandIn(CommunicatorKind kind,
 }
 
 void Runtime::RecordNegotiation(const TensorEntry& entry, absl::Time agreed) {
-  timeline_->Phase(entry.request.name, "QUEUE", entry.enqueued_at, entry.reported_at);
-  timeline_->Phase(entry.request.name, "NEGOTIATE", entry.reported_at, agreed);
+  RecordPhase(entry.request.name, "QUEUE", entry.enqueued_at, entry.reported_at);
+  RecordPhase(entry.request.name, "NEGOTIATE", entry.reported_at, agreed);
+}
+
+void Runtime::RecordPhase(absl::string_view row, absl::string_view phase, absl::Time start,
+                          absl::Time end, absl::string_view args_json) {
+  if (!TimelineOn()) return;
+  absl::MutexLock lock(&timeline_mu_);
+  if (timeline_ != nullptr) timeline_->Phase(row, phase, start, end, args_json);
+}
+
+void Runtime::RecordCycleStart(absl::Time at) {
+  if (!TimelineOn()) return;
+  absl::MutexLock lock(&timeline_mu_);
+  if (timeline_ != nullptr && mark_cycles_) {
+    timeline_->Marker("coordinator cycles", "CYCLE_START", at);
+  }
+}
+
+absl::Status Runtime::StartTimeline(const std::string& path, bool mark_cycles) {
+  // Rank 0's view, as Horovod's timeline: every rank executes the same responses in the same
+  // order, so one rank's timeline shows the job's negotiation and transport.
+  if (topology_.world_rank != 0) return absl::OkStatus();
+  HILO_ASSIGN_OR_RETURN(std::unique_ptr<Timeline> timeline, Timeline::Open(path, started_at_));
+  std::unique_ptr<Timeline> previous;  // closed outside the lock
+  {
+    absl::MutexLock lock(&timeline_mu_);
+    previous = std::move(timeline_);
+    timeline_ = std::move(timeline);
+    mark_cycles_ = mark_cycles;
+    timeline_on_ = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::StopTimeline() {
+  std::unique_ptr<Timeline> stopped;
+  {
+    absl::MutexLock lock(&timeline_mu_);
+    stopped = std::move(timeline_);
+    timeline_on_ = false;
+  }
+  return absl::OkStatus();  // `stopped` closes the file here, before the caller reads it
 }
 
 void Runtime::InspectStalls(absl::Time now) {
@@ -754,16 +801,16 @@ void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response
   FusedPhaseTimes phases;
   absl::StatusOr<DataPlane*> plane = PlaneFor(kind, requests);
   const absl::Status status =
-      plane.ok() ? RunFusedAllreduce(**plane, requests, timeline_ ? &phases : nullptr)
+      plane.ok() ? RunFusedAllreduce(**plane, requests, TimelineOn() ? &phases : nullptr)
                  : plane.status();
-  if (timeline_ != nullptr && status.ok()) {
+  if (TimelineOn() && status.ok()) {
     const std::string args = absl::StrCat("\"fused_tensors\": ", entries.size(), ", \"communicator\": ",
                                           JsonString(CommunicatorKindName(kind)));
     for (const TensorEntry& entry : entries) {
       RecordNegotiation(entry, phases.pack);
-      timeline_->Phase(entry.request.name, "PACK", phases.pack, phases.transport, args);
-      timeline_->Phase(entry.request.name, "TRANSPORT", phases.transport, phases.unpack, args);
-      timeline_->Phase(entry.request.name, "UNPACK", phases.unpack, phases.end, args);
+      RecordPhase(entry.request.name, "PACK", phases.pack, phases.transport, args);
+      RecordPhase(entry.request.name, "TRANSPORT", phases.transport, phases.unpack, args);
+      RecordPhase(entry.request.name, "UNPACK", phases.unpack, phases.end, args);
     }
   }
   // Last enqueued first: a framework thread usually waits for its handles in enqueue order, so
@@ -801,7 +848,7 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     }
     const TensorRequest& request = entry->request;
     const absl::Time started = absl::Now();
-    if (timeline_ != nullptr) RecordNegotiation(*entry, started);
+    if (TimelineOn()) RecordNegotiation(*entry, started);
     switch (response.type()) {
       case proto::Response::ERROR:
         entry->operation->Complete(response.peer_finished()
@@ -848,11 +895,13 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         entry->operation->Complete(absl::InternalError(
             absl::StrCat("unknown response type ", response.type(), " for '", name, "'")));
     }
-    if (timeline_ != nullptr && response.type() != proto::Response::ERROR) {
-      timeline_->Phase(name, response.type() == proto::Response::AVERAGE_ACROSS_GROUPS
-                                 ? "AVERAGE_ACROSS_GROUPS" : "TRANSPORT",
-                       started, absl::Now(),
-                       absl::StrCat("\"communicator\": ", JsonString(CommunicatorKindName(kind))));
+    if (TimelineOn() && response.type() != proto::Response::ERROR) {
+      RecordPhase(name,
+                  response.type() == proto::Response::AVERAGE_ACROSS_GROUPS
+                      ? "AVERAGE_ACROSS_GROUPS"
+                      : "TRANSPORT",
+                  started, absl::Now(),
+                  absl::StrCat("\"communicator\": ", JsonString(CommunicatorKindName(kind))));
     }
   }
 }
@@ -884,10 +933,11 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
   HILO_LOG(logger_, LogLevel::kDebug, "averaging round ", record.round, " (",
            AveragingAlgorithmName(algorithm), ", ", record.elements, " elements): D = ",
            record.discrepancy, " in ", absl::FormatDuration(record.duration));
-  if (timeline_ != nullptr) {
-    timeline_->Phase("averaging rounds", AveragingAlgorithmName(algorithm), start, start + record.duration,
-                     absl::StrCat("\"round\": ", record.round, ", \"elements\": ", record.elements,
-                                  ", \"discrepancy\": ", record.discrepancy));
+  if (TimelineOn()) {
+    RecordPhase("averaging rounds", AveragingAlgorithmName(algorithm), start,
+                start + record.duration,
+                absl::StrCat("\"round\": ", record.round, ", \"elements\": ", record.elements,
+                             ", \"discrepancy\": ", record.discrepancy));
   }
   entry.operation->set_discrepancy(result->discrepancy);
   entry.operation->Complete(absl::OkStatus());

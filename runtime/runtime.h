@@ -83,6 +83,14 @@ class Runtime final : public StatusSource {
   // still complete. FAILED_PRECONDITION if it is already joining or shutting down.
   absl::StatusOr<int> Join();
 
+  // Horovod's start_timeline / stop_timeline: world rank 0 records the coordinator's work as a
+  // Chrome trace in `path` (created or truncated; an error if it cannot be written) until
+  // StopTimeline, which closes the file as valid JSON; `mark_cycles` adds an instant event per
+  // coordinator cycle. Replaces a timeline already running (HILO_TIMELINE's too). On other ranks
+  // both return OK and record nothing, as HILO_TIMELINE. Any thread.
+  absl::Status StartTimeline(const std::string& path, bool mark_cycles);
+  absl::Status StopTimeline();
+
   // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
 
@@ -138,6 +146,11 @@ class Runtime final : public StatusSource {
                                            int index, std::deque<std::vector<char>>& zeros) const;
   // Timeline: the QUEUE and NEGOTIATE phases of an entry whose response was agreed at `agreed`.
   void RecordNegotiation(const TensorEntry& entry, absl::Time agreed);
+  // Timeline writes, from the coordinator thread; free when no timeline runs.
+  bool TimelineOn() const { return timeline_on_.load(std::memory_order_relaxed); }
+  void RecordPhase(absl::string_view row, absl::string_view phase, absl::Time start,
+                   absl::Time end, absl::string_view args_json = "");
+  void RecordCycleStart(absl::Time at);
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
@@ -172,7 +185,13 @@ class Runtime final : public StatusSource {
   std::atomic<int64_t> steps_{0};
   std::atomic<int64_t> world_agreements_{0};
   std::atomic<int64_t> group_agreements_{0};
-  std::unique_ptr<Timeline> timeline_;  // rank 0 with HILO_TIMELINE set; coordinator thread only
+  // World rank 0's timeline (HILO_TIMELINE from init, or StartTimeline from any thread), written
+  // by the coordinator thread. timeline_on_ mirrors timeline_ != nullptr, so that the hot path
+  // takes no lock while no timeline runs.
+  absl::Mutex timeline_mu_;
+  std::unique_ptr<Timeline> timeline_ ABSL_GUARDED_BY(timeline_mu_);
+  bool mark_cycles_ ABSL_GUARDED_BY(timeline_mu_) = false;
+  std::atomic<bool> timeline_on_{false};
   // Copied from the controllers after every negotiation, so that any thread may read them.
   std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_hits_{};
   std::array<std::atomic<int64_t>, kNumCommunicatorKinds> cache_misses_{};

@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<Timeline>> Timeline::Open(const std::string& path
                                                          absl::Time origin) {
   std::FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("HILO_TIMELINE: cannot write '", path, "': ",
+    return absl::InvalidArgumentError(absl::StrCat("cannot write the timeline '", path, "': ",
                                                    std::strerror(errno)));
   }
   std::fputs("[\n", file);
@@ -68,6 +68,13 @@ void Timeline::Phase(absl::string_view row, absl::string_view phase, absl::Time 
   Write(absl::StrFormat("{\"name\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %.3f, "
                         "\"dur\": %.3f, \"args\": {%s}}",
                         JsonString(phase), id, ts, dur, args_json));
+}
+
+void Timeline::Marker(absl::string_view row, absl::string_view name, absl::Time at) {
+  const int id = RowId(row);
+  Write(absl::StrFormat(
+      "{\"name\": %s, \"ph\": \"i\", \"s\": \"p\", \"pid\": %d, \"tid\": 0, \"ts\": %.3f}",
+      JsonString(name), id, absl::ToDoubleMicroseconds(at - origin_)));
 }
 
 }  // namespace hilo

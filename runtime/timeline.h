@@ -35,6 +35,8 @@ class Timeline {
   // object's members, e.g. "\"bytes\": 4096".
   void Phase(absl::string_view row, absl::string_view phase, absl::Time start, absl::Time end,
              absl::string_view args_json = "");
+  // An instant event `name` on `row` at `at` (a coordinator cycle's start, say).
+  void Marker(absl::string_view row, absl::string_view name, absl::Time at);
 
  private:
   Timeline(std::FILE* file, absl::Time origin) : file_(file), origin_(origin) {}

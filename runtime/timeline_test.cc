@@ -44,11 +44,27 @@ TEST(TimelineTest, WritesRowsOnceAndPhasesAsCompleteEvents) {
   EXPECT_EQ(declarations, 2u);
 }
 
+TEST(TimelineTest, MarkersAreInstantEventsOnTheirRow) {
+  const std::string path = ::testing::TempDir() + "/markers.json";
+  const absl::Time origin = absl::FromUnixSeconds(1000);
+  {
+    absl::StatusOr<std::unique_ptr<Timeline>> timeline = Timeline::Open(path, origin);
+    ASSERT_TRUE(timeline.ok()) << timeline.status();
+    (*timeline)->Marker("coordinator cycles", "CYCLE_START", origin + absl::Microseconds(7));
+  }
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("\"args\": {\"name\": \"coordinator cycles\"}"));
+  EXPECT_THAT(text.str(), HasSubstr("{\"name\": \"CYCLE_START\", \"ph\": \"i\", \"s\": \"p\", "
+                                    "\"pid\": 1, \"tid\": 0, \"ts\": 7.000}"));
+}
+
 TEST(TimelineTest, AnUnwritablePathIsAnError) {
   absl::StatusOr<std::unique_ptr<Timeline>> timeline =
       Timeline::Open("/nonexistent-dir/timeline.json", absl::Now());
   ASSERT_FALSE(timeline.ok());
-  EXPECT_THAT(timeline.status().message(), HasSubstr("HILO_TIMELINE"));
+  EXPECT_THAT(timeline.status().message(), HasSubstr("cannot write the timeline"));
 }
 
 }  // namespace

@@ -108,6 +108,11 @@ class ContextBinding {
     return ValueOrThrow(std::move(last));
   }
 
+  void StartTimeline(const std::string& path, bool mark_cycles) {
+    ThrowIfError(context_->StartTimeline(path, mark_cycles));
+  }
+  void StopTimeline() { ThrowIfError(context_->StopTimeline()); }
+
   void Shutdown() {
     absl::Status status;
     {
@@ -242,6 +247,8 @@ PYBIND11_MODULE(_hilo, m) {
       .def_static("init", &ContextBinding::Init)
       .def("shutdown", &ContextBinding::Shutdown)
       .def("join", &ContextBinding::Join)
+      .def("start_timeline", &ContextBinding::StartTimeline)
+      .def("stop_timeline", &ContextBinding::StopTimeline)
       .def("topology", &ContextBinding::Topology)
       .def("enqueue", &ContextBinding::Enqueue, py::arg("collective"), py::arg("name"),
            py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),

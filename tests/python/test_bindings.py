@@ -2,6 +2,7 @@
 collective on numpy arrays and torch tensors, in place and not, async handles, errors as
 exceptions with the runtime's message, and the Horovod-style helpers. Every rank runs every test
 in the same order (collectives must match)."""
+import json
 import os
 
 import numpy as np
@@ -237,6 +238,20 @@ def test_alltoall_errors():
         hvd.alltoall(torch.ones(5), splits=[1, 1, 1, 1])
     with pytest.raises(hilo.HiloError, match="at least one dimension"):
         hvd.alltoall(torch.tensor(1.0))
+
+
+def test_start_and_stop_timeline(tmp_path):
+    path = tmp_path / ("timeline.%d.json" % hilo.rank())
+    hvd.start_timeline(path, mark_cycles=True)
+    hvd.allreduce(torch.ones(3), name="timed.in.python")
+    hvd.stop_timeline()
+    if hilo.rank() == 0:
+        events = json.loads(path.read_text())  # closed: valid JSON
+        names = {e.get("args", {}).get("name") for e in events if e["ph"] == "M"}
+        assert "timed.in.python" in names
+        assert any(e["name"] == "CYCLE_START" for e in events)
+    else:
+        assert not path.exists()
 
 
 def test_reducescatter_errors():

@@ -77,6 +77,19 @@ def join():
     return _context().join()
 
 
+def start_timeline(file_path, mark_cycles=False):
+    """Horovod's start_timeline: rank 0 records a Chrome trace (chrome://tracing, Perfetto) of
+    hilo's negotiation, transport and averaging rounds in `file_path` until stop_timeline();
+    `mark_cycles` also marks each coordinator cycle. Other ranks record nothing. Replaces a
+    running timeline (HILO_TIMELINE's too)."""
+    _context().start_timeline(str(file_path), bool(mark_cycles))
+
+
+def stop_timeline():
+    """Closes the timeline start_timeline() (or HILO_TIMELINE) opened, as valid JSON."""
+    _context().stop_timeline()
+
+
 def shutdown():
     """Stops hilo (collective); pending operations fail. Safe to call twice."""
     if _state.context is not None:

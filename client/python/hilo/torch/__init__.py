@@ -2,7 +2,8 @@
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, reducescatter(_async), alltoall(_async), broadcast(_)(_async), synchronize, poll,
 broadcast_parameters, broadcast_optimizer_state, broadcast_object, allgather_object, barrier,
-grouped_allreduce(_)(_async), cross_rank, cross_size, is_homogeneous, the *_built() queries,
+grouped_allreduce(_)(_async), cross_rank, cross_size, is_homogeneous, join, start_timeline,
+stop_timeline, the *_built() queries,
 Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups
 and cross-group averaging."""
 import contextlib
@@ -22,7 +23,8 @@ from hilo import (  # noqa: F401
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
     group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
     local_sgd_step, local_size, mpi_built, mpi_enabled, nccl_built, num_groups, poll, rank,
-    reducescatter, reducescatter_async, shutdown, size, synchronize, transport_counters)
+    reducescatter, reducescatter_async, shutdown, size, start_timeline, stop_timeline, synchronize,
+    transport_counters)
 
 
 class Compressor:
