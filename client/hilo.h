@@ -127,8 +127,9 @@ hilo_status_t hilo_init(hilo_context_t** context);
 hilo_status_t hilo_shutdown(hilo_context_t* context);
 
 /* Horovod's join: this rank has no more data. Until every rank has joined it takes part in the
- * others' allreduces with zeros (HILO_AVERAGE still divides by the communicator's size); their
- * broadcasts, allgathers and averaging rounds fail with HILO_FAILED_PRECONDITION. Blocks until
+ * others' allreduces with zeros (HILO_AVERAGE still divides by the communicator's size) and in
+ * their allgathers with no rows; their other collectives (broadcast, reducescatter, alltoall,
+ * averaging rounds) fail with HILO_FAILED_PRECONDITION. Host tensors only. Blocks until
  * every rank has joined; *last_joined_rank (may be NULL) gets the world rank that joined last. */
 hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank);
 

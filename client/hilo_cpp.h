@@ -129,8 +129,8 @@ class Context {
 
   // Horovod's join: this rank has no more data. Until every rank has joined it takes part in
   // the others' allreduces with zeros (an average still divides by the communicator's size, as
-  // Horovod's); their broadcasts, allgathers, reducescatters, alltoalls and averaging rounds
-  // fail with FAILED_PRECONDITION.
+  // Horovod's) and in their allgathers with no rows; their broadcasts, reducescatters,
+  // alltoalls and averaging rounds fail with FAILED_PRECONDITION. Host tensors only.
   // Blocks until every rank has joined and returns the world rank that joined last; afterwards
   // collectives run as before.
   absl::StatusOr<int> Join();

@@ -229,17 +229,31 @@ std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vect
       if (it->second.reported[rank]) reporters.push_back(it->second.by_rank[rank]);
     }
     const proto::Request& first = reporters.front();
-    if (first.collective() != proto::ALLREDUCE || first.device_memory()) {
+    const bool allgather = first.collective() == proto::ALLGATHER;
+    if ((first.collective() != proto::ALLREDUCE && !allgather) || first.device_memory()) {
       responses.push_back(PeerError(name, absl::StrCat(
           "tensor '", name, "' on communicator ", communicator_name_, ": ",
-          first.collective() != proto::ALLREDUCE
+          !first.device_memory()
               ? absl::StrCat(CollectiveTypeName(FromProto(first.collective())),
                              " cannot run while ranks have joined (hvd.join): only allreduces "
-                             "continue, with zeros from the joined ranks")
-              : std::string("a CUDA tensor's allreduce cannot run while ranks have joined "
+                             "(with zeros from the joined ranks) and allgathers (with no rows "
+                             "from them) continue")
+              : std::string("a CUDA tensor's collective cannot run while ranks have joined "
                             "(hvd.join): join supports host tensors"))));
     } else {
-      responses.push_back(BuildResponse(name, reporters));
+      proto::Response response = BuildResponse(name, reporters);
+      if (allgather && response.type() == proto::Response::ALLGATHER) {
+        // BuildResponse listed the reporters' first dimensions; the joined ranks send no rows.
+        response.clear_first_dims();
+        for (int rank = 0; rank < communicator_size_; ++rank) {
+          const proto::Request& request = it->second.by_rank[rank];
+          response.add_first_dims(it->second.reported[rank] ? request.shape(0) : 0);
+        }
+        int64_t row_elements = 1;
+        for (int d = 1; d < first.shape_size(); ++d) row_elements *= first.shape(d);
+        response.set_row_elements(row_elements);
+      }
+      responses.push_back(std::move(response));
     }
     entries_.erase(it);
   }

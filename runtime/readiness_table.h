@@ -48,8 +48,10 @@ class ReadinessTable {
   // While some ranks have joined (hvd.join: no more data), an allreduce that every other rank
   // has reported is ready: the joined ranks contribute zeros. Returns those responses (built
   // from the reporters' requests, in name order), and an ERROR for every other collective a
-  // joined rank has not reported (a broadcast, allgather or averaging round needs its data),
-  // or a device-memory allreduce (a joined rank holds no device buffer for it).
+  // joined rank has not reported (a broadcast, reducescatter, alltoall or averaging round needs
+  // its data), or a device-memory collective (a joined rank holds no device buffer for it). An
+  // allgather runs too, the joined ranks contributing no rows (first_dims 0, and row_elements
+  // set so that they can take part).
   // `joined[r]` says whether communicator rank r has joined. Call after TakeReady().
   std::vector<proto::Response> TakeReadyWithJoined(const std::vector<bool>& joined);
 

@@ -311,5 +311,16 @@ TEST(ReadinessTableTest, JoinedRanksLetAllreducesRunAndFailTheOtherCollectives) 
   EXPECT_EQ(table.pending(), 0u);
 }
 
+TEST(ReadinessTableTest, AllgathersRunWithNoRowsFromJoinedRanks) {
+  ReadinessTable table(3, "group 0");
+  ASSERT_TRUE(table.Add(MakeRequest("g", 0, {2, 3, 2}, proto::ALLGATHER)).ok());
+  ASSERT_TRUE(table.Add(MakeRequest("g", 2, {1, 3, 2}, proto::ALLGATHER)).ok());
+  std::vector<proto::Response> decided = table.TakeReadyWithJoined({false, true, false});
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_EQ(decided[0].type(), proto::Response::ALLGATHER);
+  EXPECT_THAT(decided[0].first_dims(), ::testing::ElementsAre(2, 0, 1));  // by communicator rank
+  EXPECT_EQ(decided[0].row_elements(), 6);
+}
+
 }  // namespace
 }  // namespace hilo

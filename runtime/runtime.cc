@@ -533,8 +533,20 @@ void Runtime::CompleteJoin(const proto::ResponseList& responses) {
 std::optional<TensorEntry> Runtime::JoinedStandIn(CommunicatorKind kind,
                                                   const proto::Response& response, int index,
                                                   std::deque<std::vector<char>>& zeros) const {
-  if (!joined_this_cycle_ || response.type() != proto::Response::ALLREDUCE ||
-      response.device_memory() || index >= response.tensor_sizes_size()) {
+  if (!joined_this_cycle_ || response.device_memory()) return std::nullopt;
+  if (response.type() == proto::Response::ALLGATHER && response.row_elements() > 0) {
+    // No rows from this rank; it receives (and drops) the others' so that the collective runs.
+    TensorEntry entry;
+    entry.request.name = response.tensor_names(index);
+    entry.request.collective = CollectiveType::kAllgather;
+    entry.request.communicator = kind;
+    entry.request.dtype = FromProto(response.dtype());
+    entry.request.shape = {0, response.row_elements()};
+    entry.operation = std::make_shared<Operation>(nullptr);
+    entry.enqueued_at = entry.reported_at = absl::Now();
+    return entry;
+  }
+  if (response.type() != proto::Response::ALLREDUCE || index >= response.tensor_sizes_size()) {
     return std::nullopt;
   }
   const DataType dtype = FromProto(response.dtype());

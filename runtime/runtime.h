@@ -77,8 +77,9 @@ class Runtime final : public StatusSource {
   absl::Status Shutdown();
 
   // Horovod's join: this rank has no more data. Until every rank has joined, it takes part in
-  // the others' allreduces (any communicator) with zeros, and their broadcasts, allgathers and
-  // averaging rounds fail with FAILED_PRECONDITION (they need its data). Blocks until every rank
+  // the others' allreduces (any communicator) with zeros and in their allgathers with no rows;
+  // their broadcasts, reducescatters, alltoalls and averaging rounds fail with
+  // FAILED_PRECONDITION (they need its data). Blocks until every rank
   // has joined; returns the world rank that joined last. Collectives this rank enqueued before
   // still complete. FAILED_PRECONDITION if it is already joining or shutting down.
   absl::StatusOr<int> Join();

@@ -134,8 +134,9 @@ def test_prescale_postscale_and_grouped_allreduce():
 def test_join_lets_the_others_finish_their_allreduces_with_zeros():
     """Horovod's join, in 2 groups of 2: rank 3 has no more data and joins at once; the others
     run two more steps of world and group allreduces, in which rank 3 counts as zeros (the
-    average still divides by 4, as Horovod's); a broadcast cannot run while rank 3 is joined and
-    fails on the others with a message; then they join too and everything runs as before."""
+    average still divides by 4, as Horovod's); an allgather runs with no rows from rank 3; a
+    broadcast cannot run while rank 3 is joined and fails on the others with a message; then they
+    join too and everything runs as before."""
     r = hilo.rank()
     if r == 3:
         assert hvd.join() in (0, 1, 2)
@@ -149,6 +150,9 @@ def test_join_lets_the_others_finish_their_allreduces_with_zeros():
             assert torch.equal(average, torch.full((3,), 1.5)), step  # (1 + 2 + 3 + 0) / 4
             # Group 0: 1 + 2; group 1: rank 2's 3 + joined rank 3's zeros.
             assert torch.equal(group, torch.full((2,), 3.0)), step
+        # An allgather runs too, with no rows from the joined rank.
+        gathered = hvd.allgather(torch.full((r + 1, 2), float(r)), name="join.gather")
+        assert gathered[:, 0].tolist() == [0.0, 1.0, 1.0, 2.0, 2.0, 2.0]
         with pytest.raises(hilo.HiloError, match="broadcast cannot run while ranks have joined"):
             hvd.broadcast(torch.ones(1), root_rank=0, name="join.broadcast")
         assert hvd.join() in (0, 1, 2)
