@@ -258,6 +258,18 @@ def test_start_and_stop_timeline(tmp_path):
         assert not path.exists()
 
 
+def test_grouped_allgather_and_reducescatter():
+    r = hilo.rank()
+    gathered = hvd.grouped_allgather([torch.full((1,), float(r)), torch.full((r + 1, 2), r)],
+                                     name="grouped.gather")
+    assert gathered[0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert gathered[1].shape == (10, 2) and gathered[1].dtype == torch.int64
+    blocks = hvd.grouped_reducescatter([torch.ones(4), torch.full((8, 1), float(r))],
+                                       op=hvd.Sum, name="grouped.scatter")
+    assert blocks[0].tolist() == [4.0]
+    assert blocks[1].tolist() == [[6.0], [6.0]]
+
+
 def test_reducescatter_errors():
     with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
         hvd.reducescatter(torch.ones(4), op=hvd.Max)

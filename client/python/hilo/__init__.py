@@ -394,8 +394,8 @@ def allreduce(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                                        postscale_factor, communicator))
 
 
-def _grouped_names(name, count):
-    base = _name(name, "grouped_allreduce")
+def _grouped_names(name, count, collective="grouped_allreduce"):
+    base = _name(name, collective)
     return ["%s.%d" % (base, i) for i in range(count)]
 
 
@@ -429,7 +429,7 @@ def grouped_allreduce(tensors, average=None, name=None, op=None, prescale_factor
 
 
 class _GroupedHandle:
-    """The handles of one grouped allreduce: done when all are."""
+    """The handles of one grouped collective: done when all are."""
 
     def __init__(self, handles):
         self._handles = handles
@@ -492,6 +492,32 @@ def alltoall(tensor, splits=None, name=None, communicator=WORLD):
     """The rows every rank sends this one (see alltoall_async); with `splits`, a tuple (rows,
     received_splits)."""
     return synchronize(alltoall_async(tensor, splits, name, communicator))
+
+
+def grouped_allgather_async(tensors, name=None, communicator=WORLD):
+    """Horovod's grouped allgather: the allgather of every tensor of the list, enqueued at once;
+    one handle whose synchronize() returns the list of results."""
+    names = _grouped_names(name, len(tensors), "grouped_allgather")
+    return _GroupedHandle([allgather_async(t, n, communicator) for t, n in zip(tensors, names)])
+
+
+def grouped_allgather(tensors, name=None, communicator=WORLD):
+    return synchronize(grouped_allgather_async(tensors, name, communicator))
+
+
+def grouped_reducescatter_async(tensors, name=None, op=Average, prescale_factor=1.0,
+                                postscale_factor=1.0, communicator=WORLD):
+    """Horovod's grouped reducescatter: the reducescatter of every tensor of the list, enqueued
+    at once; one handle whose synchronize() returns the list of this rank's blocks."""
+    names = _grouped_names(name, len(tensors), "grouped_reducescatter")
+    return _GroupedHandle([reducescatter_async(t, n, op, prescale_factor, postscale_factor,
+                                               communicator) for t, n in zip(tensors, names)])
+
+
+def grouped_reducescatter(tensors, name=None, op=Average, prescale_factor=1.0,
+                          postscale_factor=1.0, communicator=WORLD):
+    return synchronize(grouped_reducescatter_async(tensors, name, op, prescale_factor,
+                                                   postscale_factor, communicator))
 
 
 def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,

@@ -2,10 +2,10 @@
 hvd``. Same names, arguments and semantics for init, rank, size, local_rank, allreduce(_)(_async),
 allgather, reducescatter(_async), alltoall(_async), broadcast(_)(_async), synchronize, poll,
 broadcast_parameters, broadcast_optimizer_state, broadcast_object, allgather_object, barrier,
-grouped_allreduce(_)(_async), cross_rank, cross_size, is_homogeneous, join, start_timeline,
-stop_timeline, the *_built() queries,
-Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's groups
-and cross-group averaging."""
+grouped_allreduce(_)(_async), grouped_allgather(_async), grouped_reducescatter(_async),
+cross_rank, cross_size, is_homogeneous, join, start_timeline, stop_timeline, the *_built()
+queries, Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's
+groups and cross-group averaging."""
 import contextlib
 import itertools
 import warnings
@@ -16,8 +16,9 @@ import hilo as _hilo_package
 from hilo import (  # noqa: F401
     Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
     alltoall, alltoall_async,
-    allgather_async, cross_rank, cross_size, grouped_allreduce_, grouped_allreduce_async,
-    grouped_allreduce_async_, is_homogeneous, join,
+    allgather_async, cross_rank, cross_size, grouped_allgather, grouped_allgather_async,
+    grouped_allreduce_, grouped_allreduce_async, grouped_allreduce_async_,
+    grouped_reducescatter, grouped_reducescatter_async, is_homogeneous, join,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
