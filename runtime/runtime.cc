@@ -267,6 +267,11 @@ absl::Status Runtime::InitializeOnCoordinator() {
       return absl::InvalidArgumentError(absl::StrCat("HILO_TIMELINE: ", started.message()));
     }
   }
+  if (topology_.world_rank == 0) {  // the same environment everywhere: say it once
+    for (const std::string& line : IgnoredHorovodSettingsInEnvironment()) {
+      HILO_LOG(logger_, LogLevel::kWarning, line);
+    }
+  }
   HILO_LOG(logger_, LogLevel::kInfo, "started: ", topology_.ToString(), "; ",
            DescribeConfig(config_), " (control spin ", absl::FormatDuration(control_spin_), ")");
   return absl::OkStatus();

@@ -265,6 +265,16 @@ absl::StatusOr<RuntimeConfig> ConfigFromLookup(const ConfigLookup& lookup) {
   return config;
 }
 
+namespace {
+
+std::optional<std::string> EnvironmentLookup(absl::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+}  // namespace
+
 absl::StatusOr<RuntimeConfig> ConfigFromEnvironment() {
   std::vector<std::string> unknown;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -282,11 +292,36 @@ absl::StatusOr<RuntimeConfig> ConfigFromEnvironment() {
         "unknown hilo setting(s) in the environment: ", absl::StrJoin(unknown, ", "),
         " (known: ", absl::StrJoin(names, ", "), ")"));
   }
-  return ConfigFromLookup([](absl::string_view name) -> std::optional<std::string> {
-    const char* value = std::getenv(std::string(name).c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  });
+  return ConfigFromLookup(EnvironmentLookup);
+}
+
+std::vector<std::string> IgnoredHorovodSettings(const ConfigLookup& lookup) {
+  struct Equivalent {
+    const char* horovod;
+    const char* hilo;
+  };
+  static constexpr Equivalent kEquivalents[] = {
+      {"HOROVOD_FUSION_THRESHOLD", "HILO_FUSION_THRESHOLD (bytes)"},
+      {"HOROVOD_CYCLE_TIME", "HILO_CYCLE_TIME_MS (milliseconds)"},
+      {"HOROVOD_CACHE_CAPACITY", "HILO_CACHE_CAPACITY"},
+      {"HOROVOD_TIMELINE", "HILO_TIMELINE or hilorun --timeline"},
+      {"HOROVOD_LOG_LEVEL", "HILO_LOG_LEVEL"},
+      {"HOROVOD_STALL_CHECK_TIME_SECONDS", "HILO_STALL_WARNING_SECONDS"},
+      {"HOROVOD_STALL_SHUTDOWN_TIME_SECONDS", "HILO_STALL_SHUTDOWN_SECONDS"},
+      {"HOROVOD_HIERARCHICAL_ALLREDUCE", "HILO_HIERARCHICAL_ALLREDUCE"},
+  };
+  std::vector<std::string> lines;
+  for (const Equivalent& equivalent : kEquivalents) {
+    if (lookup(equivalent.horovod).has_value()) {
+      lines.push_back(absl::StrCat(equivalent.horovod, " is set but hilo ignores it: set ",
+                                   equivalent.hilo));
+    }
+  }
+  return lines;
+}
+
+std::vector<std::string> IgnoredHorovodSettingsInEnvironment() {
+  return IgnoredHorovodSettings(EnvironmentLookup);
 }
 
 std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeConfig& config) {

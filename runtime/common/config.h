@@ -93,6 +93,13 @@ absl::StatusOr<RuntimeConfig> ConfigFromLookup(const ConfigLookup& lookup);
 // INVALID_ARGUMENT error (a misspelt setting must not be silently ignored).
 absl::StatusOr<RuntimeConfig> ConfigFromEnvironment();
 
+// Horovod settings a migrating job may still set, which hilo does not read: one line per such
+// variable that `lookup` finds, naming hilo's equivalent, e.g. "HOROVOD_FUSION_THRESHOLD is set
+// but hilo ignores it: set HILO_FUSION_THRESHOLD (bytes)". Logged at start-up, so that a tuned
+// Horovod job does not silently run with hilo's defaults.
+std::vector<std::string> IgnoredHorovodSettings(const ConfigLookup& lookup);
+std::vector<std::string> IgnoredHorovodSettingsInEnvironment();
+
 // "HILO_GROUP_SIZE=4 HILO_CYCLE_TIME_MS=1 ..." for the start-up log line.
 std::string DescribeConfig(const RuntimeConfig& config);
 // Every setting in effect, as (variable, value), in registry order.

@@ -87,6 +87,17 @@ TEST(ConfigTest, SettingsListEveryRegisteredVariableInOrder) {
   }
 }
 
+TEST(ConfigTest, HorovodSettingsAreNamedWithTheirHiloEquivalents) {
+  EXPECT_TRUE(IgnoredHorovodSettings(MapLookup({{"HILO_FUSION_THRESHOLD", "1"}})).empty());
+  const std::vector<std::string> lines = IgnoredHorovodSettings(
+      MapLookup({{"HOROVOD_FUSION_THRESHOLD", "1048576"}, {"HOROVOD_CYCLE_TIME", "5"}}));
+  EXPECT_THAT(lines, ::testing::ElementsAre(
+                         "HOROVOD_FUSION_THRESHOLD is set but hilo ignores it: set "
+                         "HILO_FUSION_THRESHOLD (bytes)",
+                         "HOROVOD_CYCLE_TIME is set but hilo ignores it: set HILO_CYCLE_TIME_MS "
+                         "(milliseconds)"));
+}
+
 TEST(ConfigTest, UnknownHiloVariableIsAnError) {
   setenv("HILO_GROUP_SIZ", "4", 1);
   absl::StatusOr<RuntimeConfig> config = ConfigFromEnvironment();
