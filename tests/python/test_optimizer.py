@@ -219,6 +219,55 @@ def test_a_horovod_program_without_tau_runs_with_one_group_only():
         assert identical_on(model, hvd.WORLD, "no.tau.params")
 
 
+def test_groups_send_a_groups_gradients_together():
+    """Horovod's groups=: a grouped gradient waits for the rest of its group before it is sent.
+    Here backward reaches only the second layer, so its weight (grouped with the first layer's)
+    waits until step(), while its bias (in no group) is sent at once; the update is the same."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    reference = copy.deepcopy(model)
+    first, second = model[0], model[1]
+    optimizer = wrapped_sgd(model, groups=[[first.weight, second.weight]])
+    x = torch.randn(8, 4) + hvd.rank()
+    torch.nn.functional.mse_loss(second(x), torch.zeros(8, 1)).backward()
+    if first_step_plan()["allreduce_gradients"]:
+        assert id(second.bias) in optimizer._handles
+        assert id(second.weight) not in optimizer._handles
+    optimizer.step()
+    assert not optimizer._handles
+    plan = first_step_plan()
+    torch.nn.functional.mse_loss(reference[1](x), torch.zeros(8, 1)).backward()
+    with torch.no_grad():
+        for index, p in enumerate(reference[1].parameters()):
+            gradient = p.grad
+            if plan["allreduce_gradients"]:
+                gradient = hvd.allreduce(gradient, name="groups.reference.%d" % index,
+                                         communicator=plan["gradient_communicator"])
+            p -= 0.1 * gradient
+    assert_same_parameters(model[1], reference[1])
+    assert torch.equal(model[0].weight, reference[0].weight)  # no gradient, no update
+
+
+def test_horovods_positional_order_and_integer_groups():
+    model = fresh_model(4)
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    # optimizer, named_parameters, compression, backward_passes_per_step, op (Horovod's order).
+    optimizer = hvd.DistributedOptimizer(base, model.named_parameters(), hvd.Compression.fp16, 2,
+                                         hvd.Sum, tau=_FAR_TAU)
+    assert optimizer._compression is hvd.Compression.fp16
+    assert optimizer.backward_passes_per_step == 2 and optimizer._op == hvd.Sum
+    grouped = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                       num_groups=2, tau=_FAR_TAU)
+    assert [len(members) for members in grouped._groups] == [1, 1]  # weight, bias
+    with pytest.raises(ValueError, match="not a parameter"):
+        hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                 groups=[[torch.zeros(1)]], tau=_FAR_TAU)
+    with pytest.raises(ValueError, match="non-negative"):
+        hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), groups=-1,
+                                 tau=_FAR_TAU)
+
+
 def test_fp16_compression_halves_the_gradient_bytes():
     plan = first_step_plan()
     communicator = plan["gradient_communicator"]

@@ -233,7 +233,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
                  algorithm, backward_passes_per_step, compression, sparse_as_dense,
-                 gradient_predivide_factor):
+                 gradient_predivide_factor, gradient_groups):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -264,6 +264,10 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._compression = compression
         self._sparse_as_dense = sparse_as_dense
         self._predivide = gradient_predivide_factor
+        # Horovod's groups: the gradients of a group are sent together, once all are ready.
+        self._groups = _gradient_groups(all_parameters, gradient_groups)
+        self._group_of = {id(p): members for members in self._groups for p in members}
+        self._ready = set()  # ids of grouped parameters whose gradient is ready this step
         # id(p) -> (handle, p, the tensor being reduced, compression context): the tensor is
         # p.grad itself unless compression made a copy, which synchronize() writes back.
         self._handles = {}
@@ -299,7 +303,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self._passes[id(p)] = passes
             self._synchronized = False
             if passes == self.backward_passes_per_step:
-                self._send(p)
+                members = self._group_of.get(id(p))
+                if members is None:
+                    self._send(p)
+                    return
+                self._ready.add(id(p))
+                if all(id(m) in self._ready for m in members):
+                    for m in members:
+                        self._send(m)
         return hook
 
     def _send(self, p):
@@ -337,6 +348,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 p.grad.copy_(self._compression.decompress(sent, ctx))
         self._handles.clear()
         self._passes.clear()
+        self._ready.clear()
         self._synchronized = True
 
     @contextlib.contextmanager
@@ -361,6 +373,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 warnings.warn("step() inside skip_synchronize() without synchronize() since the "
                               "last backward pass: this step applies this rank's own gradients")
             self._passes.clear()
+            self._ready.clear()
         else:
             self.synchronize()
         self._synchronized = False
@@ -402,13 +415,51 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             raise AssertionError("zero_grad() while gradient allreduces are in flight: call "
                                  "step() or synchronize() first")
         self._passes.clear()  # the accumulated gradients are gone: count passes afresh
+        self._ready.clear()
         return super(self.__class__, self).zero_grad(*args, **kwargs)
 
 
-def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_steps=None,
-                         op=Average, average_buffers_of=None, algorithm=None,
-                         backward_passes_per_step=1, compression=Compression.none,
-                         sparse_as_dense=False, gradient_predivide_factor=1.0):
+def _gradient_groups(parameters, groups):
+    """Horovod's `groups`: None or 0, no groups; an integer n, the parameters that need
+    gradients split in order into n groups of nearly equal size; a list of lists of parameters
+    (each parameter in at most one). Returns the groups as lists of parameters."""
+    trainable = [p for p in parameters if p.requires_grad]
+    if groups is None or (isinstance(groups, int) and not isinstance(groups, bool) and
+                          groups == 0):
+        return []
+    if isinstance(groups, int) and not isinstance(groups, bool):
+        if groups < 0:
+            raise ValueError("groups must be a non-negative integer or a list of lists of "
+                             "parameters, not %d" % groups)
+        count = min(groups, len(trainable))
+        base, extra = divmod(len(trainable), count) if count else (0, 0)
+        chunks, start = [], 0
+        for index in range(count):
+            end = start + base + (1 if index < extra else 0)
+            chunks.append(trainable[start:end])
+            start = end
+        return chunks
+    known = {id(p) for p in trainable}
+    seen = set()
+    chunks = []
+    for members in groups:
+        members = list(members)
+        for p in members:
+            if id(p) not in known:
+                raise ValueError("groups lists a tensor that is not a parameter of the optimizer "
+                                 "that needs a gradient")
+            if id(p) in seen:
+                raise ValueError("groups lists a parameter twice")
+            seen.add(id(p))
+        if members:
+            chunks.append(members)
+    return chunks
+
+
+def DistributedOptimizer(optimizer, named_parameters=None, compression=Compression.none,
+                         backward_passes_per_step=1, op=Average, gradient_predivide_factor=1.0,
+                         num_groups=0, groups=None, sparse_as_dense=False, tau=None,
+                         warmup_steps=None, average_buffers_of=None, algorithm=None):
     """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
 
     Gradients are averaged as backward produces them (hooks start each allreduce at once, so
@@ -436,6 +487,16 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
 
     gradient_predivide_factor (as Horovod's, with op=Average): gradients are divided by it before
     the sum and multiplied by it after, so that float16 sums of many ranks stay in range.
+
+    groups (as Horovod's; num_groups is its older spelling): an integer n splits the parameters
+    in order into n groups, or a list of lists of parameters names them; the gradients of a
+    group are sent together once every one of them is ready (so they travel in one fused
+    transport call), instead of each as soon as it is ready. Parameters in no group go alone.
+
+    The positional order is Horovod's (optimizer, named_parameters, compression,
+    backward_passes_per_step, op, gradient_predivide_factor, num_groups, groups,
+    sparse_as_dense); hilo's own options (tau, warmup_steps, average_buffers_of, algorithm)
+    come after them.
     """
     if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
             or backward_passes_per_step < 1:
@@ -448,8 +509,10 @@ def DistributedOptimizer(optimizer, named_parameters=None, tau=None, warmup_step
         raise ValueError("gradient_predivide_factor applies to op=hvd.Average only")
     if not gradient_predivide_factor > 0:
         raise ValueError("gradient_predivide_factor must be positive")
+    if groups is None and num_groups:
+        groups = num_groups
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
                average_buffers_of, algorithm, backward_passes_per_step, compression,
-               bool(sparse_as_dense), gradient_predivide_factor)
+               bool(sparse_as_dense), gradient_predivide_factor, groups)
