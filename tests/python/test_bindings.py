@@ -270,6 +270,30 @@ def test_grouped_allgather_and_reducescatter():
     assert blocks[1].tolist() == [[6.0], [6.0]]
 
 
+def test_narrow_dtypes_travel_as_int32_and_come_back_in_their_own():
+    r = hilo.rank()
+    flags = torch.tensor([r == 0, r < 2, True])
+    assert hvd.allreduce(flags, op=hvd.Sum, name="bool.or").tolist() == [True, True, True]
+    assert hvd.allreduce(flags, op=hvd.Min, name="bool.and").tolist() == [False, False, True]
+    assert flags.tolist() == [r == 0, r < 2, True]  # the out-of-place form leaves it alone
+    small = torch.tensor([100, -100, r], dtype=torch.int8)
+    total = hvd.allreduce(small, op=hvd.Sum, name="int8.sum")
+    assert total.dtype == torch.int8 and total[2].item() == 6
+    assert total[0].item() == 400 - 512  # wraps, as int8 arithmetic would
+    image = torch.full((2, 3), 10 * r, dtype=torch.uint8)
+    hvd.broadcast_(image, root_rank=3, name="uint8.broadcast")
+    assert image.dtype == torch.uint8
+    assert torch.equal(image, torch.full((2, 3), 30, dtype=torch.uint8))
+    counts = np.array([r, 2], dtype=np.int16)
+    assert hilo.allreduce(counts, op=hilo.Max, name="np.int16.max").tolist() == [3, 2]
+    hilo.allreduce_(counts, op=hilo.Sum, name="np.int16.sum_")
+    assert counts.dtype == np.int16 and counts.tolist() == [6, 8]
+    gathered = hvd.allgather(torch.tensor([r % 2 == 0]), name="bool.gather")
+    assert gathered.dtype == torch.bool and gathered.tolist() == [True, False, True, False]
+    with pytest.raises(hilo.HiloError, match="hilo takes float32"):
+        hvd.allreduce(torch.zeros(2, dtype=torch.complex64), name="complex")
+
+
 def test_reducescatter_errors():
     with pytest.raises(ValueError, match="hilo.Average or hilo.Sum"):
         hvd.reducescatter(torch.ones(4), op=hvd.Max)
@@ -322,7 +346,7 @@ def test_errors_are_exceptions_with_the_runtime_message():
     with pytest.raises(hilo.HiloError, match="not contiguous"):
         hvd.allreduce(torch.zeros(4, 4).t(), name="strided")
     with pytest.raises(hilo.HiloError, match="unsupported dtype"):
-        hilo.allreduce(np.zeros(2, dtype=np.uint8), name="bytes")
+        hilo.allreduce(np.zeros(2, dtype=np.complex64), name="complex64")
     with pytest.raises(hilo.HiloError, match="numpy array or a torch tensor"):
         hilo.allreduce([1.0, 2.0], name="list")
     with pytest.raises(hilo.HiloError, match="CPU and CUDA tensors, not meta"):

@@ -186,6 +186,29 @@ def _is_torch(tensor):
     return type(tensor).__module__.startswith("torch")
 
 
+# Narrow dtypes Horovod also takes: the runtime's integers are int32 and int64, so these travel
+# as int32 (exact for every value; a copy each way) and come back in their own dtype.
+_NARROW_NUMPY = ("bool", "uint8", "int8", "uint16", "int16")
+
+
+def _widen(tensor):
+    """(the tensor the runtime sees, the caller's dtype to convert the result back to, or None)."""
+    if _is_torch(tensor):
+        import torch
+        if tensor.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16):
+            return tensor.to(torch.int32), tensor.dtype
+        return tensor, None
+    if getattr(getattr(tensor, "dtype", None), "name", None) in _NARROW_NUMPY:
+        return tensor.astype("int32"), tensor.dtype
+    return tensor, None
+
+
+def _narrow(value, dtype):
+    """`value` (int32) in the caller's narrow dtype, by the framework's own conversion: for bool
+    nonzero is True (so a sum is a logical or, a min a logical and); integers wrap."""
+    return value.to(dtype) if _is_torch(value) else value.astype(dtype)
+
+
 class _Described:
     """Where a tensor is, for the runtime: address, dtype name, shape, and for CUDA tensors the
     device and an event recorded on the current stream after the work that produced the tensor
@@ -236,7 +259,9 @@ def _describe(tensor, allow_cuda=True, record_event=True):
             raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
         dtype = _torch_dtype_names().get(tensor.dtype)
         if dtype is None:
-            raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
+            raise HiloError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
+                            "float16, bfloat16, int32, int64, and bool, uint8, int8, int16 as "
+                            "int32)" % tensor.dtype)
         if device_type == "cuda":
             import torch
             if not allow_cuda:
@@ -257,7 +282,9 @@ def _describe(tensor, allow_cuda=True, record_event=True):
         raise HiloError("INVALID_ARGUMENT: array is read-only")
     name = _NUMPY_DTYPES.get(tensor.dtype.name)
     if name is None:
-        raise HiloError("INVALID_ARGUMENT: unsupported dtype %s" % tensor.dtype)
+        raise HiloError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
+                        "float16, int32, int64, and bool, uint8, int8, uint16, int16 as int32)"
+                        % tensor.dtype)
     return _Described(tensor.ctypes.data, name, tensor.shape)
 
 
@@ -307,7 +334,8 @@ class Handle:
     """An enqueued collective. `synchronize(handle)` waits and returns its output."""
 
     def __init__(self, native, output, like=None, kind="allreduce", described=None,
-                 output_device=None, postscale_factor=1.0, with_splits=False):
+                 output_device=None, postscale_factor=1.0, with_splits=False, narrow_to=None,
+                 target=None):
         self._native = native
         self._output = output  # the tensor being written (kept alive until done)
         self._described = described  # keeps a CUDA tensor's ready event alive
@@ -317,6 +345,10 @@ class Handle:
         self._output_device = output_device
         self._postscale = postscale_factor  # applied once, by the first wait that returns
         self._with_splits = with_splits  # alltoall with explicit splits: also the received ones
+        # A narrow dtype sent as int32 (_widen): the dtype to return in, and for in-place
+        # collectives the caller's tensor to write the result back into.
+        self._narrow_to = narrow_to
+        self._target = target
 
     def poll(self):
         return self._native.poll()
@@ -329,6 +361,8 @@ class Handle:
                 result *= self._postscale
             if self._output_device is not None:
                 result = result.to(self._output_device)
+            if self._narrow_to is not None:
+                result = _narrow(result, self._narrow_to)
             if not self._with_splits:
                 return result
             received = self._native.received_splits()
@@ -337,10 +371,12 @@ class Handle:
                 return result, torch.tensor(received, dtype=torch.int32)
             import numpy
             return result, numpy.array(received, dtype=numpy.int32)
-        
         if self._postscale != 1.0:
             self._output *= self._postscale
             self._postscale = 1.0
+        if self._narrow_to is not None:
+            self._target[...] = _narrow(self._output, self._narrow_to)
+            return self._target
         return self._output
 
 
@@ -365,12 +401,15 @@ def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1
     prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
     postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
     reduce_op = _op(average, op)
+    target = tensor
+    tensor, narrow_to = _widen(tensor)
     d = _describe(tensor)
     if prescale != 1.0:
         tensor *= prescale
     native = _context().enqueue("allreduce", _name(name, "allreduce"), d.address, d.dtype,
                                 d.shape, communicator, reduce_op, 0, d.device, d.event_handle)
-    return Handle(native, tensor, described=d, postscale_factor=postscale)
+    return Handle(native, tensor, described=d, postscale_factor=postscale, narrow_to=narrow_to,
+                  target=target)
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
@@ -447,23 +486,25 @@ class _GroupedHandle:
 def _through_host(tensor, collective):
     """For the collectives whose output is a new host buffer (allgather, reducescatter, alltoall;
     docs/python.md): a CUDA tensor goes through host memory, a copy each way, and the result
-    returns to the input's device. Returns (host tensor, device for the result or None, its
-    description)."""
+    returns to the input's device; a narrow dtype travels as int32 (_widen). Returns (host
+    tensor, device for the result or None, its description, the dtype to return in or None)."""
     output_device = None
     if _is_torch(tensor) and tensor.device.type == "cuda":
         output_device = tensor.device
         tensor = tensor.detach().to("cpu")
+    tensor, narrow_to = _widen(tensor)
     d = _describe(tensor, allow_cuda=False)
     if not d.shape:
         raise HiloError("INVALID_ARGUMENT: %s needs at least one dimension" % collective)
-    return tensor, output_device, d
+    return tensor, output_device, d, narrow_to
 
 
 def allgather_async(tensor, name=None, communicator=WORLD):
-    tensor, output_device, d = _through_host(tensor, "allgather")
+    tensor, output_device, d, narrow_to = _through_host(tensor, "allgather")
     native = _context().enqueue("allgather", _name(name, "allgather"), d.address, d.dtype,
                                 d.shape, communicator, Sum, 0)
-    return Handle(native, tensor, like=tensor, kind="allgather", output_device=output_device)
+    return Handle(native, tensor, like=tensor, kind="allgather", output_device=output_device,
+                  narrow_to=narrow_to)
 
 
 def allgather(tensor, name=None, communicator=WORLD):
@@ -481,11 +522,11 @@ def alltoall_async(tensor, splits=None, name=None, communicator=WORLD):
     if splits is not None:
         values = splits.tolist() if hasattr(splits, "tolist") else list(splits)
         split_list = [int(v) for v in values]
-    tensor, output_device, d = _through_host(tensor, "alltoall")
+    tensor, output_device, d, narrow_to = _through_host(tensor, "alltoall")
     native = _context().enqueue("alltoall", _name(name, "alltoall"), d.address, d.dtype, d.shape,
                                 communicator, Sum, 0, splits=split_list)
     return Handle(native, tensor, like=tensor, kind="alltoall", output_device=output_device,
-                  with_splits=splits is not None)
+                  with_splits=splits is not None, narrow_to=narrow_to)
 
 
 def alltoall(tensor, splits=None, name=None, communicator=WORLD):
@@ -531,7 +572,7 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
         raise ValueError("reducescatter's op must be hilo.Average or hilo.Sum, not %r" % (op,))
     prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
     postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
-    tensor, output_device, d = _through_host(tensor, "reducescatter")
+    tensor, output_device, d, narrow_to = _through_host(tensor, "reducescatter")
     if prescale != 1.0:
         if output_device is None:
             tensor = _copy(tensor)  # the caller's tensor stays as it was
@@ -540,7 +581,7 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
     native = _context().enqueue("reducescatter", _name(name, "reducescatter"), d.address,
                                 d.dtype, d.shape, communicator, op, 0)
     return Handle(native, tensor, like=tensor, kind="reducescatter", output_device=output_device,
-                  postscale_factor=postscale)
+                  postscale_factor=postscale, narrow_to=narrow_to)
 
 
 def reducescatter(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0,
@@ -551,11 +592,13 @@ def reducescatter(tensor, name=None, op=Average, prescale_factor=1.0, postscale_
 
 
 def broadcast_async_(tensor, root_rank, name=None, communicator=WORLD):
+    target = tensor
+    tensor, narrow_to = _widen(tensor)
     d = _describe(tensor)
     native = _context().enqueue("broadcast", _name(name, "broadcast"), d.address, d.dtype,
                                 d.shape, communicator, Sum, int(root_rank), d.device,
                                 d.event_handle)
-    return Handle(native, tensor, described=d)
+    return Handle(native, tensor, described=d, narrow_to=narrow_to, target=target)
 
 
 def broadcast_async(tensor, root_rank, name=None, communicator=WORLD):
