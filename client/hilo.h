@@ -138,6 +138,10 @@ hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank);
  * cannot be written) until hilo_stop_timeline closes it; mark_cycles != 0 adds an instant event
  * at each coordinator cycle's start. Replaces a running timeline (HILO_TIMELINE's too). Other
  * ranks record nothing and return HILO_OK. */
+/* Horovod's mpi_threads_supported(): *out = 1 if MPI runs with MPI_THREAD_MULTIPLE (other threads
+ * of the program may call MPI too), else 0. */
+hilo_status_t hilo_mpi_threads_supported(const hilo_context_t* context, int* out);
+
 hilo_status_t hilo_start_timeline(hilo_context_t* context, const char* path, int mark_cycles);
 hilo_status_t hilo_stop_timeline(hilo_context_t* context);
 

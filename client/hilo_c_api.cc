@@ -185,6 +185,17 @@ hilo_status_t hilo_join(hilo_context_t* context, int* last_joined_rank) {
   return HILO_OK;
 }
 
+hilo_status_t hilo_mpi_threads_supported(const hilo_context_t* context, int* out) {
+  if (context == nullptr) {
+    return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");
+  }
+  if (out == nullptr) return Fail(HILO_INVALID_ARGUMENT, "out must not be NULL");
+  absl::StatusOr<bool> supported = context->context->mpi_threads_supported();
+  if (!supported.ok()) return ToC(supported.status());
+  *out = *supported ? 1 : 0;
+  return HILO_OK;
+}
+
 hilo_status_t hilo_start_timeline(hilo_context_t* context, const char* path, int mark_cycles) {
   if (context == nullptr) {
     return Fail(HILO_FAILED_PRECONDITION, "hilo is not initialized (NULL context)");

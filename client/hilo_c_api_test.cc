@@ -68,6 +68,10 @@ TEST(Init, StartsAndReportsTheTopology) {
   EXPECT_EQ(local_rank, Rank());
   EXPECT_EQ(local_size, 2);
   EXPECT_EQ(hilo_rank(context, nullptr), HILO_INVALID_ARGUMENT);
+  // hilo initializes MPI asking for MPI_THREAD_MULTIPLE, which Debian's OpenMPI provides.
+  int threads = -1;
+  EXPECT_EQ(hilo_mpi_threads_supported(context, &threads), HILO_OK);
+  EXPECT_EQ(threads, 1);
 
   hilo_context_t* second = nullptr;
   EXPECT_EQ(hilo_init(&second), HILO_FAILED_PRECONDITION);

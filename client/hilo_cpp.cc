@@ -124,6 +124,11 @@ absl::StatusOr<AgreementCounts> Context::NegotiationAgreements() const {
 
 void Context::CountStep() { runtime_->CountStep(); }
 
+absl::StatusOr<bool> Context::mpi_threads_supported() const {
+  HILO_RETURN_IF_ERROR(CheckRunning());
+  return runtime_->mpi_threads_supported();
+}
+
 absl::StatusOr<size_t> Context::queue_depth() const {
   HILO_RETURN_IF_ERROR(CheckRunning());
   return runtime_->queue_depth();

@@ -201,6 +201,10 @@ class Context {
   // Tensors enqueued on this rank and not yet done.
   absl::StatusOr<size_t> queue_depth() const;
 
+  // Horovod's mpi_threads_supported(): MPI runs with MPI_THREAD_MULTIPLE, so other threads of the
+  // program (mpi4py, say) may call MPI too.
+  absl::StatusOr<bool> mpi_threads_supported() const;
+
  private:
   explicit Context(std::unique_ptr<Runtime> runtime);
   absl::StatusOr<Handle> Enqueue(CollectiveType collective, absl::string_view name,

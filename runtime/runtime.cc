@@ -129,6 +129,7 @@ void Runtime::CoordinatorMain() {
 
 absl::Status Runtime::InitializeOnCoordinator() {
   HILO_ASSIGN_OR_RETURN(session_, transport::MpiSession::Create());
+  mpi_threads_supported_ = session_->thread_multiple();
   logger_.set_rank(session_->world_rank());
   HILO_ASSIGN_OR_RETURN(communicators_[static_cast<int>(CommunicatorKind::kWorld)],
                         session_->World("world"));

@@ -95,6 +95,9 @@ class Runtime final : public StatusSource {
   // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
 
+  // Horovod's mpi_threads_supported(): MPI runs with MPI_THREAD_MULTIPLE.
+  bool mpi_threads_supported() const { return mpi_threads_supported_; }
+
   // The program's training steps, as it reports them (CountStep), for the status endpoint and
   // hilorun's progress line. Thread-safe.
   void CountStep() { steps_.fetch_add(1, std::memory_order_relaxed); }
@@ -174,6 +177,8 @@ class Runtime final : public StatusSource {
 
   // Owned and used by the coordinator thread only (created and destroyed there).
   std::unique_ptr<transport::MpiSession> session_;
+  // Written on the coordinator thread before init_done_ is notified; read after Init returned.
+  bool mpi_threads_supported_ = false;
   // How long control waits poll while this rank has work in flight (set at init).
   absl::Duration control_spin_ = absl::ZeroDuration();
   std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators_;

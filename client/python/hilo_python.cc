@@ -112,6 +112,7 @@ class ContextBinding {
     ThrowIfError(context_->StartTimeline(path, mark_cycles));
   }
   void StopTimeline() { ThrowIfError(context_->StopTimeline()); }
+  bool MpiThreadsSupported() const { return ValueOrThrow(context_->mpi_threads_supported()); }
 
   void Shutdown() {
     absl::Status status;
@@ -249,6 +250,7 @@ PYBIND11_MODULE(_hilo, m) {
       .def("join", &ContextBinding::Join)
       .def("start_timeline", &ContextBinding::StartTimeline)
       .def("stop_timeline", &ContextBinding::StopTimeline)
+      .def("mpi_threads_supported", &ContextBinding::MpiThreadsSupported)
       .def("topology", &ContextBinding::Topology)
       .def("enqueue", &ContextBinding::Enqueue, py::arg("collective"), py::arg("name"),
            py::arg("address"), py::arg("dtype"), py::arg("shape"), py::arg("communicator"),

@@ -399,6 +399,8 @@ def test_build_queries():
     assert hvd.cuda_built() == (hvd.nccl_built() > 0)
     # The CPU-only build (--define=hilo_cuda=off) has neither; a build with CUDA both.
     assert hvd.nccl_built() == 0 or hvd.nccl_built() > 2000
+    # hilo asks for MPI_THREAD_MULTIPLE when it initializes MPI; Debian's OpenMPI provides it.
+    assert hvd.mpi_threads_supported() is True
 
 
 def test_allreduce_with_fp16_compression_keeps_the_dtype():

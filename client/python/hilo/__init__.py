@@ -736,6 +736,12 @@ def mpi_enabled():
     return True
 
 
+def mpi_threads_supported():
+    """Horovod's: whether MPI runs with MPI_THREAD_MULTIPLE, so that other threads of the program
+    (mpi4py, say) may call MPI too. hilo asks for it when it initializes MPI."""
+    return bool(_context().mpi_threads_supported())
+
+
 def gloo_built():
     return False
 

@@ -66,6 +66,7 @@ absl::Status MpiSession::Initialize() {
     HILO_RETURN_IF_ERROR(
         Check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread"));
     finalize_on_destruction_ = true;
+    thread_level_ = provided;
     if (provided < MPI_THREAD_SERIALIZED) {
       return absl::FailedPreconditionError(absl::StrCat(
           "this MPI provides thread level ", provided,
@@ -74,6 +75,7 @@ absl::Status MpiSession::Initialize() {
   } else {
     int provided = 0;
     MPI_Query_thread(&provided);
+    thread_level_ = provided;
     if (provided < MPI_THREAD_SERIALIZED) {
       return absl::FailedPreconditionError(
           "MPI was initialized by the application below MPI_THREAD_SERIALIZED; hilo makes MPI "

@@ -38,6 +38,9 @@ class MpiSession {
   // Rank and count of this job's processes on this node (MPI_COMM_TYPE_SHARED).
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
+  // MPI was initialized with MPI_THREAD_MULTIPLE (by hilo or the application): other threads of
+  // the program may call MPI themselves (Horovod's mpi_threads_supported()).
+  bool thread_multiple() const { return thread_level_ >= MPI_THREAD_MULTIPLE; }
 
   // A communicator over every rank of the job, private to hilo (a duplicate of MPI_COMM_WORLD).
   absl::StatusOr<std::unique_ptr<MpiCommunicator>> World(const std::string& name) const;
@@ -56,6 +59,7 @@ class MpiSession {
 
   bool finalize_on_destruction_ = false;
   MPI_Comm world_ = MPI_COMM_NULL;
+  int thread_level_ = MPI_THREAD_SINGLE;
   int world_rank_ = 0;
   int world_size_ = 0;
   int local_rank_ = 0;

@@ -23,7 +23,7 @@ from hilo import (  # noqa: F401
     average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
     group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
-    local_sgd_step, local_size, mpi_built, mpi_enabled, nccl_built, num_groups, poll, rank,
+    local_sgd_step, local_size, mpi_built, mpi_enabled, mpi_threads_supported, nccl_built, num_groups, poll, rank,
     reducescatter, reducescatter_async, shutdown, size, start_timeline, stop_timeline, synchronize,
     transport_counters)
 
