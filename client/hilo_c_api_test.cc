@@ -31,6 +31,28 @@ int Rank() {
 
 hilo_status_t WaitFor(hilo_handle_t* handle) { return hilo_wait(handle, 120.0); }
 
+// A done handle's result (allgather, reducescatter, alltoall) as elements of T, and its shape.
+template <typename T>
+struct Output {
+  std::vector<T> values;
+  std::vector<int64_t> shape;
+};
+template <typename T>
+Output<T> OutputOf(const hilo_handle_t* handle) {
+  const void* data = nullptr;
+  size_t bytes = 0;
+  int ndims = 0;
+  const int64_t* shape = nullptr;
+  Output<T> output;
+  EXPECT_EQ(hilo_handle_output(handle, &data, &bytes, &ndims, &shape), HILO_OK)
+      << hilo_last_error();
+  EXPECT_EQ(bytes % sizeof(T), 0u);
+  output.values.resize(bytes / sizeof(T));
+  if (bytes > 0) std::memcpy(output.values.data(), data, bytes);
+  output.shape.assign(shape, shape + ndims);
+  return output;
+}
+
 TEST(BeforeInit, EveryCallFailsCleanly) {
   int value = 0;
   EXPECT_EQ(hilo_rank(nullptr, &value), HILO_INVALID_ARGUMENT);
@@ -300,17 +322,9 @@ TEST(Handles, AllgatherOutputIsOwnedByTheHandle) {
                                  &handle),
             HILO_OK);
   ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
-  const void* data = nullptr;
-  size_t bytes = 0;
-  int ndims = 0;
-  const int64_t* out_shape = nullptr;
-  ASSERT_EQ(hilo_handle_output(handle, &data, &bytes, &ndims, &out_shape), HILO_OK);
-  ASSERT_EQ(ndims, 1);
-  EXPECT_EQ(out_shape[0], 3);
-  ASSERT_EQ(bytes, 3 * sizeof(int64_t));
-  std::vector<int64_t> gathered(3);
-  std::memcpy(gathered.data(), data, bytes);
-  EXPECT_EQ(gathered, (std::vector<int64_t>{100, 101, 101}));
+  const Output<int64_t> gathered = OutputOf<int64_t>(handle);
+  EXPECT_EQ(gathered.shape, (std::vector<int64_t>{3}));
+  EXPECT_EQ(gathered.values, (std::vector<int64_t>{100, 101, 101}));
   hilo_handle_free(handle);
 }
 
@@ -329,19 +343,11 @@ TEST(Handles, ReducescatterOutputIsThisRanksBlock) {
             HILO_OK)
       << hilo_last_error();
   ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
-  const void* data = nullptr;
-  size_t bytes = 0;
-  int ndims = 0;
-  const int64_t* out_shape = nullptr;
-  ASSERT_EQ(hilo_handle_output(handle, &data, &bytes, &ndims, &out_shape), HILO_OK);
-  ASSERT_EQ(ndims, 2);
-  EXPECT_EQ(out_shape[0], rank == 0 ? 2 : 1);
-  EXPECT_EQ(out_shape[1], 2);
-  std::vector<int32_t> block(bytes / sizeof(int32_t));
-  std::memcpy(block.data(), data, bytes);
+  const Output<int32_t> block = OutputOf<int32_t>(handle);
+  EXPECT_EQ(block.shape, (std::vector<int64_t>{rank == 0 ? 2 : 1, 2}));
   const std::vector<int32_t> expected =
       rank == 0 ? std::vector<int32_t>{3, 6, 9, 12} : std::vector<int32_t>{15, 18};
-  EXPECT_EQ(block, expected);
+  EXPECT_EQ(block.values, expected);
   hilo_handle_free(handle);
 
   options.reduce_op = HILO_MAX;
@@ -366,14 +372,9 @@ TEST(Handles, AlltoallOutputAndReceivedSplits) {
             HILO_OK)
       << hilo_last_error();
   ASSERT_EQ(WaitFor(handle), HILO_OK) << hilo_handle_message(handle);
-  const void* data = nullptr;
-  size_t bytes = 0;
-  ASSERT_EQ(hilo_handle_output(handle, &data, &bytes, nullptr, nullptr), HILO_OK);
-  std::vector<double> got(bytes / sizeof(double));
-  std::memcpy(got.data(), data, bytes);
   const std::vector<double> expected =
       rank == 0 ? std::vector<double>{0, 10, 10, 10} : std::vector<double>{1, 1};
-  EXPECT_EQ(got, expected);
+  EXPECT_EQ(OutputOf<double>(handle).values, expected);
   const int64_t* received = nullptr;
   int count = 0;
   ASSERT_EQ(hilo_handle_received_splits(handle, &received, &count), HILO_OK);
