@@ -436,7 +436,7 @@ absl::Status Runtime::RunCycles() {
     if (queue_.size() > 0) WaitForBurstToEnd();
     idle_cycles = queue_.size() == 0 ? idle_cycles + 1 : 0;
     next_cycle = absl::Now() + IdleCycleTime(config_, idle_cycles);
-    RecordCycleStart(absl::Now());
+    RecordCycleStart();
     // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
     // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
     const absl::Duration spin = idle_cycles == 0 ? control_spin_ : absl::ZeroDuration();
@@ -582,11 +582,11 @@ void Runtime::RecordPhase(absl::string_view row, absl::string_view phase, absl::
   if (timeline_ != nullptr) timeline_->Phase(row, phase, start, end, args_json);
 }
 
-void Runtime::RecordCycleStart(absl::Time at) {
+void Runtime::RecordCycleStart() {
   if (!TimelineOn()) return;
   absl::MutexLock lock(&timeline_mu_);
   if (timeline_ != nullptr && mark_cycles_) {
-    timeline_->Marker("coordinator cycles", "CYCLE_START", at);
+    timeline_->Marker("coordinator cycles", "CYCLE_START", absl::Now());
   }
 }
 

@@ -154,7 +154,7 @@ class Runtime final : public StatusSource {
   bool TimelineOn() const { return timeline_on_.load(std::memory_order_relaxed); }
   void RecordPhase(absl::string_view row, absl::string_view phase, absl::Time start,
                    absl::Time end, absl::string_view args_json = "");
-  void RecordCycleStart(absl::Time at);
+  void RecordCycleStart();
   absl::Status RunCycles();
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);

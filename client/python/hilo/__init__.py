@@ -194,6 +194,8 @@ _NARROW_NUMPY = ("bool", "uint8", "int8", "uint16", "int16")
 def _widen(tensor):
     """(the tensor the runtime sees, the caller's dtype to convert the result back to, or None)."""
     if _is_torch(tensor):
+        if tensor.dtype in _torch_dtype_names():  # the common case, decided from the cached table
+            return tensor, None
         import torch
         if tensor.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16):
             return tensor.to(torch.int32), tensor.dtype
