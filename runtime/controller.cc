@@ -215,6 +215,7 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed, bool cache_ne
   for (const proto::Response& response : agreed.responses()) {
     const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
                           response.type() == proto::Response::BROADCAST ||
+                          response.type() == proto::Response::REDUCESCATTER ||
                           response.type() == proto::Response::AVERAGE_ACROSS_GROUPS;
     for (int i = 0; i < response.tensor_names_size(); ++i) {
       const std::string& name = response.tensor_names(i);

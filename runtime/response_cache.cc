@@ -9,7 +9,10 @@ ResponseCache::ResponseCache(int capacity) : capacity_(std::max(0, capacity)) {
 }
 
 bool ResponseCache::Cacheable(const proto::Request& request) {
+  // Not allgather (its output depends on every rank's first dimension) nor alltoall (its splits,
+  // outside the signature, may change from step to step).
   return request.collective() == proto::ALLREDUCE || request.collective() == proto::BROADCAST ||
+         request.collective() == proto::REDUCESCATTER ||
          request.collective() == proto::AVERAGE_ACROSS_GROUPS;
 }
 

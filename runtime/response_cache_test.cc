@@ -78,7 +78,9 @@ TEST(ResponseCacheTest, SignaturesAndCacheability) {
   proto::Request other_algorithm = model;
   other_algorithm.set_algorithm(proto::WORLD_ALLREDUCE);
   EXPECT_FALSE(ResponseCache::SameSignature(model, other_algorithm));
+  EXPECT_TRUE(ResponseCache::Cacheable(Signature("r", 4, proto::REDUCESCATTER)));
   EXPECT_FALSE(ResponseCache::Cacheable(Signature("a", 1, proto::ALLGATHER)));
+  EXPECT_FALSE(ResponseCache::Cacheable(Signature("s", 4, proto::ALLTOALL)));
   EXPECT_FALSE(ResponseCache(0).enabled());
 }
 

@@ -66,6 +66,34 @@ TEST(ResponseCacheMpiTest, RepeatedShuffledStepsHitTheCache) {
   }
 }
 
+TEST(ResponseCacheMpiTest, RepeatedReducescattersHitTheCache) {
+  const Topology& t = HiloTestTopology();
+  constexpr int kSteps = 10;
+  const CacheStats before = *HiloTestContext().ResponseCacheStats();
+  for (int step = 0; step < kSteps; ++step) {
+    std::vector<int64_t> data(2 * t.world_size, t.world_rank + step);  // 2 rows per rank
+    CollectiveOptions options;
+    options.reduce_op = ReduceOp::kSum;
+    absl::StatusOr<Handle> handle = HiloTestContext().Reducescatter(
+        "cached.reducescatter", {data.data(), DataType::kInt64, {2 * t.world_size}}, options);
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    ASSERT_TRUE(handle->Wait(kOperationTimeout).ok());
+    const int64_t expected = t.world_size * (t.world_size - 1) / 2 + t.world_size * step;
+    ASSERT_EQ(handle->output().size(), 2 * sizeof(int64_t));
+    const int64_t* block = reinterpret_cast<const int64_t*>(handle->output().data());
+    EXPECT_EQ(block[0], expected) << "step " << step;
+    EXPECT_EQ(block[1], expected) << "step " << step;
+  }
+  const CacheStats after = *HiloTestContext().ResponseCacheStats();
+  const int64_t hits = after.hits - before.hits, misses = after.misses - before.misses;
+  EXPECT_EQ(hits + misses, kSteps);
+  if (Capacity() == 0) {
+    EXPECT_EQ(hits, 0);
+  } else {
+    EXPECT_EQ(misses, 1) << "only the first step should miss";
+  }
+}
+
 TEST(ResponseCacheMpiTest, ChangedShapeAfterCachingIsStillAMismatch) {
   const Topology& t = HiloTestTopology();
   std::vector<float> data(8, 1.0f);
