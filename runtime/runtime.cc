@@ -1025,30 +1025,27 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
                                                    ShapeToString(request.shape), " has ", count,
                                                    " elements"));
   }
-  if (request.device >= 0 && request.collective == CollectiveType::kAllgather) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", request.name, "': allgather of CUDA tensors is not supported yet (allreduce, "
-        "broadcast and averaging rounds are); copy the tensor to host memory"));
-  }
-  if (request.collective == CollectiveType::kAllgather && request.shape.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", request.name, "': allgather concatenates along the first dimension, so the tensor "
-        "needs at least one (reshape a scalar to [1])"));
+  // Allgather, reducescatter and alltoall work along the first dimension and leave their result
+  // in a host buffer the operation owns.
+  if (request.collective == CollectiveType::kAllgather ||
+      request.collective == CollectiveType::kReducescatter ||
+      request.collective == CollectiveType::kAlltoall) {
+    const absl::string_view collective = CollectiveTypeName(request.collective);
+    if (request.device >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': ", collective, " of CUDA tensors is not supported yet "
+          "(allreduce, broadcast and averaging rounds are); copy the tensor to host memory"));
+    }
+    if (request.shape.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", request.name, "': ", collective, " works along the first dimension, so the "
+          "tensor needs at least one (reshape a scalar to [1])"));
+    }
   }
   if (request.collective == CollectiveType::kAlltoall) {
     HILO_RETURN_IF_ERROR(ValidateAlltoallRequest(request));
   }
   if (request.collective == CollectiveType::kReducescatter) {
-    if (request.device >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", request.name, "': reducescatter of CUDA tensors is not supported yet (allreduce, "
-          "broadcast and averaging rounds are); copy the tensor to host memory"));
-    }
-    if (request.shape.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", request.name, "': reducescatter splits the first dimension among the ranks, so "
-          "the tensor needs at least one (reshape a scalar to [1])"));
-    }
     if (request.reduce_op != ReduceOp::kSum && request.reduce_op != ReduceOp::kAverage) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", request.name, "': reducescatter sums or averages, not ",
@@ -1067,16 +1064,6 @@ absl::Status Runtime::ValidateRequest(const TensorRequest& request) const {
 }
 
 absl::Status Runtime::ValidateAlltoallRequest(const TensorRequest& request) const {
-  if (request.device >= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", request.name, "': alltoall of CUDA tensors is not supported yet (allreduce, "
-        "broadcast and averaging rounds are); copy the tensor to host memory"));
-  }
-  if (request.shape.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", request.name, "': alltoall splits the first dimension among the ranks, so the "
-        "tensor needs at least one (reshape a scalar to [1])"));
-  }
   const int size = topology_.CommunicatorSize(request.communicator);
   const std::string where =
       absl::StrCat("the ", CommunicatorKindName(request.communicator), " communicator's ", size,
