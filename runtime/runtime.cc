@@ -123,6 +123,7 @@ void Runtime::CoordinatorMain() {
   hierarchical_world_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& shm : shm_) shm.reset();
+  tcp_cross_.reset();
   for (auto& communicator : communicators_) communicator.reset();
   session_.reset();
 }
@@ -223,7 +224,10 @@ absl::Status Runtime::InitializeOnCoordinator() {
     }
     controller.set_member_world_ranks(std::move(member_world_ranks));
     transport::Communicator* data = communicator;
-    if (config_.shm_allreduce && communicator->size() > 1) {
+    const bool cross = kind == CommunicatorKind::kCross;
+    const bool tcp_forced =
+        cross && config_.cross_transport == RuntimeConfig::CrossTransport::kTcp;
+    if (config_.shm_allreduce && communicator->size() > 1 && !tcp_forced) {
       // Collective over the communicator; every member reaches the same decision.
       absl::StatusOr<std::unique_ptr<transport::ShmCommunicator>> shm =
           transport::ShmCommunicator::Create(communicator, communicator,
@@ -235,6 +239,26 @@ absl::Status Runtime::InitializeOnCoordinator() {
         HILO_LOG(logger_, LogLevel::kInfo, "allreduce over MPI: ", shm.status().message());
       } else {
         return shm.status();
+      }
+    }
+    // Across machines the cross allreduces (every averaging round's step between groups) take
+    // the TCP ring: MPI's TCP path polls, and polling ranks starve the kernel's network work
+    // (runtime/transport/tcp/tcp_communicator.h). Every member reaches the same decision: the
+    // shared-memory one above is rank 0's.
+    if (cross && data == communicator && communicator->size() > 1 &&
+        config_.cross_transport != RuntimeConfig::CrossTransport::kMpi) {
+      absl::StatusOr<std::unique_ptr<transport::TcpCommunicator>> tcp =
+          transport::TcpCommunicator::Create(communicator, config_.socket_interface,
+                                             peer_timeout);
+      if (tcp.ok()) {
+        data = (tcp_cross_ = *std::move(tcp)).get();
+        HILO_LOG(logger_, LogLevel::kInfo, communicator->name(), ": allreduces over the TCP ring");
+      } else if (!tcp_forced && absl::IsFailedPrecondition(tcp.status())) {
+        HILO_LOG(logger_, LogLevel::kWarning, communicator->name(),
+                 ": allreduces over MPI, the TCP ring could not be set up: ",
+                 tcp.status().message());
+      } else {
+        return tcp.status();
       }
     }
     counted_[static_cast<int>(kind)] = std::make_unique<transport::CountingCommunicator>(data);

@@ -49,6 +49,7 @@
 #include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/mpi/mpi_session.h"
 #include "runtime/transport/shm/shm_communicator.h"
+#include "runtime/transport/tcp/tcp_communicator.h"
 
 namespace hilo {
 
@@ -185,6 +186,9 @@ class Runtime final : public StatusSource {
   // Shared-memory allreduce over each communicator whose ranks share a machine (else null);
   // wraps the MPI communicator above for the data plane.
   std::array<std::unique_ptr<transport::ShmCommunicator>, kNumCommunicatorKinds> shm_;
+  // The TCP ring the cross communicator's allreduces take when its ranks are on several
+  // machines (HILO_CROSS_TRANSPORT); wraps the MPI cross communicator. Null otherwise.
+  std::unique_ptr<transport::TcpCommunicator> tcp_cross_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
   const absl::Time started_at_ = absl::Now();

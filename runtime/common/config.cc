@@ -79,6 +79,24 @@ absl::Status ApplyShmAllreduce(absl::string_view value, RuntimeConfig* config) {
   return ParseFlag("HILO_SHM_ALLREDUCE", value, &config->shm_allreduce);
 }
 
+absl::Status ApplyCrossTransport(absl::string_view value, RuntimeConfig* config) {
+  if (value == "auto") {
+    config->cross_transport = RuntimeConfig::CrossTransport::kAuto;
+  } else if (value == "tcp") {
+    config->cross_transport = RuntimeConfig::CrossTransport::kTcp;
+  } else if (value == "mpi") {
+    config->cross_transport = RuntimeConfig::CrossTransport::kMpi;
+  } else {
+    return BadValue("HILO_CROSS_TRANSPORT", value, "auto, tcp or mpi");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplySocketInterface(absl::string_view value, RuntimeConfig* config) {
+  config->socket_interface = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyFusionThreshold(absl::string_view value, RuntimeConfig* config) {
   int64_t bytes = 0;
   if (!absl::SimpleAtoi(value, &bytes) || bytes < 0) {
@@ -207,6 +225,16 @@ constexpr ConfigOption kRegistry[] = {
      "shared-memory segment (two barriers per MiB, waits sleep on a futex) instead of MPI; "
      "0 = always MPI.",
      &ApplyShmAllreduce},
+    {"HILO_CROSS_TRANSPORT", "auto",
+     "How allreduces on the cross communicator (the averaging rounds' and the hierarchical "
+     "allreduce's step between groups) travel: auto = over hilo's TCP ring (pipelined, waits "
+     "sleep in the kernel) when the cross ranks are on several machines, else through shared "
+     "memory; tcp = always the TCP ring (loopback on one machine); mpi = MPI's own path.",
+     &ApplyCrossTransport},
+    {"HILO_SOCKET_IFNAME", "",
+     "Network interface whose IPv4 address the TCP ring listens on (e.g. eth0, ib0); empty = the "
+     "first interface that is up and not loopback (the loopback address if there is none).",
+     &ApplySocketInterface},
     {"HILO_CACHE_CAPACITY", "1024",
      "Tensors per communicator in the response cache (LRU): a step that resubmits cached tensors "
      "negotiates with one bitwise-AND allreduce instead of the coordinator's gather and "
@@ -335,6 +363,11 @@ std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeCon
       {"HILO_FUSION_THRESHOLD", number(config.fusion_threshold_bytes)},
       {"HILO_HIERARCHICAL_ALLREDUCE", config.hierarchical_allreduce ? "1" : "0"},
       {"HILO_SHM_ALLREDUCE", config.shm_allreduce ? "1" : "0"},
+      {"HILO_CROSS_TRANSPORT",
+       config.cross_transport == RuntimeConfig::CrossTransport::kTcp   ? "tcp"
+       : config.cross_transport == RuntimeConfig::CrossTransport::kMpi ? "mpi"
+                                                                       : "auto"},
+      {"HILO_SOCKET_IFNAME", config.socket_interface},
       {"HILO_CACHE_CAPACITY", number(config.cache_capacity)},
       {"HILO_CONTROL_SPIN_US", config.control_spin
                                    ? number(absl::ToInt64Microseconds(*config.control_spin))

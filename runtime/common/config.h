@@ -50,6 +50,15 @@ struct RuntimeConfig {
   // Host allreduces among ranks of one machine go through a shared-memory segment with
   // sleeping waits (runtime/transport/shm) instead of MPI.
   bool shm_allreduce = true;
+  // How allreduces on the cross communicator travel when its ranks are on several machines:
+  // kAuto and kTcp use hilo's TCP ring (runtime/transport/tcp: sleeping waits, pipelined
+  // chunks), kMpi MPI's own path. kTcp also forces the ring when the ranks share a machine
+  // (loopback; for tests), where kAuto uses shared memory.
+  enum class CrossTransport { kAuto, kTcp, kMpi };
+  CrossTransport cross_transport = CrossTransport::kAuto;
+  // The network interface the TCP ring listens on ("eth0"); empty: the first one that is up and
+  // not loopback (NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME in NCCL and Gloo).
+  std::string socket_interface;
   // Tensors per communicator whose agreed responses are remembered, so that a repeated step
   // negotiates with one bitwise-AND allreduce. 0 disables the cache.
   int cache_capacity = 1024;

@@ -1,0 +1,446 @@
+#include "runtime/transport/tcp/tcp_communicator.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/reduce.h"
+#include "runtime/common/shard_split.h"
+#include "runtime/common/status_macros.h"
+
+namespace hilo::transport {
+namespace {
+
+// What each rank tells the others at set-up, as int64 words (the inner communicator's allgather
+// moves typed elements): whether it could listen, its IPv4 address and port, its hostname.
+constexpr int kHostWords = 8;  // 64 bytes of hostname
+constexpr int kSetupWords = 3 + kHostWords;
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+// A file descriptor closed when it goes out of scope unless released.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd = -1) : fd_(fd) {}
+  ~ScopedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+int PollMilliseconds(absl::Duration remaining) {
+  if (remaining <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(remaining) + 1, 1 << 30));
+}
+
+absl::Status SetNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return absl::InternalError(absl::StrCat("fcntl(O_NONBLOCK): ", ErrnoText(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// Waits until `fd` is ready for `events` or `deadline` passes.
+absl::Status WaitFor(int fd, short events, absl::Time deadline, absl::string_view what) {
+  while (true) {
+    pollfd entry{fd, events, 0};
+    const int ready = poll(&entry, 1, PollMilliseconds(deadline - absl::Now()));
+    if (ready > 0) return absl::OkStatus();
+    if (ready == 0) return absl::DeadlineExceededError(absl::StrCat("timed out ", what));
+    if (errno != EINTR) return absl::InternalError(absl::StrCat("poll: ", ErrnoText(errno)));
+  }
+}
+
+// Writes or reads all of `bytes` on a non-blocking socket before `deadline` (set-up only).
+absl::Status TransferAll(int fd, char* data, size_t bytes, bool sending, absl::Time deadline,
+                         absl::string_view what) {
+  while (bytes > 0) {
+    const ssize_t moved = sending ? send(fd, data, bytes, MSG_NOSIGNAL) : recv(fd, data, bytes, 0);
+    if (moved > 0) {
+      data += moved;
+      bytes -= static_cast<size_t>(moved);
+      continue;
+    }
+    if (moved == 0) return absl::UnavailableError(absl::StrCat("connection closed ", what));
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return absl::UnavailableError(absl::StrCat(what, ": ", ErrnoText(errno)));
+    }
+    HILO_RETURN_IF_ERROR(WaitFor(fd, sending ? POLLOUT : POLLIN, deadline, what));
+  }
+  return absl::OkStatus();
+}
+
+sockaddr_in MakeAddress(uint32_t ip, uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = ip;
+  address.sin_port = port;
+  return address;
+}
+
+std::string AddressText(uint32_t ip, uint16_t port) {
+  char text[INET_ADDRSTRLEN] = {};
+  in_addr in{};
+  in.s_addr = ip;
+  inet_ntop(AF_INET, &in, text, sizeof(text));
+  return absl::StrCat(text, ":", ntohs(port));
+}
+
+// Connects to `peer` and says who is calling (our rank, as 4 bytes).
+absl::StatusOr<int> ConnectTo(const sockaddr_in& peer, int32_t my_rank, absl::Time deadline) {
+  ScopedFd fd(socket(AF_INET, SOCK_STREAM, 0));
+  if (fd.get() < 0) return absl::InternalError(absl::StrCat("socket: ", ErrnoText(errno)));
+  HILO_RETURN_IF_ERROR(SetNonBlocking(fd.get()));
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&peer), sizeof(peer)) != 0) {
+    if (errno != EINPROGRESS) {
+      return absl::UnavailableError(absl::StrCat("connect: ", ErrnoText(errno)));
+    }
+    HILO_RETURN_IF_ERROR(WaitFor(fd.get(), POLLOUT, deadline, "connecting"));
+    int error = 0;
+    socklen_t length = sizeof(error);
+    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) return absl::UnavailableError(absl::StrCat("connect: ", ErrnoText(error)));
+  }
+  HILO_RETURN_IF_ERROR(TransferAll(fd.get(), reinterpret_cast<char*>(&my_rank), sizeof(my_rank),
+                                   /*sending=*/true, deadline, "sending the greeting"));
+  return fd.release();
+}
+
+// Accepts the connection of rank `expected` (checked by its greeting).
+absl::StatusOr<int> AcceptFrom(int listener, int32_t expected, absl::Time deadline) {
+  HILO_RETURN_IF_ERROR(WaitFor(listener, POLLIN, deadline, "waiting for the ring's previous rank"));
+  ScopedFd fd(accept(listener, nullptr, nullptr));
+  if (fd.get() < 0) return absl::UnavailableError(absl::StrCat("accept: ", ErrnoText(errno)));
+  HILO_RETURN_IF_ERROR(SetNonBlocking(fd.get()));
+  int32_t caller = -1;
+  HILO_RETURN_IF_ERROR(TransferAll(fd.get(), reinterpret_cast<char*>(&caller), sizeof(caller),
+                                   /*sending=*/false, deadline, "reading the greeting"));
+  if (caller != expected) {
+    return absl::InternalError(
+        absl::StrCat("expected a connection from rank ", expected, ", got one from ", caller));
+  }
+  return fd.release();
+}
+
+void TuneSocket(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> TcpCommunicator::ListenAddress(const std::string& interface) {
+  ifaddrs* interfaces = nullptr;
+  if (getifaddrs(&interfaces) != 0) {
+    return absl::InternalError(absl::StrCat("getifaddrs: ", ErrnoText(errno)));
+  }
+  std::string found;
+  for (ifaddrs* entry = interfaces; entry != nullptr && found.empty(); entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
+    if (interface.empty()) {
+      if ((entry->ifa_flags & IFF_UP) == 0 || (entry->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    } else if (interface != entry->ifa_name) {
+      continue;
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(entry->ifa_addr)->sin_addr, text,
+              sizeof(text));
+    found = text;
+  }
+  freeifaddrs(interfaces);
+  if (!found.empty()) return found;
+  if (interface.empty()) return std::string("127.0.0.1");
+  return absl::NotFoundError(
+      absl::StrCat("network interface '", interface, "' has no IPv4 address here"));
+}
+
+absl::StatusOr<std::unique_ptr<TcpCommunicator>> TcpCommunicator::Create(
+    Communicator* inner, const std::string& interface, absl::Duration timeout) {
+  const int rank = inner->rank(), size = inner->size();
+  const absl::Time deadline = absl::Now() + timeout;
+  // 1. Listen, and tell everybody where (or that this rank could not).
+  ScopedFd listener;
+  std::vector<int64_t> mine(kSetupWords, 0);
+  absl::Status local = [&]() -> absl::Status {
+    HILO_ASSIGN_OR_RETURN(const std::string ip, ListenAddress(interface));
+    sockaddr_in address = MakeAddress(0, 0);
+    if (inet_pton(AF_INET, ip.c_str(), &address.sin_addr) != 1) {
+      return absl::InternalError(absl::StrCat("bad address ", ip));
+    }
+    listener.reset(socket(AF_INET, SOCK_STREAM, 0));
+    if (listener.get() < 0) return absl::InternalError(absl::StrCat("socket: ", ErrnoText(errno)));
+    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(listener.get(), 16) != 0) {
+      return absl::UnavailableError(absl::StrCat("listening on ", ip, ": ", ErrnoText(errno)));
+    }
+    socklen_t length = sizeof(address);
+    getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    HILO_RETURN_IF_ERROR(SetNonBlocking(listener.get()));
+    mine[0] = 1;
+    mine[1] = address.sin_addr.s_addr;
+    mine[2] = address.sin_port;
+    char host[kHostWords * 8] = {};
+    gethostname(host, sizeof(host) - 1);
+    std::memcpy(&mine[3], host, sizeof(host));
+    return absl::OkStatus();
+  }();
+  std::vector<int64_t> everyone(static_cast<size_t>(kSetupWords) * size);
+  HILO_RETURN_IF_ERROR(inner->Allgather(mine.data(), kSetupWords, everyone.data(),
+                                        std::vector<int64_t>(size, kSetupWords),
+                                        DataType::kInt64));
+  std::vector<Peer> peers(size);
+  std::vector<std::string> problems;
+  for (int r = 0; r < size; ++r) {
+    const int64_t* words = &everyone[static_cast<size_t>(r) * kSetupWords];
+    char host[kHostWords * 8 + 1] = {};
+    std::memcpy(host, &words[3], kHostWords * 8);
+    peers[r].host = host;
+    peers[r].address =
+        AddressText(static_cast<uint32_t>(words[1]), static_cast<uint16_t>(words[2]));
+    if (words[0] != 1) problems.push_back(absl::StrCat("rank ", r, " could not listen"));
+  }
+  if (!problems.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "TCP ring on ", inner->name(), ": ", absl::StrJoin(problems, "; "),
+        local.ok() ? "" : absl::StrCat(" (here: ", local.message(), ")")));
+  }
+
+  // 2. Connect to the next rank (its kernel queues us until it accepts), then accept the previous.
+  ScopedFd send_fd, receive_fd;
+  const int next = (rank + 1) % size, previous = (rank + size - 1) % size;
+  local = [&]() -> absl::Status {
+    const int64_t* words = &everyone[static_cast<size_t>(next) * kSetupWords];
+    absl::StatusOr<int> connected = ConnectTo(
+        MakeAddress(static_cast<uint32_t>(words[1]), static_cast<uint16_t>(words[2])), rank,
+        deadline);
+    if (!connected.ok()) {
+      return absl::Status(connected.status().code(),
+                          absl::StrCat("to rank ", next, " at ", peers[next].address, ": ",
+                                       connected.status().message()));
+    }
+    send_fd.reset(*connected);
+    absl::StatusOr<int> accepted = AcceptFrom(listener.get(), previous, deadline);
+    if (!accepted.ok()) {
+      return absl::Status(accepted.status().code(),
+                          absl::StrCat("from rank ", previous, ": ", accepted.status().message()));
+    }
+    receive_fd.reset(*accepted);
+    TuneSocket(send_fd.get());
+    TuneSocket(receive_fd.get());
+    return absl::OkStatus();
+  }();
+  // Everybody learns whether the whole ring is up, so that no rank uses it alone.
+  const int64_t connected = local.ok() ? 1 : 0;
+  std::vector<int64_t> all_connected(size);
+  HILO_RETURN_IF_ERROR(inner->Allgather(&connected, 1, all_connected.data(),
+                                        std::vector<int64_t>(size, 1), DataType::kInt64));
+  for (int r = 0; r < size; ++r) {
+    if (all_connected[r] != 1) problems.push_back(absl::StrCat("rank ", r, " could not connect"));
+  }
+  if (!problems.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "TCP ring on ", inner->name(), ": ", absl::StrJoin(problems, "; "),
+        local.ok() ? "" : absl::StrCat(" (here: ", local.message(), ")")));
+  }
+  return std::unique_ptr<TcpCommunicator>(new TcpCommunicator(
+      inner, send_fd.release(), receive_fd.release(), std::move(peers), timeout));
+}
+
+TcpCommunicator::TcpCommunicator(Communicator* inner, int send_fd, int receive_fd,
+                                 std::vector<Peer> peers, absl::Duration timeout)
+    : ForwardingCommunicator(inner),
+      send_fd_(send_fd),
+      receive_fd_(receive_fd),
+      peers_(std::move(peers)),
+      timeout_(timeout) {}
+
+TcpCommunicator::~TcpCommunicator() {
+  close(send_fd_);
+  close(receive_fd_);
+}
+
+std::string TcpCommunicator::DescribePeer(int rank) const {
+  const Peer& peer = peers_[static_cast<size_t>(rank)];
+  return absl::StrCat("rank ", rank, " (host ", peer.host, ", ", peer.address, ")");
+}
+
+absl::Status TcpCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
+  return RingAllreduce(data, count, dtype, [dtype](void* inout, const void* in, int64_t n) {
+    kernels::SumInto(inout, in, n, dtype);
+  });
+}
+
+absl::Status TcpCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
+                                            kernels::Reduction op) {
+  return RingAllreduce(data, count, dtype, [dtype, op](void* inout, const void* in, int64_t n) {
+    kernels::ReduceInto(inout, in, n, dtype, op);
+  });
+}
+
+absl::Status TcpCommunicator::RingAllreduce(
+    void* data, int64_t count, DataType dtype,
+    absl::FunctionRef<void(void*, const void*, int64_t)> combine) {
+  HILO_RETURN_IF_ERROR(broken_);
+  const int k = size(), r = rank();
+  if (k == 1 || count == 0) return absl::OkStatus();
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  const int64_t chunk_elements = kChunkBytes / element;
+  const std::vector<int64_t> block_sizes = ShardSizes(count, k);
+  std::vector<int64_t> block_offsets(k, 0);
+  for (int b = 1; b < k; ++b) block_offsets[b] = block_offsets[b - 1] + block_sizes[b - 1];
+  const auto mod = [k](int value) { return ((value % k) + k) % k; };
+  // Step t < k-1 reduce-scatters, step t >= k-1 allgathers. The block sent at step t is the one
+  // received at step t-1, so chunk c of step t may leave once chunk c of step t-1 has arrived.
+  const int steps = 2 * (k - 1);
+  const auto sent_block = [&](int t) { return t < k - 1 ? mod(r - t) : mod(r + 1 - (t - k + 1)); };
+  const auto received_block = [&](int t) {
+    return t < k - 1 ? mod(r - t - 1) : mod(r - (t - k + 1));
+  };
+  const auto chunks = [&](int block) {
+    return (block_sizes[block] + chunk_elements - 1) / chunk_elements;
+  };
+  const auto chunk_elements_of = [&](int block, int64_t c) {
+    return std::min(chunk_elements, block_sizes[block] - c * chunk_elements);
+  };
+  char* const base = static_cast<char*>(data);
+  if (scratch_.size() < static_cast<size_t>(kChunkBytes)) scratch_.resize(kChunkBytes);
+
+  // Positions: (step, chunk, bytes of that chunk moved so far). Steps whose block is empty (count
+  // < k) have no chunks and are skipped.
+  struct Cursor {
+    int step = 0;
+    int64_t chunk = 0;
+    int64_t done = 0;
+  };
+  Cursor out, in;
+  const auto normalize = [&](Cursor& cursor, const auto& block_of) {
+    while (cursor.step < steps && cursor.chunk >= chunks(block_of(cursor.step))) {
+      ++cursor.step;
+      cursor.chunk = 0;
+    }
+  };
+  normalize(out, sent_block);
+  normalize(in, received_block);
+  // Whether chunk (step, c) has been received completely (and reduced).
+  const auto received = [&](int step, int64_t c) {
+    return in.step > step || (in.step == step && in.chunk > c);
+  };
+
+  const int next = (r + 1) % k, previous = (r + k - 1) % k;
+  absl::Time last_progress = absl::Now();
+  absl::Status status;
+  while (status.ok() && (out.step < steps || in.step < steps)) {
+    const bool can_send = out.step < steps && (out.step == 0 || received(out.step - 1, out.chunk));
+    const bool can_receive = in.step < steps;
+    pollfd entries[2];
+    int n = 0, send_entry = -1, receive_entry = -1;
+    if (can_send) {
+      send_entry = n;
+      entries[n++] = {send_fd_, POLLOUT, 0};
+    }
+    if (can_receive) {
+      receive_entry = n;
+      entries[n++] = {receive_fd_, POLLIN, 0};
+    }
+    const int ready = poll(entries, n, PollMilliseconds(last_progress + timeout_ - absl::Now()));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      status = absl::InternalError(absl::StrCat("poll: ", ErrnoText(errno)));
+      break;
+    }
+    if (ready == 0) {
+      status = absl::DeadlineExceededError(absl::StrCat(
+          "allreduce on ", name(), ": ",
+          can_receive ? absl::StrCat("no data from ", DescribePeer(previous))
+                      : absl::StrCat(DescribePeer(next), " took no data"),
+          " for ", absl::FormatDuration(timeout_),
+          ": its node or the link to it is down, or it stopped calling"));
+      break;
+    }
+    bool progressed = false;
+    if (send_entry >= 0 && entries[send_entry].revents != 0) {
+      // Send as much as the socket takes, chunk after chunk while their inputs are there.
+      while (out.step < steps && (out.step == 0 || received(out.step - 1, out.chunk))) {
+        const int block = sent_block(out.step);
+        const int64_t bytes = chunk_elements_of(block, out.chunk) * element;
+        const char* from = base + (block_offsets[block] + out.chunk * chunk_elements) * element;
+        const ssize_t sent =
+            send(send_fd_, from + out.done, static_cast<size_t>(bytes - out.done), MSG_NOSIGNAL);
+        if (sent < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            status = absl::UnavailableError(absl::StrCat("allreduce on ", name(), ": sending to ",
+                                                         DescribePeer(next), ": ",
+                                                         ErrnoText(errno)));
+          }
+          break;
+        }
+        progressed = true;
+        out.done += sent;
+        if (out.done == bytes) {
+          out.done = 0;
+          ++out.chunk;
+          normalize(out, sent_block);
+        }
+      }
+    }
+    if (status.ok() && receive_entry >= 0 && entries[receive_entry].revents != 0) {
+      while (in.step < steps) {
+        const int block = received_block(in.step);
+        const int64_t elements = chunk_elements_of(block, in.chunk);
+        const int64_t bytes = elements * element;
+        char* place = base + (block_offsets[block] + in.chunk * chunk_elements) * element;
+        const bool reducing = in.step < k - 1;
+        char* into = reducing ? scratch_.data() : place;
+        const ssize_t got = recv(receive_fd_, into + in.done, static_cast<size_t>(bytes - in.done), 0);
+        if (got <= 0) {
+          if (got < 0 && errno == EINTR) continue;
+          if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          status = absl::UnavailableError(absl::StrCat(
+              "allreduce on ", name(), ": ", DescribePeer(previous),
+              got == 0 ? " closed the connection (it exited or gave up)"
+                       : absl::StrCat(": ", ErrnoText(errno))));
+          break;
+        }
+        progressed = true;
+        in.done += got;
+        if (in.done == bytes) {
+          if (reducing) combine(place, scratch_.data(), elements);
+          in.done = 0;
+          ++in.chunk;
+          normalize(in, received_block);
+        }
+      }
+    }
+    if (progressed) last_progress = absl::Now();
+  }
+  if (!status.ok()) broken_ = status;
+  return status;
+}
+
+}  // namespace hilo::transport
