@@ -4,6 +4,9 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -109,6 +112,8 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
 
   DataPlane& group = *planes.group;
   DataPlane& cross = *planes.cross;
+  const int64_t pieces = PipelinePieces(count, planes);
+  if (pieces > 1) return AveragePipelined(flat, count, dtype, pieces, planes, before, after);
   const int shards = topology_.group_size;
   const int mine = topology_.group_rank;
   char* shard = flat + ShardOffset(count, shards, mine) * element;
@@ -128,6 +133,93 @@ absl::Status CrossGroupAverager::AverageFlat(char* flat, int64_t count, DataType
         *after += averaged_norm;
         return absl::OkStatus();
       });
+}
+
+int64_t CrossGroupAverager::PipelinePieces(int64_t count, const AveragingPlanes& planes) const {
+  // Host memory only: the device planes' communicators run on their own streams already, and a
+  // second thread must not drive them.
+  if (!concurrent_communicators_ ||
+      planes.group->communicator.memory_kind() != transport::MemoryKind::kHost ||
+      planes.cross->communicator.memory_kind() != transport::MemoryKind::kHost) {
+    return 1;
+  }
+  return std::clamp<int64_t>(count / kPipelinePieceElements, 1, kMaxPipelinePieces);
+}
+
+absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, DataType dtype,
+                                                  int64_t pieces, const AveragingPlanes& planes,
+                                                  double* before, double* after) {
+  DataPlane& group = *planes.group;
+  DataPlane& cross = *planes.cross;
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  const int shards = topology_.group_size;
+  const int mine = topology_.group_rank;
+  const std::vector<int64_t> piece_counts = ShardSizes(count, static_cast<int>(pieces));
+  std::vector<int64_t> piece_offsets(pieces, 0);
+  for (int64_t p = 1; p < pieces; ++p) piece_offsets[p] = piece_offsets[p - 1] + piece_counts[p - 1];
+  const auto shard_of = [&](int64_t p) {
+    return flat + (piece_offsets[p] + ShardOffset(piece_counts[p], shards, mine)) * element;
+  };
+
+  // The helper thread averages the pieces' shards across groups, one after another; this thread
+  // allgathers each averaged piece in the group as soon as it is ready. Different pieces touch
+  // disjoint memory, and the two threads drive different communicators.
+  absl::Mutex mu;
+  int64_t averaged = 0;         // pieces whose shard holds the average
+  absl::Status helper_status;   // the helper's first error
+  bool stop = false;            // this thread failed: the helper stops after its current piece
+  double helper_before = 0, helper_after = 0;
+  std::thread helper([&] {
+    for (int64_t p = 0; p < pieces; ++p) {
+      {
+        absl::MutexLock lock(&mu);
+        if (stop) return;
+      }
+      const int64_t shard_count = ShardSize(piece_counts[p], shards, mine);
+      absl::Status status = [&]() -> absl::Status {
+        HILO_ASSIGN_OR_RETURN(const double norm,
+                              cross.kernels.SquaredNorm(shard_of(p), shard_count, dtype));
+        helper_before += norm;
+        HILO_RETURN_IF_ERROR(cross.communicator.AllreduceSum(shard_of(p), shard_count, dtype));
+        HILO_RETURN_IF_ERROR(cross.communicator.Synchronize());
+        HILO_ASSIGN_OR_RETURN(const double averaged_norm,
+                              cross.kernels.DivideAndSquaredNorm(shard_of(p), shard_count, dtype,
+                                                                 topology_.num_groups));
+        helper_after += averaged_norm;
+        return absl::OkStatus();
+      }();
+      absl::MutexLock lock(&mu);
+      if (!status.ok()) {
+        helper_status = status;
+        return;
+      }
+      averaged = p + 1;
+    }
+  });
+  absl::Status status;
+  for (int64_t p = 0; p < pieces && status.ok(); ++p) {
+    {
+      absl::MutexLock lock(&mu);
+      const auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return averaged > p || !helper_status.ok();
+      };
+      mu.Await(absl::Condition(&ready));
+      if (averaged <= p) status = helper_status;
+    }
+    if (!status.ok()) break;
+    status = group.communicator.Allgather(shard_of(p), ShardSize(piece_counts[p], shards, mine),
+                                          flat + piece_offsets[p] * element,
+                                          ShardSizes(piece_counts[p], shards), dtype);
+    if (status.ok()) status = group.communicator.Synchronize();
+  }
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu);
+    stop = true;
+  }
+  helper.join();
+  *before += helper_before;
+  *after += helper_after;
+  return status;
 }
 
 absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(

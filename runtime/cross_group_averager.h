@@ -77,10 +77,20 @@ class CrossGroupAverager {
     return check_group_consistency || topology_.num_groups > 1;
   }
 
+  // Whether the group and cross communicators may be driven from two threads at once (the
+  // pipelined round): true when the cross transport is hilo's own (TCP ring) or MPI runs with
+  // MPI_THREAD_MULTIPLE. Off by default.
+  void set_concurrent_communicators(bool allowed) { concurrent_communicators_ = allowed; }
+
   absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
                                            AveragingAlgorithm algorithm,
                                            bool check_group_consistency,
                                            const AveragingPlanes& planes);
+
+  // Pipelined rounds (host memory, concurrent communicators allowed): a piece of at least this many elements (4 MiB of float32), at most this many pieces: each
+  // piece is one cross allreduce and one allgather, with a start-up bubble of its own.
+  static constexpr int64_t kPipelinePieceElements = int64_t{1} << 20;
+  static constexpr int64_t kMaxPipelinePieces = 8;
 
  private:
   absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors,
@@ -91,10 +101,19 @@ class CrossGroupAverager {
                            AveragingAlgorithm algorithm, const AveragingPlanes& planes,
                            double* before, double* after);
 
+  // Large host models are averaged in pieces, pipelined: while piece p's shard crosses the
+  // groups' links (on a helper thread), piece p-1 is allgathered inside the group, so the link
+  // does not wait for the group's step nor the group for the link. How many pieces for
+  // `count` elements (1: not pipelined).
+  int64_t PipelinePieces(int64_t count, const AveragingPlanes& planes) const;
+  absl::Status AveragePipelined(char* flat, int64_t count, DataType dtype, int64_t pieces,
+                                const AveragingPlanes& planes, double* before, double* after);
+
   const Topology topology_;
   transport::Communicator* const control_;
   // Host copies of device parameters for the consistency check's checksums.
   std::vector<char> staging_;
+  bool concurrent_communicators_ = false;
 };
 
 }  // namespace hilo

@@ -103,6 +103,7 @@ class RankAverager {
     return averager_.Run(tensors, algorithm, check,
                          AveragingPlanes{planes_[0].get(), planes_[1].get(), planes_[2].get()});
   }
+  void AllowConcurrentCommunicators() { averager_.set_concurrent_communicators(true); }
   const CountingKernels& kernels(CommunicatorKind kind) const {
     return *kernels_[static_cast<int>(kind)];
   }
@@ -214,6 +215,36 @@ TEST(CrossGroupAveragerTest, ShardedAveragesExactlyAcrossLayouts) {
   ExpectAveragedModel(2, 4, AveragingAlgorithm::kSharded);
   ExpectAveragedModel(4, 2, AveragingAlgorithm::kSharded);
   ExpectAveragedModel(3, 3, AveragingAlgorithm::kSharded);
+}
+
+TEST(CrossGroupAveragerTest, PipelinedRoundGivesTheUnpipelinedResultBitForBit) {
+  // Large enough for 3 pieces, not a multiple of anything: pieces and shards of unequal size.
+  const int num_groups = 3, group_size = 2;
+  const int64_t count = 3 * CrossGroupAverager::kPipelinePieceElements + 7;
+  Job job(num_groups, group_size);
+  job.Run([&](int rank, RankAverager& averager) {
+    const int group = rank / group_size;
+    std::vector<float> serial(count), pipelined(count);
+    for (int64_t i = 0; i < count; ++i) {
+      // Values whose float sum depends on the order of addition.
+      serial[i] = static_cast<float>((group + 1) * 0.1 * (i % 9973) + 1.0 / (group + 3 + i % 5));
+    }
+    pipelined = serial;
+    absl::StatusOr<AveragingRoundResult> one_piece = averager.Run(
+        {{serial.data(), DataType::kFloat32, count}}, AveragingAlgorithm::kSharded, false);
+    ASSERT_TRUE(one_piece.ok()) << one_piece.status();
+    const int64_t cross_calls = job.counters(rank, CommunicatorKind::kCross).calls;
+    averager.AllowConcurrentCommunicators();
+    absl::StatusOr<AveragingRoundResult> pieces = averager.Run(
+        {{pipelined.data(), DataType::kFloat32, count}}, AveragingAlgorithm::kSharded, false);
+    ASSERT_TRUE(pieces.ok()) << pieces.status();
+    // It really ran in pieces: one cross allreduce each.
+    EXPECT_EQ(job.counters(rank, CommunicatorKind::kCross).calls - cross_calls, 3);
+    for (int64_t i = 0; i < count; ++i) ASSERT_EQ(pipelined[i], serial[i]) << "element " << i;
+    EXPECT_NEAR(pieces->discrepancy, one_piece->discrepancy, 1e-9 * one_piece->discrepancy);
+    EXPECT_GT(pieces->discrepancy, 0);
+    EXPECT_EQ(pieces->elements, count);
+  });
 }
 
 TEST(CrossGroupAveragerTest, BaselineGivesTheSameResult) {

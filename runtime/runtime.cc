@@ -285,6 +285,8 @@ absl::Status Runtime::InitializeOnCoordinator() {
       config_.hierarchical_allreduce, peer_timeout);
   averager_ = std::make_unique<CrossGroupAverager>(
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get());
+  // The pipelined round drives the group and cross communicators from two threads.
+  averager_->set_concurrent_communicators(tcp_cross_ != nullptr || mpi_threads_supported_);
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
   if (!config_.timeline_path.empty()) {
     const absl::Status started = StartTimeline(config_.timeline_path, /*mark_cycles=*/false);

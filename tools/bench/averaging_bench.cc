@@ -1,6 +1,9 @@
 // Benchmark of one cross-group averaging round: hilo's sharded algorithm, hilo's baseline
-// (world allreduce / P), and the sharded algorithm written directly against MPI here (the floor
-// for hilo's overhead), measured in one MPI job. The direct version runs while hilo is stopped,
+// (world allreduce / P), and two references written directly against MPI here — the same sharded
+// algorithm, and one plain MPI_Allreduce of the whole model over all ranks (what a user would
+// write instead) — measured in one MPI job. With --link-gbit (the rate of each node's link, on
+// emulated nodes), also the link-bound time: the bytes the sharded round must send out of each
+// node, 2 (k-1)/k * 4N, divided by the rate. The direct version runs while hilo is stopped,
 // so that it has the machine to itself: what hilo adds, its coordinator thread included, shows up
 // in hilo's numbers only. Direct and hilo blocks alternate (hilo starts and stops each time) so
 // that the machine's drift does not favour either.
@@ -26,6 +29,8 @@
 ABSL_FLAG(std::string, sizes, "1M,10M,25M", "model sizes in float32 elements (K and M suffixes)");
 ABSL_FLAG(int, rounds, 9, "timed rounds per algorithm and size, in all");
 ABSL_FLAG(int, warmup, 1, "untimed rounds before each block");
+ABSL_FLAG(double, link_gbit, 0,
+          "each node's link rate in Gbit/s, for the link-bound column (0: not printed)");
 ABSL_FLAG(int, blocks, 3,
           "the rounds are split into this many alternating blocks of direct MPI and hilo");
 
@@ -92,13 +97,18 @@ int main(int argc, char** argv) {
 
   // Alternating blocks: the direct version with the machine to itself (hilo stopped), then hilo
   // started, measured, and stopped. Alternating spreads the machine's drift over all three.
-  std::vector<std::vector<double>> direct(sizes.size()), sharded(sizes.size()), baseline(sizes.size());
+  std::vector<std::vector<double>> direct(sizes.size()), world_mpi(sizes.size()),
+      sharded(sizes.size()), baseline(sizes.size());
   const int per_block = std::max(1, rounds / blocks);
   for (int block = 0; block < blocks; ++block) {
     for (size_t s = 0; s < sizes.size(); ++s) {
       std::vector<float> model(sizes[s], static_cast<float>(world_rank / group_size));
       hilo::Append(&direct[s], hilo::bench::RoundSeconds([&] { hilo::DirectShardedRound(model, group, cross, num_groups); },
                                       warmup, per_block));
+      hilo::Append(&world_mpi[s], hilo::bench::RoundSeconds([&] {
+        MPI_Allreduce(MPI_IN_PLACE, model.data(), static_cast<int>(model.size()), MPI_FLOAT, MPI_SUM,
+                      MPI_COMM_WORLD);
+      }, warmup, per_block));
     }
     absl::StatusOr<std::unique_ptr<hilo::Context>> hilo = hilo::Context::Init(*config);
     if (!hilo.ok()) {
@@ -129,19 +139,51 @@ int main(int argc, char** argv) {
   }
 
   if (world_rank == 0) {
-    std::printf("averaging round, P = %d as %d groups x %d, median of %d rounds (ms)\n",
-                world_size, num_groups, group_size, per_block * blocks);
-    std::printf("%10s %12s %14s %12s %16s %18s\n", "elements", "hilo-sharded", "hilo-baseline",
-                "mpi-sharded", "baseline/sharded", "sharded/mpi-direct");
+    const double link_gbit = absl::GetFlag(FLAGS_link_gbit);
+    std::printf("averaging round, P = %d as %d groups x %d, median [min-max] of %d rounds in %d "
+                "alternating blocks (ms)\n",
+                world_size, num_groups, group_size, per_block * blocks, blocks);
+    std::printf("%10s %22s %22s %22s %22s %10s %9s %9s %9s\n", "elements", "hilo-sharded",
+                "hilo-baseline", "mpi-sharded", "mpi-world-allreduce", "link-bound", "of-bound",
+                "mpi-shd/", "mpi-wld/");
+    const auto cell = [](const std::vector<double>& seconds) {
+      char text[64];
+      std::snprintf(text, sizeof(text), "%.1f [%.1f-%.1f]", hilo::bench::Median(seconds) * 1e3,
+                    *std::min_element(seconds.begin(), seconds.end()) * 1e3,
+                    *std::max_element(seconds.begin(), seconds.end()) * 1e3);
+      return std::string(text);
+    };
     for (size_t s = 0; s < sizes.size(); ++s) {
-      const double h = hilo::bench::Median(sharded[s]), b = hilo::bench::Median(baseline[s]), d = hilo::bench::Median(direct[s]);
-      std::printf("%10lld %12.2f %14.2f %12.2f %15.2fx %17.2fx\n", static_cast<long long>(sizes[s]),
-                  h * 1e3, b * 1e3, d * 1e3, b / h, h / d);
-      std::printf("JSON {\"world_size\": %d, \"num_groups\": %d, \"group_size\": %d, \"elements\": %lld, "
-                  "\"hilo_sharded_ms\": %.3f, \"hilo_baseline_ms\": %.3f, \"mpi_sharded_ms\": %.3f, "
-                  "\"baseline_over_sharded\": %.3f, \"sharded_over_mpi\": %.3f}\n",
-                  world_size, num_groups, group_size, static_cast<long long>(sizes[s]), h * 1e3,
-                  b * 1e3, d * 1e3, b / h, h / d);
+      const double h = hilo::bench::Median(sharded[s]), b = hilo::bench::Median(baseline[s]),
+                   d = hilo::bench::Median(direct[s]), w = hilo::bench::Median(world_mpi[s]);
+      // Bytes out of each node per sharded round: every member sends 2 (k-1)/k of its shard.
+      const double node_bytes = 2.0 * (num_groups - 1) / num_groups * 4.0 * sizes[s];
+      const double bound = link_gbit > 0 ? node_bytes * 8 / (link_gbit * 1e9) : 0;
+      std::printf("%10lld %22s %22s %22s %22s %10.1f %8.0f%% %8.2fx %8.2fx\n",
+                  static_cast<long long>(sizes[s]), cell(sharded[s]).c_str(),
+                  cell(baseline[s]).c_str(), cell(direct[s]).c_str(), cell(world_mpi[s]).c_str(),
+                  bound * 1e3, bound > 0 ? 100 * bound / h : 0.0, d / h, w / h);
+      const auto range = [](const std::vector<double>& seconds) {
+        return std::make_pair(*std::min_element(seconds.begin(), seconds.end()) * 1e3,
+                              *std::max_element(seconds.begin(), seconds.end()) * 1e3);
+      };
+      const auto [hmin, hmax] = range(sharded[s]);
+      const auto [dmin, dmax] = range(direct[s]);
+      const auto [wmin, wmax] = range(world_mpi[s]);
+      std::printf("JSON {\"world_size\": %d, \"num_groups\": %d, \"group_size\": %d, "
+                  "\"elements\": %lld, \"rounds\": %zu, \"link_gbit\": %g, "
+                  "\"hilo_sharded_ms\": %.3f, \"hilo_sharded_min_ms\": %.3f, "
+                  "\"hilo_sharded_max_ms\": %.3f, \"hilo_baseline_ms\": %.3f, "
+                  "\"mpi_sharded_ms\": %.3f, \"mpi_sharded_min_ms\": %.3f, "
+                  "\"mpi_sharded_max_ms\": %.3f, \"mpi_world_allreduce_ms\": %.3f, "
+                  "\"mpi_world_allreduce_min_ms\": %.3f, \"mpi_world_allreduce_max_ms\": %.3f, "
+                  "\"link_bound_ms\": %.3f, \"fraction_of_link_bound\": %.3f, "
+                  "\"mpi_sharded_over_hilo\": %.3f, \"mpi_world_over_hilo\": %.3f, "
+                  "\"baseline_over_sharded\": %.3f}\n",
+                  world_size, num_groups, group_size, static_cast<long long>(sizes[s]),
+                  sharded[s].size(), link_gbit, h * 1e3, hmin, hmax, b * 1e3, d * 1e3, dmin, dmax,
+                  w * 1e3, wmin, wmax, bound * 1e3, bound > 0 ? bound / h : 0.0, d / h, w / h,
+                  b / h);
     }
     std::fflush(stdout);
   }

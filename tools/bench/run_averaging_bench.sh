@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Runs the averaging benchmark in the layouts of issue 3: P = 8 as 2 groups x 4 and 4 groups x 2,
-# models of 1M, 10M and 25M float32 values (tools/bench/averaging_bench.cc). Prints each layout's
-# table and writes all rows as a JSON array.
-#   tools/bench/run_averaging_bench.sh [--json FILE] [--emulated-nodes RATE] [-- benchmark flags]
-# --emulated-nodes RATE puts each group on its own emulated node (tools/netns/emulated_nodes.sh,
-# root only) whose link is limited to RATE (e.g. 1gbit); without it all ranks share one node.
+# Runs the averaging benchmark (tools/bench/averaging_bench.cc), prints each layout's table and
+# writes all rows as a JSON array.
+#   tools/bench/run_averaging_bench.sh [--json FILE] [--emulated-nodes] [-- benchmark flags]
+# Without --emulated-nodes: one machine, P = 8 as 2 groups x 4 and 4 groups x 2.
+# With --emulated-nodes (root only): each group on its own emulated node
+# (tools/netns/emulated_nodes.sh), 2 and 4 nodes x 4 ranks, with links of 1 Gbit/s, 10 Gbit/s and
+# 1 Gbit/s with 0.5 ms delay; default sizes 1M, 4M and 16M float32 values.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 json_out=averaging_bench.json
-rate=""
+emulated=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) json_out="$2"; shift 2 ;;
-    --emulated-nodes) rate="$2"; shift 2 ;;
+    --emulated-nodes) emulated=1; shift ;;
     --) shift; break ;;
     *) echo "run_averaging_bench.sh: unknown argument '$1' (see the header)" >&2; exit 2 ;;
   esac
@@ -24,19 +25,26 @@ bench="$PWD/bazel-bin/tools/bench/averaging_bench"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 rows=()
-for group_size in 4 2; do
-  if [ -n "$rate" ]; then
-    echo "[$(( 8 / group_size )) emulated nodes x $group_size ranks, links limited to $rate]"
-    output=$(tools/netns/emulated_nodes.sh --nodes $(( 8 / group_size )) --slots "$group_size" \
-      --rate "$rate" -- "$bench" "$@")
-  else
-    output=$(mpirun -np 8 --oversubscribe --bind-to none \
-      --mca btl self,vader --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1 \
-      -x HILO_GROUP_SIZE="$group_size" "$bench" "$@")
-  fi
-  grep -v '^JSON ' <<<"$output"
+collect() {
+  grep -v '^JSON ' <<<"$1"
   echo
-  while IFS= read -r line; do rows+=("${line#JSON }"); done < <(grep '^JSON ' <<<"$output")
-done
+  while IFS= read -r line; do rows+=("${line#JSON }"); done < <(grep '^JSON ' <<<"$1")
+}
+if [ "$emulated" -eq 1 ]; then
+  for link in 1gbit:0ms:1 10gbit:0ms:10 1gbit:0.5ms:1; do
+    IFS=: read -r rate delay gbit <<<"$link"
+    for nodes in 2 4; do
+      echo "[$nodes emulated nodes x 4 ranks, links of $rate, delay $delay]"
+      collect "$(tools/netns/emulated_nodes.sh --nodes "$nodes" --slots 4 --rate "$rate" \
+        --delay "$delay" -- "$bench" --sizes=1M,4M,16M --link_gbit="$gbit" "$@")"
+    done
+  done
+else
+  for group_size in 4 2; do
+    collect "$(mpirun -np 8 --oversubscribe --bind-to none \
+      --mca btl self,vader --mca btl_vader_single_copy_mechanism none --mca mpi_yield_when_idle 1 \
+      -x HILO_GROUP_SIZE="$group_size" "$bench" "$@")"
+  done
+fi
 { echo "["; for i in "${!rows[@]}"; do sep=","; [ "$i" -eq $(( ${#rows[@]} - 1 )) ] && sep=""; echo "  ${rows[$i]}$sep"; done; echo "]"; } > "$json_out"
 echo "JSON written to $json_out"
