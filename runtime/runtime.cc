@@ -228,10 +228,14 @@ absl::Status Runtime::InitializeOnCoordinator() {
     const bool tcp_forced =
         cross && config_.cross_transport == RuntimeConfig::CrossTransport::kTcp;
     if (config_.shm_allreduce && communicator->size() > 1 && !tcp_forced) {
-      // Collective over the communicator; every member reaches the same decision.
+      // Collective over the communicator; every member reaches the same decision. Its waits
+      // give up after twice the peer timeout: a member waiting here for one that is stuck
+      // behind a lost link to another node learns the cause from that member (which aborts
+      // the segment naming the node, after peer_timeout) instead of timing out first, blind.
       absl::StatusOr<std::unique_ptr<transport::ShmCommunicator>> shm =
           transport::ShmCommunicator::Create(communicator, communicator,
-                                             transport::ShmCommunicator::ThisNode(), peer_timeout);
+                                             transport::ShmCommunicator::ThisNode(),
+                                             2 * peer_timeout);
       if (shm.ok()) {
         data = (shm_[static_cast<int>(kind)] = *std::move(shm)).get();
       } else if (absl::IsFailedPrecondition(shm.status()) ||
@@ -960,6 +964,15 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
                                    response.check_group_consistency(), *planes)
                   : planes.status();
   if (!result.ok()) {
+    // A peer on another node stopped moving data (its node or link is down) or hung up: this
+    // rank leaves the round, and the members of its node waiting for it in the shared-memory
+    // segment must learn it now, with the reason, rather than wait out their own timeout.
+    if (tcp_cross_ != nullptr &&
+        (absl::IsDeadlineExceeded(result.status()) || absl::IsUnavailable(result.status()))) {
+      for (auto& shm : shm_) {
+        if (shm != nullptr) shm->Abort(result.status());
+      }
+    }
     entry.operation->Complete(result.status());
     return;
   }

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ ABSL_FLAG(bool, progress, false,
 ABSL_FLAG(double, progress_interval_s, 10, "seconds between progress lines");
 ABSL_FLAG(std::string, timeline, "", "write rank 0's Chrome-trace timeline to this file (HILO_TIMELINE)");
 ABSL_FLAG(bool, check_build, false, "print which transports and features this build has, and exit");
+ABSL_FLAG(double, abort_grace_s, 30,
+          "once mpirun has said the job failed, seconds to wait for it to end the job before "
+          "hilorun stops mpirun itself (a node that cannot be reached keeps mpirun waiting)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "the mpirun to use");
 ABSL_FLAG(std::string, mpirun_args, "", "extra arguments for mpirun, separated by spaces");
 
@@ -228,7 +232,8 @@ struct JobResult {
 
 // Runs the plan's mpirun, forwarding signals and relaying its stderr.
 // `progress_port` > 0: report progress from that endpoint every `progress_interval`.
-JobResult RunJob(const LaunchPlan& plan, int progress_port, absl::Duration progress_interval) {
+JobResult RunJob(const LaunchPlan& plan, int progress_port, absl::Duration progress_interval,
+                 absl::Duration abort_grace) {
   // The signals to forward are blocked here and collected with sigtimedwait, so no handler (and
   // no global state for it) is needed; the child unblocks them before exec.
   sigset_t forwarded;
@@ -272,6 +277,8 @@ JobResult RunJob(const LaunchPlan& plan, int progress_port, absl::Duration progr
   std::string partial_line;
   bool relaying = true;
   JobResult result;
+  // When mpirun said the job failed, and when hilorun sent it SIGTERM because it did not end it.
+  std::optional<absl::Time> failed_at, terminated_at;
   while (true) {
     if (relaying) {
       pollfd readable = {stderr_pipe[0], POLLIN, 0};
@@ -285,9 +292,28 @@ JobResult RunJob(const LaunchPlan& plan, int progress_port, absl::Duration progr
       kill(child, signal_number);
     }
     int status = 0;
-    if (waitpid(child, &status, WNOHANG) != child) continue;
+    if (waitpid(child, &status, WNOHANG) != child) {
+      // mpirun ends a failed job by telling every node's daemon to kill its ranks; a daemon on a
+      // node it can no longer reach never answers, and mpirun waits forever. The ranks there
+      // fail on their own (hilo's transport deadlines); the launcher must end too.
+      if (!failed_at.has_value() && report.JobFailed()) failed_at = absl::Now();
+      if (failed_at.has_value() && !terminated_at.has_value() &&
+          absl::Now() - *failed_at > abort_grace) {
+        std::fprintf(stderr,
+                     "hilorun: mpirun has not ended the failed job %s after the failure (a node "
+                     "may be unreachable); stopping it\n",
+                     absl::FormatDuration(abort_grace).c_str());
+        kill(child, SIGTERM);
+        terminated_at = absl::Now();
+      } else if (terminated_at.has_value() && absl::Now() - *terminated_at > absl::Seconds(5)) {
+        kill(child, SIGKILL);
+      }
+      continue;
+    }
     if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) result.status = 128 + WTERMSIG(status);
+    // Stopped by us after the failure: the job's status is the failure, not our signal.
+    if (terminated_at.has_value() && result.status == 0) result.status = 1;
     break;
   }
   // mpirun has exited; what it wrote last is still in the pipe (its own children never held it).
@@ -307,7 +333,7 @@ int Main(int argc, char** argv) {
       args,
       {"np", "H", "hostfile", "group_size", "averaging_period", "warmup_steps",
        "fusion_threshold_mb", "cycle_time_ms", "log_level", "timeline", "status_port",
-       "status_address", "progress_interval_s", "mpirun", "mpirun_args"},
+       "status_address", "progress_interval_s", "abort_grace_s", "mpirun", "mpirun_args"},
       {"check_build", "progress", "hierarchical_allreduce", "help", "helpfull", "version"});
   if (!split.ok()) return Fail(split.status().message());
   absl::SetProgramUsageMessage(
@@ -393,7 +419,8 @@ int Main(int argc, char** argv) {
   }
   const JobResult result =
       RunJob(*plan, progress_port,
-             absl::Seconds(std::max(0.1, absl::GetFlag(FLAGS_progress_interval_s))));
+             absl::Seconds(std::max(0.1, absl::GetFlag(FLAGS_progress_interval_s))),
+             absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_abort_grace_s))));
   if (result.status != 0) {
     std::fprintf(stderr, "hilorun: the job failed (exit status %d)%s%s\n", result.status,
                  result.who_failed.empty() ? "" : ": ", result.who_failed.c_str());

@@ -250,6 +250,11 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
 void FailureReport::AddLine(absl::string_view line) {
   if (!summary_.empty()) return;  // the first failure is the cause; later ones are its echoes
   line = absl::StripAsciiWhitespace(line);
+  // "Per user-direction, the job has been aborted." comes first when a rank exits non-zero.
+  if (absl::StrContains(line, "the job has been aborted") ||
+      absl::StrContains(line, "mpirun noticed that process")) {
+    job_failed_ = true;
+  }
   // "mpirun noticed that process rank 1 with PID 4242 on node n1 exited on signal 9 (Killed)."
   constexpr absl::string_view kNoticed = "mpirun noticed that process rank ";
   if (absl::StartsWith(line, kNoticed)) {
@@ -283,6 +288,7 @@ void FailureReport::AddLine(absl::string_view line) {
   if (pending_rank_ >= 0 && absl::ConsumePrefix(&rest, "Exit code:")) {
     summary_ = absl::StrCat("rank ", pending_rank_, " exited with status ",
                             absl::StripAsciiWhitespace(rest));
+    job_failed_ = true;
   }
 }
 

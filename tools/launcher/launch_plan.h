@@ -83,9 +83,13 @@ class FailureReport {
   // "rank 1 (pid 4242, node n1) was killed by signal 9 (Killed)", "rank 0 exited with status 7",
   // or empty when mpirun's output named no rank.
   std::string Summary() const { return summary_; }
+  // Whether mpirun has said that the job failed (a rank exited non-zero or was killed, or
+  // mpirun aborted the job), even if it has not yet named the rank.
+  bool JobFailed() const { return job_failed_; }
 
  private:
   std::string summary_;
+  bool job_failed_ = false;
   int pending_rank_ = -1;  // "Process name: [[job,1],N]" seen, its "Exit code:" line not yet
 };
 

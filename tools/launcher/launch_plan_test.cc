@@ -187,6 +187,21 @@ TEST(FailureReportTest, NamesTheFirstFailedRank) {
   quiet.AddLine("Exit code: 3");  // no process named before it
   quiet.AddLine("some program output");
   EXPECT_EQ(quiet.Summary(), "");
+  EXPECT_FALSE(quiet.JobFailed());
+  EXPECT_TRUE(killed.JobFailed());
+  EXPECT_TRUE(exited.JobFailed());
+}
+
+TEST(FailureReportTest, KnowsTheJobFailedBeforeMpirunNamesTheRank) {
+  // What mpirun prints at once when a rank exits non-zero; the rank's name comes only once every
+  // daemon has reported, which a daemon on an unreachable node never does.
+  FailureReport aborted;
+  for (const char* line : {"Primary job  terminated normally, but 1 process returned",
+                           "a non-zero exit code. Per user-direction, the job has been aborted."}) {
+    aborted.AddLine(line);
+  }
+  EXPECT_TRUE(aborted.JobFailed());
+  EXPECT_EQ(aborted.Summary(), "");
 }
 
 }  // namespace

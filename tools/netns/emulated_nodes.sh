@@ -5,7 +5,7 @@
 # namespace. Needs root (ip netns, tc). Everything is removed on exit, even on failure.
 #
 #   emulated_nodes.sh [--nodes N] [--slots S] [--rate 1gbit] [--delay 0ms] [--hilorun PATH]
-#                     -- PROGRAM [ARGS...]
+#                     [--link-down NODE:SECONDS] -- PROGRAM [ARGS...]
 #
 # PROGRAM runs as N*S ranks (S per node) via mpirun inside node 1 — or, with --hilorun, through
 # `hilorun -np N*S -H node1:S,... ARGS...` (then the arguments after -- start with hilorun's own
@@ -13,6 +13,9 @@
 # environment reach every rank. Within a node ranks use shared memory; between nodes, TCP over
 # the limited link. The default group is a node, so a group's allreduces stay inside a namespace
 # and cross-group rounds cross the link.
+# --link-down NODE:SECONDS takes node NODE's link down that many seconds after the job starts (a
+# node or its cable lost mid-job). On exit, any process still running on a node is reported
+# ("still running on nodeN: ...") and killed, so that nothing outlives the harness.
 set -euo pipefail
 
 nodes=2
@@ -20,6 +23,7 @@ slots=2
 rate=1gbit
 delay=0ms
 hilorun=""
+link_down=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2"; shift 2 ;;
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --rate) rate="$2"; shift 2 ;;
     --delay) delay="$2"; shift 2 ;;
     --hilorun) hilorun="$(realpath "$2")"; shift 2 ;;
+    --link-down) link_down="$2"; shift 2 ;;
     --) shift; break ;;
     *) echo "emulated_nodes.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -42,7 +47,16 @@ subnet="10.$(( ($$ >> 8) % 200 + 20 )).$(( $$ % 250 )).0"
 subnet_prefix="${subnet%.0}"
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/hilo-netns.XXXXXX")
 
+link_down_pid=""
 cleanup() {
+  if [ -n "$link_down_pid" ]; then pkill -P "$link_down_pid" 2>/dev/null || true; kill "$link_down_pid" 2>/dev/null || true; fi
+  for i in $(seq 1 "$nodes"); do
+    pids=$(ip netns pids "${prefix}n$i" 2>/dev/null | xargs || true)
+    if [ -n "$pids" ]; then
+      echo "emulated_nodes.sh: still running on node$i: $(ps -o comm= -p "${pids// /,}" | xargs)" >&2
+      kill -9 $pids 2>/dev/null || true
+    fi
+  done
   for i in $(seq 1 "$nodes"); do ip netns del "${prefix}n$i" 2>/dev/null || true; done
   ip netns del "${prefix}sw" 2>/dev/null || true
   rm -rf "$workdir"
@@ -87,6 +101,16 @@ read -r _ ns name < <(grep "^\$host " "$workdir/hosts")
 exec ip netns exec "\$ns" unshare -u sh -c "hostname \$name; exec \$*"
 AGENT
 chmod +x "$workdir/agent"
+
+if [ -n "$link_down" ]; then
+  down_node="${link_down%%:*}"; down_after="${link_down#*:}"
+  [[ "$down_node" =~ ^[0-9]+$ && "$down_node" -ge 1 && "$down_node" -le "$nodes" ]] || {
+    echo "emulated_nodes.sh: --link-down NODE:SECONDS, NODE from 1 to $nodes" >&2; exit 2; }
+  ( sleep "$down_after"
+    ip -n "${prefix}n$down_node" link set eth0 down
+    echo "emulated_nodes.sh: the link of node$down_node is down" >&2 ) &
+  link_down_pid=$!
+fi
 
 forward=()
 for name in $(env | grep -o '^HILO_[A-Z_]*' || true); do forward+=(-x "$name"); done

@@ -54,6 +54,10 @@ struct ShmCommunicator::Header {
   alignas(64) std::atomic<uint32_t> arrived{0};     // members in the current barrier
   alignas(64) std::atomic<uint32_t> generation{0};  // completed barriers (the futex word)
   alignas(64) std::atomic<uint32_t> aborted{0};     // a member gave up waiting
+  // Set by the first member that aborts with a reason, before `aborted`: its rank and message.
+  std::atomic<uint32_t> reason_claimed{0};
+  int32_t reason_rank = -1;
+  char reason[1024] = {};
 };
 
 size_t ShmCommunicator::HeaderBytes() { return (sizeof(Header) + 4095) / 4096 * 4096; }
@@ -217,6 +221,11 @@ absl::Status ShmCommunicator::ArriveAndWait() {
   const absl::Time deadline = absl::Now() + timeout_;
   while (header_->generation.load(std::memory_order_acquire) == generation) {
     if (header_->aborted.load(std::memory_order_acquire) != 0) {
+      if (header_->reason_rank >= 0) {
+        return absl::AbortedError(absl::StrCat("shared-memory step on ", name(), " (rank ", rank(),
+                                               "): rank ", header_->reason_rank, " gave up: ",
+                                               header_->reason));
+      }
       return absl::AbortedError(absl::StrCat("shared-memory allreduce on ", name(), " (rank ",
                                              rank(), "): a peer gave up waiting"));
     }
@@ -231,6 +240,63 @@ absl::Status ShmCommunicator::ArriveAndWait() {
     const struct timespec sleep = absl::ToTimespec(std::min(left, kLongestSleep));
     // Returns at once if the generation has already moved on (EAGAIN): no lost wake-up.
     Futex(&header_->generation, FUTEX_WAIT, generation, &sleep);
+  }
+  return absl::OkStatus();
+}
+
+void ShmCommunicator::Abort(const absl::Status& reason) {
+  if (header_->reason_claimed.exchange(1, std::memory_order_acq_rel) == 0) {
+    const std::string text = reason.ToString();
+    const size_t length = std::min(text.size(), sizeof(header_->reason) - 1);
+    std::memcpy(header_->reason, text.data(), length);
+    header_->reason[length] = '\0';
+    header_->reason_rank = rank();
+  }
+  // The release publishes the reason to whoever sees the flag.
+  header_->aborted.store(1, std::memory_order_release);
+  Futex(&header_->generation, FUTEX_WAKE, INT_MAX, nullptr);
+  if (broken_.ok()) broken_ = absl::AbortedError(reason.ToString());
+}
+
+absl::Status ShmCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
+                                        absl::Span<const int64_t> recv_counts, DataType dtype) {
+  if (!broken_.ok()) return broken_;
+  const int members = size(), me = rank();
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  if (static_cast<int>(recv_counts.size()) != members || recv_counts[me] != send_count) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "allgather on ", name(), ": recv_counts must give each of the ", members,
+        " members' send_count"));
+  }
+  std::vector<int64_t> offsets(members, 0);
+  for (int r = 1; r < members; ++r) offsets[r] = offsets[r - 1] + recv_counts[r - 1];
+  char* const out = static_cast<char*>(recv);
+  const char* const in = static_cast<const char*>(send);
+  char* const own_block = out + offsets[me] * element;
+  if (in != own_block && send_count > 0) {
+    std::memmove(own_block, in, static_cast<size_t>(send_count * element));
+  }
+  if (members == 1) return absl::OkStatus();
+  const int64_t piece_limit = static_cast<int64_t>(slot_bytes_) / element;
+  const int64_t largest = *std::max_element(recv_counts.begin(), recv_counts.end());
+  // Every member takes the same number of rounds (recv_counts is the same everywhere), a slot's
+  // worth of each block per round.
+  for (int64_t first = 0; first < largest; first += piece_limit) {
+    const int set = next_set_;
+    next_set_ ^= 1;
+    const auto part = [&](int r) {
+      return std::max<int64_t>(0, std::min(piece_limit, recv_counts[r] - first));
+    };
+    if (part(me) > 0) {
+      std::memcpy(Slot(set, me), own_block + first * element,
+                  static_cast<size_t>(part(me) * element));
+    }
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    for (int other = 0; other < members; ++other) {
+      if (other == me || part(other) == 0) continue;
+      std::memcpy(out + (offsets[other] + first) * element, Slot(set, other),
+                  static_cast<size_t>(part(other) * element));
+    }
   }
   return absl::OkStatus();
 }

@@ -23,7 +23,13 @@
 // slots (alternating sets as above). A rank waiting for its peers to start their cycle then
 // sleeps until the last one arrives and is woken at once, instead of polling MPI.
 //
-// Every other call (allgather, broadcast, the negotiation's gather and broadcast) goes to the
+// An allgather goes through the segment too, a slot's worth of every member's block at a time:
+// copy in, one barrier, copy every other member's part out (alternating sets as above). Inside a
+// node this is the group's step of every sharded averaging round, where MPI's polling waits
+// would take the CPU from the cross-node transfer running beside it, and could not notice a
+// peer that died.
+//
+// Every other call (broadcast, the negotiation's gather and broadcast) goes to the
 // wrapped communicator and control channel. A barrier that does not complete within the timeout (a peer died or
 // stopped calling) fails with DEADLINE_EXCEEDED naming the communicator, marks the segment
 // aborted so that the peers' waits fail at once too, and leaves this communicator failing every
@@ -70,6 +76,13 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   // The same, gathering each piece from the slices and scattering the sums back to them: a fused
   // allreduce then needs no fusion buffer and no pack or unpack copies.
   absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override;
+  absl::Status Allgather(const void* send, int64_t send_count, void* recv,
+                         absl::Span<const int64_t> recv_counts, DataType dtype) override;
+
+  // This rank cannot go on (`reason`: e.g. its link to another node is down): marks the segment
+  // aborted, so that every member waiting in it, now or later, fails at once with ABORTED and
+  // the reason, instead of waiting out the timeout for a rank that will never arrive.
+  void Abort(const absl::Status& reason);
 
   // ControlChannel. Agreements of up to kControlSlotBytes go through the segment, larger ones
   // (and the gather and broadcast) through the wrapped control channel.

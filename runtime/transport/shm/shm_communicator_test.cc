@@ -213,6 +213,58 @@ TEST(ShmCommunicatorTest, AgreementsAreTheBitwiseAndOfEveryMembersWords) {
   });
 }
 
+TEST(ShmCommunicatorTest, AllgatherMatchesTheWrappedTransportInPlaceOrNot) {
+  for (int size : {2, 3, 4}) {
+    RunRanks(size, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator& inner) {
+      ASSERT_TRUE(shm.ok()) << shm.status();
+      // Blocks of unequal sizes, an empty one, and blocks of several slots (1 MiB each).
+      for (int64_t base : {int64_t{0}, int64_t{3}, int64_t{300001}}) {
+        std::vector<int64_t> counts;
+        for (int r = 0; r < size; ++r) counts.push_back(base + r * 7);
+        int64_t total = 0;
+        for (int64_t c : counts) total += c;
+        std::vector<float> mine(counts[rank]);
+        for (int64_t i = 0; i < counts[rank]; ++i) mine[i] = static_cast<float>(rank * 1e6 + i);
+        std::vector<float> gathered(total, -1.0f), expected(total, -2.0f);
+        ASSERT_TRUE((*shm)->Allgather(mine.data(), counts[rank], gathered.data(), counts,
+                                      DataType::kFloat32).ok());
+        ASSERT_TRUE(inner.Allgather(mine.data(), counts[rank], expected.data(), counts,
+                                    DataType::kFloat32).ok());
+        ASSERT_EQ(gathered, expected) << "size " << size << ", base " << base;
+        // In place: this rank's block of the output is its input.
+        std::vector<float> in_place(total, -3.0f);
+        int64_t offset = 0;
+        for (int r = 0; r < rank; ++r) offset += counts[r];
+        std::copy(mine.begin(), mine.end(), in_place.begin() + offset);
+        ASSERT_TRUE((*shm)->Allgather(in_place.data() + offset, counts[rank], in_place.data(),
+                                      counts, DataType::kFloat32).ok());
+        ASSERT_EQ(in_place, expected) << "in place, size " << size << ", base " << base;
+      }
+    });
+  }
+}
+
+TEST(ShmCommunicatorTest, AbortFailsThePeersAtOnceWithTheReason) {
+  RunRanks(3, SameNode, absl::Minutes(5), [&](int rank, auto& shm, LocalCommunicator&) {
+    ASSERT_TRUE(shm.ok()) << shm.status();
+    if (rank == 2) {
+      (*shm)->Abort(absl::DeadlineExceededError("no data from rank 1 (host node2, 10.0.0.2:1)"));
+      return;
+    }
+    // The others wait for rank 2, which will never come: they must not wait out 5 minutes.
+    const absl::Time start = absl::Now();
+    std::vector<float> block(10, 1.0f), all(30);
+    const absl::Status status = (*shm)->Allgather(block.data(), 10, all.data(), {10, 10, 10},
+                                                  DataType::kFloat32);
+    EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("rank 2 gave up"));
+    EXPECT_THAT(std::string(status.message()), HasSubstr("(host node2, 10.0.0.2:1)"));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+    // Later calls fail too.
+    EXPECT_FALSE((*shm)->AllreduceSum(block.data(), 10, DataType::kFloat32).ok());
+  });
+}
+
 TEST(ShmCommunicatorTest, OtherCollectivesGoToTheWrappedTransport) {
   RunRanks(2, SameNode, absl::Seconds(60), [&](int rank, auto& shm, LocalCommunicator&) {
     ASSERT_TRUE(shm.ok()) << shm.status();
