@@ -292,6 +292,9 @@ absl::Status Runtime::InitializeOnCoordinator() {
   // The pipelined round drives the group and cross communicators from two threads.
   averager_->set_concurrent_communicators(tcp_cross_ != nullptr || mpi_threads_supported_);
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
+  // A negotiation that waits longer than a stalled tensor may (a node or its link is gone: MPI
+  // never notices) stops the job the same way, instead of hanging it.
+  for (auto& communicator : communicators_) communicator->set_control_timeout(config_.stall_shutdown);
   if (!config_.timeline_path.empty()) {
     const absl::Status started = StartTimeline(config_.timeline_path, /*mark_cycles=*/false);
     if (!started.ok()) {

@@ -44,8 +44,11 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
        {"HILO_FUSION_THRESHOLD", "0"}, {"HILO_CACHE_CAPACITY", "0"},
        {"HILO_CONTROL_SPIN_US", "250"}, {"HILO_AVERAGING_PERIOD", "16"},
        {"HILO_WARMUP_STEPS", "100"}, {"HILO_STALL_WARNING_SECONDS", "2.5"},
-       {"HILO_STALL_SHUTDOWN_SECONDS", "30"}, {"HILO_HIERARCHICAL_ALLREDUCE", "true"}}));
+       {"HILO_STALL_SHUTDOWN_SECONDS", "30"}, {"HILO_HIERARCHICAL_ALLREDUCE", "true"},
+       {"HILO_CROSS_TRANSPORT", "mpi"}, {"HILO_SOCKET_IFNAME", "eth1"}}));
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->cross_transport, RuntimeConfig::CrossTransport::kMpi);
+  EXPECT_EQ(config->socket_interface, "eth1");
   EXPECT_TRUE(config->hierarchical_allreduce);
   EXPECT_EQ(config->group_size, 4);
   EXPECT_EQ(config->cycle_time, absl::Microseconds(2500));
@@ -71,7 +74,8 @@ TEST(ConfigTest, BadValuesNameTheVariable) {
            {"HILO_CACHE_CAPACITY", "-5"}, {"HILO_CONTROL_SPIN_US", "-1"},
            {"HILO_CONTROL_SPIN_US", "fast"}, {"HILO_AVERAGING_PERIOD", "-8"},
            {"HILO_WARMUP_STEPS", "x"}, {"HILO_STALL_WARNING_SECONDS", "0"},
-           {"HILO_STALL_SHUTDOWN_SECONDS", "-1"}, {"HILO_HIERARCHICAL_ALLREDUCE", "2"}}) {
+           {"HILO_STALL_SHUTDOWN_SECONDS", "-1"}, {"HILO_HIERARCHICAL_ALLREDUCE", "2"},
+           {"HILO_CROSS_TRANSPORT", "gloo"}}) {
     absl::StatusOr<RuntimeConfig> config = ConfigFromLookup(MapLookup({{name, value}}));
     ASSERT_FALSE(config.ok()) << name << "=" << value;
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);

@@ -7,10 +7,13 @@
 //   and the resident memory of --memory_steps steps of (b) through hilo.
 // Raw and hilo measurements alternate in --blocks blocks, hilo started and stopped for each, so
 // raw MPI has the machine to itself and drift favours neither. Times: median over the rounds of
-// the slowest rank, from a barrier. Table on stdout, one "JSON {...}" line per row for scripts.
+// the slowest rank, from a barrier. Each ratio is also taken per block (the block's medians,
+// hilo and its reference measured minutes apart at most) and given as median [min-max] over
+// the blocks. Table on stdout, one "JSON {...}" line per row for scripts.
 //   mpirun -np 4 bazel-bin/tools/bench/allreduce_bench
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -37,6 +40,24 @@ namespace {
 
 void Append(std::vector<double>* all, const std::vector<double>& more) {
   all->insert(all->end(), more.begin(), more.end());
+}
+
+// numerator / denominator per block of `per_block` consecutive rounds (each the ratio of the two
+// blocks' medians), as "median [min-max]" over the blocks.
+std::string BlockRatios(const std::vector<double>& numerator, const std::vector<double>& denominator,
+                        int per_block, double* median = nullptr) {
+  std::vector<double> ratios;
+  for (size_t first = 0; first + per_block <= numerator.size() && first + per_block <= denominator.size();
+       first += per_block) {
+    const std::vector<double> n(numerator.begin() + first, numerator.begin() + first + per_block);
+    const std::vector<double> d(denominator.begin() + first, denominator.begin() + first + per_block);
+    ratios.push_back(bench::Median(n) / bench::Median(d));
+  }
+  if (ratios.empty()) return "-";
+  const double mid = bench::Median(ratios);
+  if (median != nullptr) *median = mid;
+  return absl::StrCat(absl::SixDigits(mid), "x [", absl::SixDigits(*std::min_element(ratios.begin(), ratios.end())),
+                      "-", absl::SixDigits(*std::max_element(ratios.begin(), ratios.end())), "]");
 }
 
 // One step of (b) through hilo: enqueue every tensor, then wait for all.
@@ -168,17 +189,20 @@ int main(int argc, char** argv) {
   if (rank == 0) {
     const double bus = 2.0 * (size - 1) / size;
     std::printf("(a) allreduce of one float32 tensor, %d ranks, median of %d rounds\n", size, per_block * blocks);
-    std::printf("%10s %10s %12s %12s %10s %12s %12s %10s\n", "bytes", "raw us", "raw algbw", "raw busbw",
-                "hilo us", "hilo algbw", "hilo busbw", "hilo/raw");
+    std::printf("%10s %10s %12s %12s %10s %12s %12s %10s   %s\n", "bytes", "raw us", "raw algbw", "raw busbw",
+                "hilo us", "hilo algbw", "hilo busbw", "hilo/raw", "hilo/raw per block, median [min-max]");
     for (size_t s = 0; s < sizes.size(); ++s) {
       const double r = hilo::bench::Median(raw[s]), h = hilo::bench::Median(hilo_times[s]);
       const double raw_alg = sizes[s] / r / 1e9, hilo_alg = sizes[s] / h / 1e9;
-      std::printf("%10lld %10.1f %9.3f GB/s %9.3f GB/s %10.1f %9.3f GB/s %9.3f GB/s %9.2fx\n",
+      const std::string per_block_ratio = hilo::BlockRatios(raw[s], hilo_times[s], per_block);
+      std::printf("%10lld %10.1f %9.3f GB/s %9.3f GB/s %10.1f %9.3f GB/s %9.3f GB/s %9.2fx   %s\n",
                   static_cast<long long>(sizes[s]), r * 1e6, raw_alg, raw_alg * bus, h * 1e6, hilo_alg,
-                  hilo_alg * bus, r / h);
+                  hilo_alg * bus, r / h, per_block_ratio.c_str());
       std::printf("JSON {\"part\": \"a\", \"ranks\": %d, \"bytes\": %lld, \"raw_us\": %.2f, \"hilo_us\": %.2f, "
-                  "\"raw_busbw_gbs\": %.4f, \"hilo_busbw_gbs\": %.4f, \"hilo_over_raw_busbw\": %.3f}\n",
-                  size, static_cast<long long>(sizes[s]), r * 1e6, h * 1e6, raw_alg * bus, hilo_alg * bus, r / h);
+                  "\"raw_busbw_gbs\": %.4f, \"hilo_busbw_gbs\": %.4f, \"hilo_over_raw_busbw\": %.3f, "
+                  "\"hilo_over_raw_busbw_per_block\": \"%s\"}\n",
+                  size, static_cast<long long>(sizes[s]), r * 1e6, h * 1e6, raw_alg * bus, hilo_alg * bus, r / h,
+                  per_block_ratio.c_str());
     }
     const double p = hilo::bench::Median(per_tensor), k = hilo::bench::Median(packed),
                  h = hilo::bench::Median(hilo_step), c = hilo::bench::Median(hilo_repeat);
@@ -186,14 +210,20 @@ int main(int argc, char** argv) {
                 static_cast<long long>(step_elements * 4), size);
     std::printf("  raw MPI, one call per tensor   %8.3f\n", p * 1e3);
     std::printf("  raw MPI, one packed call       %8.3f\n", k * 1e3);
+    const std::string over_packed = hilo::BlockRatios(hilo_step, packed, per_block);
+    const std::string speedup = hilo::BlockRatios(per_tensor, hilo_step, per_block);
     std::printf("  hilo                           %8.3f   (%.2fx the packed call, %.1fx faster than per tensor)\n",
                 h * 1e3, h / k, p / h);
+    std::printf("  per block, median [min-max]: hilo / packed %s; per tensor / hilo %s\n",
+                over_packed.c_str(), speedup.c_str());
     std::printf("(c) the same step repeated       %8.3f   (hilo, every tensor seen before; %.2f "
                 "transport calls per step)\n", c * 1e3, static_cast<double>(step_calls) / std::max<int64_t>(1, step_count));
     std::printf("JSON {\"part\": \"b\", \"ranks\": %d, \"tensors\": %d, \"tensor_bytes\": %lld, \"raw_per_tensor_ms\": %.3f, "
                 "\"raw_packed_ms\": %.3f, \"hilo_ms\": %.3f, \"hilo_over_packed\": %.3f, \"per_tensor_over_hilo\": %.3f, "
-                "\"hilo_repeated_step_ms\": %.3f}\n",
-                size, step_tensors, static_cast<long long>(step_elements * 4), p * 1e3, k * 1e3, h * 1e3, h / k, p / h, c * 1e3);
+                "\"hilo_repeated_step_ms\": %.3f, \"hilo_over_packed_per_block\": \"%s\", "
+                "\"per_tensor_over_hilo_per_block\": \"%s\"}\n",
+                size, step_tensors, static_cast<long long>(step_elements * 4), p * 1e3, k * 1e3, h * 1e3, h / k, p / h, c * 1e3,
+                over_packed.c_str(), speedup.c_str());
     if (memory_steps > 0) {
       std::printf("memory: resident %.1f MiB after %d steps of (b), %.1f MiB after %d; largest growth %+.1f MiB\n",
                   rss_early / 1048576.0, std::min(1000, memory_steps), rss_end / 1048576.0,

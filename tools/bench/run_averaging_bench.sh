@@ -25,6 +25,13 @@ bench="$PWD/bazel-bin/tools/bench/averaging_bench"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 rows=()
+netem_available() {
+  local probe="hilonetem$$" ok=0
+  ip netns add "$probe" 2>/dev/null || return 1
+  ip netns exec "$probe" tc qdisc add dev lo root netem delay 1ms 2>/dev/null || ok=1
+  ip netns del "$probe"
+  return "$ok"
+}
 collect() {
   grep -v '^JSON ' <<<"$1"
   echo
@@ -33,6 +40,11 @@ collect() {
 if [ "$emulated" -eq 1 ]; then
   for link in 1gbit:0ms:1 10gbit:0ms:10 1gbit:0.5ms:1; do
     IFS=: read -r rate delay gbit <<<"$link"
+    if [ "$delay" != "0ms" ] && ! netem_available; then
+      echo "[links of $rate with $delay delay: not run, this kernel has no netem qdisc (sch_netem)]"
+      echo
+      continue
+    fi
     for nodes in 2 4; do
       echo "[$nodes emulated nodes x 4 ranks, links of $rate, delay $delay]"
       collect "$(tools/netns/emulated_nodes.sh --nodes "$nodes" --slots 4 --rate "$rate" \

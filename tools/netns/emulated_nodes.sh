@@ -5,7 +5,7 @@
 # namespace. Needs root (ip netns, tc). Everything is removed on exit, even on failure.
 #
 #   emulated_nodes.sh [--nodes N] [--slots S] [--rate 1gbit] [--delay 0ms] [--hilorun PATH]
-#                     [--link-down NODE:SECONDS] -- PROGRAM [ARGS...]
+#                     [--link-down NODE:SECONDS] [--link-stats FILE] -- PROGRAM [ARGS...]
 #
 # PROGRAM runs as N*S ranks (S per node) via mpirun inside node 1 — or, with --hilorun, through
 # `hilorun -np N*S -H node1:S,... ARGS...` (then the arguments after -- start with hilorun's own
@@ -16,6 +16,8 @@
 # --link-down NODE:SECONDS takes node NODE's link down that many seconds after the job starts (a
 # node or its cable lost mid-job). On exit, any process still running on a node is reported
 # ("still running on nodeN: ...") and killed, so that nothing outlives the harness.
+# --link-stats FILE writes, when the job ends, one line per node: "nodeN TX_BYTES RX_BYTES", the
+# bytes its link carried since the node was created (the job's traffic, its launch included).
 set -euo pipefail
 
 nodes=2
@@ -24,6 +26,7 @@ rate=1gbit
 delay=0ms
 hilorun=""
 link_down=""
+link_stats=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2"; shift 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --delay) delay="$2"; shift 2 ;;
     --hilorun) hilorun="$(realpath "$2")"; shift 2 ;;
     --link-down) link_down="$2"; shift 2 ;;
+    --link-stats) link_stats="$2"; shift 2 ;;
     --) shift; break ;;
     *) echo "emulated_nodes.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -49,6 +53,13 @@ workdir=$(mktemp -d "${TMPDIR:-/tmp}/hilo-netns.XXXXXX")
 
 link_down_pid=""
 cleanup() {
+  if [ -n "$link_stats" ]; then
+    : > "$link_stats"
+    for i in $(seq 1 "$nodes"); do
+      echo "node$i $(ip netns exec "${prefix}n$i" cat /sys/class/net/eth0/statistics/tx_bytes 2>/dev/null || echo -1)" \
+        "$(ip netns exec "${prefix}n$i" cat /sys/class/net/eth0/statistics/rx_bytes 2>/dev/null || echo -1)" >> "$link_stats"
+    done
+  fi
   if [ -n "$link_down_pid" ]; then pkill -P "$link_down_pid" 2>/dev/null || true; kill "$link_down_pid" 2>/dev/null || true; fi
   for i in $(seq 1 "$nodes"); do
     pids=$(ip netns pids "${prefix}n$i" 2>/dev/null | xargs || true)

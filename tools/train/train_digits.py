@@ -1,9 +1,11 @@
-"""One training run of the main job: an MLP (64-256-256-10) on scikit-learn's handwritten digits
-(shipped with Debian's python3-sklearn; no download), data sharded over the ranks, in one of three
-modes — synchronous SGD, plain local SGD, hierarchical local SGD — on one of two stacks: hilo
-(hilo.torch.DistributedOptimizer) or PyTorch's own torch.distributed over Gloo (gradient
-all_reduce, HierarchicalModelAverager). Run as every rank of an MPI job (tools/train/compare.py
-starts the jobs); rank 0 prints per-epoch progress and one JSON line with the results.
+"""One training run of the main job: an MLP (64-H-H-10, H = 256 by default) on scikit-learn's
+handwritten digits (shipped with Debian's python3-sklearn; no download), data sharded over the
+ranks, in one of three modes — synchronous SGD, plain local SGD, hierarchical local SGD — on one
+of three stacks: hilo (hilo.torch.DistributedOptimizer), PyTorch's own torch.distributed over Gloo
+(gradient all_reduce, HierarchicalModelAverager), or Horovod (horovod.torch, with process sets
+for hierarchical local SGD). Run as every rank of an MPI job (tools/train/compare.py and
+tools/train/across_nodes.py start the jobs); rank 0 prints per-epoch progress and one JSON line
+with the results.
 
 The modes, for P ranks in groups of G (nodes):
   sync          every step, gradients averaged over all P ranks
@@ -30,7 +32,7 @@ from sklearn.datasets import load_digits
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", choices=["hilo", "torch"], required=True)
+    parser.add_argument("--stack", choices=["hilo", "torch", "horovod"], required=True)
     parser.add_argument("--mode", choices=["sync", "local", "hierarchical"], required=True)
     parser.add_argument("--node-size", type=int, default=4, help="ranks per group (node), G")
     parser.add_argument("--tau", type=int, default=8, help="steps between averaging rounds")
@@ -39,6 +41,11 @@ def parse_args():
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=29500, help="torch stack: rendezvous port")
+    parser.add_argument("--hidden", type=int, default=256, help="width of the two hidden layers")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="also evaluate rank 0's model every this many steps (a multiple of "
+                             "tau: right after an averaging round, the consensus model), for "
+                             "the time to a target accuracy; 0: only at epoch ends")
     return parser.parse_args()
 
 
@@ -53,11 +60,20 @@ def load_data(rank, size):
     return (x[mine], y[mine]), (x[test], y[test]), len(train)
 
 
-def make_model(seed):
+def make_model(seed, hidden):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(),
-                               torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                               torch.nn.Linear(256, 10))
+    return torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, 10))
+
+
+def rendezvous_address():
+    """Where rank 0 is: mpirun's own address (rank 0 runs beside mpirun), else this machine."""
+    # e.g. "4230021120.0;tcp://10.20.0.1,172.17.0.2:41347;tcp6://[...]:41348": its IPv4 addresses.
+    for part in os.environ.get("OMPI_MCA_orte_hnp_uri", "").split(";"):
+        if part.startswith("tcp://"):
+            return part[len("tcp://"):].rsplit(":", 1)[0].split(",")[0]
+    return "127.0.0.1"
 
 
 def accuracy(model, test):
@@ -117,7 +133,7 @@ class TorchStack:
     def __init__(self, args):
         self.rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
         self.size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
-        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % args.port,
+        dist.init_process_group("gloo", init_method="tcp://%s:%d" % (rendezvous_address(), args.port),
                                 rank=self.rank, world_size=self.size)
         self.node_size = args.node_size
         # Every rank creates every subgroup (a torch.distributed rule); this rank's is its node's.
@@ -189,19 +205,85 @@ class TorchStack:
         dist.destroy_process_group()
 
 
+class HorovodStack:
+    """Horovod (horovod.torch over MPI), as a Horovod user would write each mode: sync is its
+    DistributedOptimizer (HOROVOD_HIERARCHICAL_ALLREDUCE, if set, is Horovod's own business);
+    hierarchical local SGD uses a process set per node for the gradients and a world average of
+    the parameters every tau steps; local SGD only the world average."""
+
+    def __init__(self, args):
+        import horovod.torch as hvd
+        self.hvd = hvd
+        size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
+        self.node_sets = [hvd.ProcessSet(list(range(first, min(first + args.node_size, size))))
+                          for first in range(0, size, args.node_size)]
+        if args.mode == "hierarchical":
+            hvd.init(process_sets=self.node_sets)
+        else:
+            hvd.init()
+        self.rank, self.size = hvd.rank(), hvd.size()
+        self.node_size = args.node_size
+
+    def wrap(self, model, optimizer, args):
+        hvd = self.hvd
+        hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+        params = list(model.parameters())
+        if args.mode == "sync":
+            return hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters())
+        if args.mode == "hierarchical":
+            optimizer = hvd.DistributedOptimizer(
+                optimizer, named_parameters=model.named_parameters(),
+                process_set=self.node_sets[self.rank // self.node_size])
+        stack = self
+
+        class Wrapped:
+            steps = 0
+
+            def zero_grad(self):
+                optimizer.zero_grad()
+
+            def step(self):
+                optimizer.step()
+                Wrapped.steps += 1
+                if Wrapped.steps % args.tau == 0:
+                    stack.average(params)
+
+        return Wrapped()
+
+    def average(self, params):
+        averaged = self.hvd.grouped_allreduce([p.data for p in params], op=self.hvd.Average,
+                                              name="model")
+        for p, value in zip(params, averaged):
+            p.data.copy_(value)
+
+    def final_average(self, model):
+        self.average(list(model.parameters()))
+
+    def bytes(self, node_size):
+        return -1, -1  # not counted here: tools/train/across_nodes.py reads the links' counters
+
+    def shutdown(self):
+        self.hvd.shutdown()
+
+
 def main():
     args = parse_args()
     torch.set_num_threads(1)  # many ranks share few cores
-    stack = HiloStack(args) if args.stack == "hilo" else TorchStack(args)
+    stack = {"hilo": HiloStack, "torch": TorchStack, "horovod": HorovodStack}[args.stack](args)
     rank, size = stack.rank, stack.size
     train, test, train_size = load_data(rank, size)
-    model = make_model(args.seed)
+    model = make_model(args.seed, args.hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     optimizer = stack.wrap(model, optimizer, args)
     loss_fn = torch.nn.CrossEntropyLoss()
     # The smallest shard decides, so that every rank runs the same number of steps.
     steps_per_epoch = (train_size // size) // args.batch_size
-    history = []
+    history, history_seconds = [], []
+    # (training seconds, step, accuracy) every --eval-every steps; evaluating is not training, so
+    # its own time is left out of the clock.
+    checkpoints = []
+    evaluating = 0.0
+    steps_done = 0
     start = time.time()
     for epoch in range(args.epochs):
         order = torch.randperm(len(train[0]), generator=torch.Generator().manual_seed(
@@ -211,8 +293,14 @@ def main():
             optimizer.zero_grad()
             loss_fn(model(train[0][batch]), train[1][batch]).backward()
             optimizer.step()
+            steps_done += 1
+            if rank == 0 and args.eval_every > 0 and steps_done % args.eval_every == 0:
+                clock = time.time()
+                checkpoints.append((clock - start - evaluating, steps_done, accuracy(model, test)))
+                evaluating += time.time() - clock
         if rank == 0:
             history.append(accuracy(model, test))
+            history_seconds.append(time.time() - start)
             print("  [%s %s P=%d] epoch %2d: rank 0's model %.1f%% on the test set"
                   % (args.stack, args.mode, size, epoch + 1, 100 * history[-1]), flush=True)
     if args.mode != "sync":
@@ -225,7 +313,9 @@ def main():
             "stack": args.stack, "mode": args.mode, "ranks": size, "node_size": args.node_size,
             "tau": args.tau, "seed": args.seed, "epochs": args.epochs,
             "steps": steps_per_epoch * args.epochs, "final_accuracy": final,
-            "epoch_accuracy": history, "wall_seconds": wall,
+            "hidden": args.hidden, "parameters": sum(p.numel() for p in model.parameters()),
+            "epoch_accuracy": history, "epoch_seconds": history_seconds, "wall_seconds": wall,
+            "checkpoints": checkpoints,
             "cross_node_bytes_per_rank": crossing, "total_bytes_per_rank": total}), flush=True)
     stack.shutdown()
 

@@ -192,8 +192,8 @@ absl::Status MpiCommunicator::WaitForControl(MPI_Request* request, absl::string_
   constexpr int kEagerPolls = 64;
   constexpr auto kFirstPause = std::chrono::microseconds(10);
   constexpr auto kLongestPause = std::chrono::microseconds(100);
-  const auto spin_until =
-      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(control_spin_);
+  const auto started = std::chrono::steady_clock::now();
+  const auto spin_until = started + absl::ToChronoNanoseconds(control_spin_);
   auto pause = kFirstPause;
   for (int polls = 0;; ++polls) {
     int done = 0;
@@ -203,6 +203,13 @@ absl::Status MpiCommunicator::WaitForControl(MPI_Request* request, absl::string_
     if (std::chrono::steady_clock::now() < spin_until) {
       sched_yield();
       continue;
+    }
+    if (control_timeout_ > absl::ZeroDuration() &&
+        std::chrono::steady_clock::now() - started > absl::ToChronoNanoseconds(control_timeout_)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          call, " on ", name_, " (rank ", rank_, "): not every rank answered within ",
+          absl::FormatDuration(control_timeout_),
+          " (a rank, its node or the link to it is down, or it stopped running hilo)"));
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, kLongestPause);

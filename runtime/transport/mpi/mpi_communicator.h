@@ -68,6 +68,11 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   // How long a control-plane wait keeps polling, yielding the CPU between polls, before it
   // starts sleeping between polls (zero: sleep after a short burst of polls).
   void set_control_spin(absl::Duration spin) { control_spin_ = spin; }
+  // How long a control-plane wait may last before it gives up with DEADLINE_EXCEEDED (zero: no
+  // limit). MPI itself never notices a peer whose node or link is gone; the runtime sets
+  // HILO_STALL_SHUTDOWN_SECONDS here, so that a lost node ends the job instead of hanging it. The
+  // abandoned request stays with MPI: after such an error the communicator is not used again.
+  void set_control_timeout(absl::Duration timeout) { control_timeout_ = timeout; }
 
  private:
   absl::Status Check(int code, absl::string_view call) const;
@@ -84,6 +89,7 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   int rank_ = 0;
   int size_ = 0;
   absl::Duration control_spin_ = absl::ZeroDuration();
+  absl::Duration control_timeout_ = absl::ZeroDuration();
 };
 
 }  // namespace hilo::transport

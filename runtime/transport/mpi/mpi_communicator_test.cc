@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/time/clock.h"
 #include "kernels/half.h"
 #include "runtime/transport/mpi/mpi_session.h"
 
@@ -108,6 +109,27 @@ TEST(MpiCommunicatorTest, ControlChannelCarriesVariableSizedMessages) {
   std::string message = rank == 0 ? std::string(70000, 'z') : std::string("stale");
   ASSERT_TRUE((*world)->BroadcastFromRoot(&message).ok());
   EXPECT_EQ(message, std::string(70000, 'z'));
+}
+
+TEST(MpiCommunicatorTest, ControlWaitGivesUpAfterItsTimeout) {
+  absl::StatusOr<std::unique_ptr<MpiCommunicator>> world = session->World("world");
+  ASSERT_TRUE(world.ok()) << world.status();
+  std::vector<uint64_t> words = {~uint64_t{0}};
+  if ((*world)->rank() == 0) {
+    // The others arrive only after a second: rank 0 must give up after its 200 ms, not wait.
+    (*world)->set_control_timeout(absl::Milliseconds(200));
+    const absl::Time start = absl::Now();
+    const absl::Status status = (*world)->AllreduceBitwiseAnd(absl::MakeSpan(words));
+    EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("not every rank answered within 200ms"));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  } else {
+    absl::SleepFor(absl::Seconds(1));
+    // Rank 0's contribution was sent before it gave up: this side completes.
+    EXPECT_TRUE((*world)->AllreduceBitwiseAnd(absl::MakeSpan(words)).ok());
+  }
+  // Rank 0 keeps MPI progressing here until the others' agreement has completed.
+  EXPECT_TRUE((*world)->Barrier().ok());
 }
 
 TEST(MpiCommunicatorTest, BadRootIsAnErrorNotACrash) {
