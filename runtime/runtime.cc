@@ -83,7 +83,13 @@ void Runtime::CoordinatorMain() {
 
   absl::Status stopped_with = initialized ? RunCycles() : init_status_;
   if (!stopped_with.ok()) {
+    stopped_with = NameUnreachablePeers(stopped_with);
     HILO_LOG(logger_, LogLevel::kError, "coordinator stopped: ", stopped_with.message());
+    // The members of this node may be waiting for this rank in their shared-memory segment:
+    // they fail now, with this reason, instead of after their own timeout.
+    for (auto& shm : shm_) {
+      if (shm != nullptr) shm->Abort(stopped_with);
+    }
   }
   for (TensorEntry& entry : queue_.Close(stopped_with)) {
     entry.operation->Complete(
@@ -955,6 +961,21 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
                   absl::StrCat("\"communicator\": ", JsonString(CommunicatorKindName(kind))));
     }
   }
+}
+
+absl::Status Runtime::NameUnreachablePeers(const absl::Status& status) {
+  // A negotiation that timed out over MPI cannot say who is missing. When the job spans
+  // machines, the TCP ring knows every other node's address: the ones that no longer answer a
+  // connection attempt are the likely cause, and the error names them.
+  if (!absl::IsDeadlineExceeded(status) || tcp_cross_ == nullptr) return status;
+  constexpr absl::Duration kProbeTimeout = absl::Seconds(2);
+  const std::vector<int> unreachable = tcp_cross_->UnreachablePeers(kProbeTimeout);
+  if (unreachable.empty()) return status;
+  std::vector<std::string> named;
+  for (int peer : unreachable) named.push_back(tcp_cross_->DescribePeer(peer));
+  return absl::DeadlineExceededError(absl::StrCat(
+      status.message(), "; not answering from here: ", absl::StrJoin(named, ", "), " of ",
+      tcp_cross_->name()));
 }
 
 void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& entry) {

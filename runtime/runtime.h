@@ -160,6 +160,9 @@ class Runtime final : public StatusSource {
   void ExecuteResponses(CommunicatorKind kind, const proto::ResponseList& responses);
   void ExecuteOne(CommunicatorKind kind, const proto::Response& response);
   void ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response);
+  // `status` (the coordinator's reason to stop), with the other nodes that no longer answer named
+  // when it is a timeout and the job spans machines.
+  absl::Status NameUnreachablePeers(const absl::Status& status);
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
   absl::Status ValidateAlltoallRequest(const TensorRequest& request) const;

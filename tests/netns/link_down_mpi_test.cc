@@ -1,7 +1,7 @@
 // A node's link goes down during averaging rounds (tools/netns/emulated_nodes.sh --link-down):
 // every rank must fail with an error that names the unreachable node, within the stall timeout,
 // and leave.
-//   link_down_mpi_test SECONDS_ALLOWED REPORT_DIR
+//   link_down_mpi_test SECONDS_ALLOWED REPORT_DIR [MODEL_ELEMENTS]
 // Runs averaging rounds of a model large enough that a round takes a while on a 1 Gbit/s link,
 // until one fails. Then prints, per rank, one line
 //   "rank R: round failed after S s: <status>"
@@ -20,8 +20,8 @@
 #include "client/hilo_cpp.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: link_down_mpi_test SECONDS_ALLOWED REPORT_DIR\n");
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: link_down_mpi_test SECONDS_ALLOWED REPORT_DIR [MODEL_ELEMENTS]\n");
     return 2;
   }
   const double allowed_seconds = std::atof(argv[1]);
@@ -42,7 +42,9 @@ int main(int argc, char** argv) {
       std::fclose(file);
     }
   };
-  std::vector<float> model(int64_t{4} << 20, 1.0f);
+  // 4M elements by default: the link goes down during a round's data transfer, most likely. A
+  // tiny model makes the rounds mostly negotiation, so that it goes down there instead.
+  std::vector<float> model(argc == 4 ? std::atoll(argv[3]) : int64_t{4} << 20, 1.0f);
   const auto start = std::chrono::steady_clock::now();
   auto last_ok = start;
   for (int round = 0;; ++round) {

@@ -2,20 +2,20 @@
 # A node's link goes down while averaging rounds run across 2 emulated nodes x 2 ranks, launched
 # by hilorun: every rank must fail within HILO_STALL_SHUTDOWN_SECONDS with an error naming the
 # host it lost, hilorun must exit non-zero, and no process may be left running on any node.
-#   link_down_test.sh HARNESS BINARY HILORUN
+#   link_down_test.sh HARNESS BINARY HILORUN [MODEL_ELEMENTS]
 set -euo pipefail
-harness="$1"; binary="$(realpath "$2")"; hilorun="$(realpath "$3")"
+harness="$1"; binary="$(realpath "$2")"; hilorun="$(realpath "$3")"; elements=("${@:4}")
 source "$(dirname "$0")/netns_available.sh"
 netns_available || exit 0
 
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 export HILO_STALL_SHUTDOWN_SECONDS=8
-allowed=$(( HILO_STALL_SHUTDOWN_SECONDS + 4 ))  # the timeout, plus the round in flight
+allowed=$(( HILO_STALL_SHUTDOWN_SECONDS + 6 ))  # the timeout, the round in flight, a 2 s probe
 start=$(date +%s)
 status=0
 output=$("$harness" --nodes 2 --slots 2 --rate 1gbit --link-down 2:5 --hilorun "$hilorun" -- \
-  --abort-grace-s 10 "$binary" "$allowed" "$reports" 2>&1) || status=$?
+  --abort-grace-s 10 "$binary" "$allowed" "$reports" "${elements[@]}" 2>&1) || status=$?
 elapsed=$(( $(date +%s) - start ))
 echo "$output"
 echo "--- hilorun exited with status $status after $elapsed s"

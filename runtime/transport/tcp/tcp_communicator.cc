@@ -15,6 +15,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/reduce.h"
@@ -268,18 +269,21 @@ absl::StatusOr<std::unique_ptr<TcpCommunicator>> TcpCommunicator::Create(
         local.ok() ? "" : absl::StrCat(" (here: ", local.message(), ")")));
   }
   return std::unique_ptr<TcpCommunicator>(new TcpCommunicator(
-      inner, send_fd.release(), receive_fd.release(), std::move(peers), timeout));
+      inner, listener.release(), send_fd.release(), receive_fd.release(), std::move(peers),
+      timeout));
 }
 
-TcpCommunicator::TcpCommunicator(Communicator* inner, int send_fd, int receive_fd,
+TcpCommunicator::TcpCommunicator(Communicator* inner, int listen_fd, int send_fd, int receive_fd,
                                  std::vector<Peer> peers, absl::Duration timeout)
     : ForwardingCommunicator(inner),
+      listen_fd_(listen_fd),
       send_fd_(send_fd),
       receive_fd_(receive_fd),
       peers_(std::move(peers)),
       timeout_(timeout) {}
 
 TcpCommunicator::~TcpCommunicator() {
+  close(listen_fd_);
   close(send_fd_);
   close(receive_fd_);
 }
@@ -287,6 +291,69 @@ TcpCommunicator::~TcpCommunicator() {
 std::string TcpCommunicator::DescribePeer(int rank) const {
   const Peer& peer = peers_[static_cast<size_t>(rank)];
   return absl::StrCat("rank ", rank, " (host ", peer.host, ", ", peer.address, ")");
+}
+
+std::vector<int> TcpCommunicator::UnreachablePeers(absl::Duration timeout) {
+  // Earlier probes from the others wait in the listen queue: clear them.
+  for (int stale; (stale = accept(listen_fd_, nullptr, nullptr)) >= 0;) close(stale);
+  std::vector<int> unreachable;
+  std::vector<pollfd> probes;
+  std::vector<int> probed;
+  for (int r = 0; r < size(); ++r) {
+    if (r == rank()) continue;
+    const std::string& address = peers_[r].address;
+    const size_t colon = address.rfind(':');
+    sockaddr_in target = MakeAddress(0, 0);
+    int port = 0;
+    if (colon == std::string::npos ||
+        inet_pton(AF_INET, address.substr(0, colon).c_str(), &target.sin_addr) != 1 ||
+        !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+      continue;
+    }
+    target.sin_port = htons(static_cast<uint16_t>(port));
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) continue;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof(target)) == 0) {
+      close(fd);  // answered at once
+      continue;
+    }
+    if (errno != EINPROGRESS) {  // refused or unroutable: nobody listens there any more
+      close(fd);
+      unreachable.push_back(r);
+      continue;
+    }
+    probes.push_back({fd, POLLOUT, 0});
+    probed.push_back(r);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<bool> answered(probes.size(), false);
+  while (absl::Now() < deadline) {
+    std::vector<pollfd> waiting;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < probes.size(); ++i) {
+      if (!answered[i]) {
+        waiting.push_back(probes[i]);
+        index.push_back(i);
+      }
+    }
+    if (waiting.empty()) break;
+    const int ready = poll(waiting.data(), waiting.size(), PollMilliseconds(deadline - absl::Now()));
+    if (ready < 0 && errno != EINTR) break;
+    for (size_t w = 0; w < waiting.size(); ++w) {
+      if (waiting[w].revents == 0) continue;
+      int error = 0;
+      socklen_t length = sizeof(error);
+      getsockopt(waiting[w].fd, SOL_SOCKET, SO_ERROR, &error, &length);
+      answered[index[w]] = true;
+      if (error != 0) unreachable.push_back(probed[index[w]]);
+    }
+  }
+  for (size_t i = 0; i < probes.size(); ++i) {
+    if (!answered[i]) unreachable.push_back(probed[i]);
+    close(probes[i].fd);
+  }
+  std::sort(unreachable.begin(), unreachable.end());
+  return unreachable;
 }
 
 absl::Status TcpCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {

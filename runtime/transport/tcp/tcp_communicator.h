@@ -70,6 +70,12 @@ class TcpCommunicator final : public ForwardingCommunicator {
   // "rank 1 (host node2, 10.20.0.2:40001)": how errors name a peer.
   std::string DescribePeer(int rank) const;
 
+  // Which peers cannot be reached now: a connection attempt to each one's listening socket that
+  // gets no answer within `timeout` (a node that is down or cut off answers nothing; a live one's
+  // kernel answers at once, whatever its process is doing). For diagnosing a stall that MPI
+  // cannot explain; any thread, but not concurrently with itself.
+  std::vector<int> UnreachablePeers(absl::Duration timeout);
+
   // Bytes per chunk of the ring's pipeline (a multiple of every element size).
   static constexpr int64_t kChunkBytes = int64_t{256} << 10;
 
@@ -79,13 +85,16 @@ class TcpCommunicator final : public ForwardingCommunicator {
     std::string address;  // "ip:port" it listens on
   };
 
-  TcpCommunicator(Communicator* inner, int send_fd, int receive_fd, std::vector<Peer> peers,
-                  absl::Duration timeout);
+  TcpCommunicator(Communicator* inner, int listen_fd, int send_fd, int receive_fd,
+                  std::vector<Peer> peers, absl::Duration timeout);
 
   // The ring allreduce; `combine(inout, in, count)` reduces one received chunk into place.
   absl::Status RingAllreduce(void* data, int64_t count, DataType dtype,
                              absl::FunctionRef<void(void*, const void*, int64_t)> combine);
 
+  // Stays open so that UnreachablePeers' probes from other ranks are answered; their connections
+  // are accepted and closed by the next probe here.
+  const int listen_fd_;
   const int send_fd_;     // connected to rank + 1
   const int receive_fd_;  // accepted from rank - 1
   const std::vector<Peer> peers_;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/barrier.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -157,6 +158,25 @@ TEST(TcpCommunicatorTest, APeerThatExitsFailsTheAllreduceAtOnce) {
             EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
             EXPECT_THAT(std::string(status.message()), HasSubstr("rank 1 (host "));
             EXPECT_LT(absl::Now() - start, absl::Minutes(1));  // not the 5-minute timeout
+          });
+}
+
+TEST(TcpCommunicatorTest, NamesThePeersThatNoLongerAnswer) {
+  absl::Barrier* probed = new absl::Barrier(3);
+  absl::Barrier* gone = new absl::Barrier(3);
+  RunRing(3, "lo", absl::Seconds(30),
+          [&](int r, absl::StatusOr<std::unique_ptr<TcpCommunicator>>& tcp) {
+            ASSERT_TRUE(tcp.ok()) << tcp.status();
+            // Everybody is there, whatever it is doing: nobody unreachable (probes of the
+            // others arrive meanwhile and are cleared by the next probe).
+            EXPECT_TRUE((*tcp)->UnreachablePeers(absl::Seconds(5)).empty()) << "rank " << r;
+            if (probed->Block()) delete probed;
+            if (r == 2) tcp->reset();  // its listening socket closes, as when a process exits
+            if (gone->Block()) delete gone;
+            if (r == 0) {
+              EXPECT_EQ((*tcp)->UnreachablePeers(absl::Seconds(5)), std::vector<int>{2});
+              EXPECT_THAT((*tcp)->DescribePeer(2), HasSubstr("rank 2 (host "));
+            }
           });
 }
 
