@@ -164,6 +164,7 @@ TEST(TcpCommunicatorTest, APeerThatExitsFailsTheAllreduceAtOnce) {
 TEST(TcpCommunicatorTest, NamesThePeersThatNoLongerAnswer) {
   absl::Barrier* probed = new absl::Barrier(3);
   absl::Barrier* gone = new absl::Barrier(3);
+  absl::Notification checked;
   RunRing(3, "lo", absl::Seconds(30),
           [&](int r, absl::StatusOr<std::unique_ptr<TcpCommunicator>>& tcp) {
             ASSERT_TRUE(tcp.ok()) << tcp.status();
@@ -176,6 +177,9 @@ TEST(TcpCommunicatorTest, NamesThePeersThatNoLongerAnswer) {
             if (r == 0) {
               EXPECT_EQ((*tcp)->UnreachablePeers(absl::Seconds(5)), std::vector<int>{2});
               EXPECT_THAT((*tcp)->DescribePeer(2), HasSubstr("rank 2 (host "));
+              checked.Notify();
+            } else {
+              checked.WaitForNotification();  // rank 1 stays listening until rank 0 has probed
             }
           });
 }
