@@ -292,8 +292,20 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
   //   D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2) = (before - after) / after
   // The subtraction cancels digits when D is tiny; in float64 it stays accurate to ~1e-12, far
   // below the float32 rounding of the average itself. Clamped at 0 for that noise.
-  HILO_RETURN_IF_ERROR(control_->AllreduceSum(partials, 2, DataType::kFloat64));
-  HILO_RETURN_IF_ERROR(control_->Synchronize());
+  // On host planes the sum goes over the cross communicator, then the group (together: the
+  // world), the paths the round itself used. Across machines those have deadlines (the TCP ring,
+  // the shared-memory segment), where an MPI allreduce over the world would wait forever for a
+  // node that was lost. Device planes take host doubles through the control communicator.
+  if (sharded && planes.cross->communicator.memory_kind() == transport::MemoryKind::kHost &&
+      planes.group->communicator.memory_kind() == transport::MemoryKind::kHost) {
+    HILO_RETURN_IF_ERROR(planes.cross->communicator.AllreduceSum(partials, 2, DataType::kFloat64));
+    HILO_RETURN_IF_ERROR(planes.cross->communicator.Synchronize());
+    HILO_RETURN_IF_ERROR(planes.group->communicator.AllreduceSum(partials, 2, DataType::kFloat64));
+    HILO_RETURN_IF_ERROR(planes.group->communicator.Synchronize());
+  } else {
+    HILO_RETURN_IF_ERROR(control_->AllreduceSum(partials, 2, DataType::kFloat64));
+    HILO_RETURN_IF_ERROR(control_->Synchronize());
+  }
   result.discrepancy = partials[1] > 0 ? std::max(0.0, (partials[0] - partials[1]) / partials[1]) : 0.0;
   return result;
 }

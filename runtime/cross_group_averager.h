@@ -16,7 +16,8 @@
 // divided by P, what PyTorch's average_parameters does) is selectable for comparison.
 //
 // Each round also yields the model discrepancy D = sum_g ||w_g - w_avg||^2 / (k ||w_avg||^2),
-// from partial sums over the shard each rank averaged and one tiny world allreduce.
+// from partial sums over the shard each rank averaged and one tiny allreduce of them (over the
+// cross then the group communicator on host planes, over the world for device planes).
 //
 // Optionally (on in tests) it first checks that the members of every group really hold identical
 // parameters: one allgather of 64-bit checksums over the world, so that every rank reaches the
@@ -61,7 +62,8 @@ struct AveragingPlanes {
 
 class CrossGroupAverager {
  public:
-  // `control` is the world over host memory (MPI): it carries the metric's partial sums and the
+  // `control` is the world over host memory (MPI): it carries the metric's partial sums (device
+  // planes; host planes sum them over cross and group) and the
   // consistency check's checksums, a few bytes wherever the parameters live. It must outlive the
   // averager and match `topology`.
   CrossGroupAverager(const Topology& topology, transport::Communicator* control);

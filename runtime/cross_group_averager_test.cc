@@ -238,8 +238,8 @@ TEST(CrossGroupAveragerTest, PipelinedRoundGivesTheUnpipelinedResultBitForBit) {
     absl::StatusOr<AveragingRoundResult> pieces = averager.Run(
         {{pipelined.data(), DataType::kFloat32, count}}, AveragingAlgorithm::kSharded, false);
     ASSERT_TRUE(pieces.ok()) << pieces.status();
-    // It really ran in pieces: one cross allreduce each.
-    EXPECT_EQ(job.counters(rank, CommunicatorKind::kCross).calls - cross_calls, 3);
+    // It really ran in pieces: one cross allreduce each, and the metric's.
+    EXPECT_EQ(job.counters(rank, CommunicatorKind::kCross).calls - cross_calls, 3 + 1);
     for (int64_t i = 0; i < count; ++i) ASSERT_EQ(pipelined[i], serial[i]) << "element " << i;
     EXPECT_NEAR(pieces->discrepancy, one_piece->discrepancy, 1e-9 * one_piece->discrepancy);
     EXPECT_GT(pieces->discrepancy, 0);
@@ -272,9 +272,11 @@ TEST(CrossGroupAveragerTest, ShardedMovesGTimesLessAcrossGroups) {
       const transport::TransportCounters group = job.counters(rank, CommunicatorKind::kGroup);
       const transport::TransportCounters world = job.counters(rank, CommunicatorKind::kWorld);
       if (algorithm == AveragingAlgorithm::kSharded) {
-        EXPECT_EQ(cross.bytes, shard_bytes);   // about N/G * 4
-        EXPECT_EQ(group.bytes, shard_bytes);   // this rank's part of the allgather
-        EXPECT_EQ(world.bytes, 16);            // the discrepancy partials only
+        // About N/G * 4 each (the shard across groups, this rank's part of the allgather),
+        // and the discrepancy partials (2 doubles) over each: nothing over the world.
+        EXPECT_EQ(cross.bytes, shard_bytes + 16);
+        EXPECT_EQ(group.bytes, shard_bytes + 16);
+        EXPECT_EQ(world.bytes, 0);
       } else {
         EXPECT_EQ(cross.bytes, 0);
         EXPECT_EQ(group.bytes, 0);
