@@ -6,10 +6,9 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "runtime/common/status_macros.h"
 
 namespace hilo {
@@ -154,11 +153,13 @@ absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, Dat
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
   const int shards = topology_.group_size;
   const int mine = topology_.group_rank;
+  // The pieces split the buffer as shards split a piece (runtime/common/shard_split.h).
   const std::vector<int64_t> piece_counts = ShardSizes(count, static_cast<int>(pieces));
-  std::vector<int64_t> piece_offsets(pieces, 0);
-  for (int64_t p = 1; p < pieces; ++p) piece_offsets[p] = piece_offsets[p - 1] + piece_counts[p - 1];
+  const auto piece_offset = [&](int64_t p) {
+    return ShardOffset(count, static_cast<int>(pieces), static_cast<int>(p));
+  };
   const auto shard_of = [&](int64_t p) {
-    return flat + (piece_offsets[p] + ShardOffset(piece_counts[p], shards, mine)) * element;
+    return flat + (piece_offset(p) + ShardOffset(piece_counts[p], shards, mine)) * element;
   };
 
   // The helper thread averages the pieces' shards across groups, one after another; this thread
@@ -208,7 +209,7 @@ absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, Dat
     }
     if (!status.ok()) break;
     status = group.communicator.Allgather(shard_of(p), ShardSize(piece_counts[p], shards, mine),
-                                          flat + piece_offsets[p] * element,
+                                          flat + piece_offset(p) * element,
                                           ShardSizes(piece_counts[p], shards), dtype);
     if (status.ok()) status = group.communicator.Synchronize();
   }

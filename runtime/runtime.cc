@@ -87,9 +87,7 @@ void Runtime::CoordinatorMain() {
     HILO_LOG(logger_, LogLevel::kError, "coordinator stopped: ", stopped_with.message());
     // The members of this node may be waiting for this rank in their shared-memory segment:
     // they fail now, with this reason, instead of after their own timeout.
-    for (auto& shm : shm_) {
-      if (shm != nullptr) shm->Abort(stopped_with);
-    }
+    AbortNodeSegments(stopped_with);
   }
   for (TensorEntry& entry : queue_.Close(stopped_with)) {
     entry.operation->Complete(
@@ -963,6 +961,12 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
   }
 }
 
+void Runtime::AbortNodeSegments(const absl::Status& reason) {
+  for (auto& shm : shm_) {
+    if (shm != nullptr) shm->Abort(reason);
+  }
+}
+
 absl::Status Runtime::NameUnreachablePeers(const absl::Status& status) {
   // A negotiation that timed out over MPI cannot say who is missing. When the job spans
   // machines, the TCP ring knows every other node's address: the ones that no longer answer a
@@ -993,9 +997,7 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
     // segment must learn it now, with the reason, rather than wait out their own timeout.
     if (tcp_cross_ != nullptr &&
         (absl::IsDeadlineExceeded(result.status()) || absl::IsUnavailable(result.status()))) {
-      for (auto& shm : shm_) {
-        if (shm != nullptr) shm->Abort(result.status());
-      }
+      AbortNodeSegments(result.status());
     }
     entry.operation->Complete(result.status());
     return;

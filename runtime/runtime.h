@@ -163,6 +163,9 @@ class Runtime final : public StatusSource {
   // `status` (the coordinator's reason to stop), with the other nodes that no longer answer named
   // when it is a timeout and the job spans machines.
   absl::Status NameUnreachablePeers(const absl::Status& status);
+  // This rank cannot go on: every member of its node waiting in one of its shared-memory
+  // segments fails at once with `reason` (ShmCommunicator::Abort).
+  void AbortNodeSegments(const absl::Status& reason);
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
   absl::Status ValidateRequest(const TensorRequest& request) const;
   absl::Status ValidateAlltoallRequest(const TensorRequest& request) const;

@@ -377,9 +377,10 @@ absl::Status TcpCommunicator::RingAllreduce(
   if (k == 1 || count == 0) return absl::OkStatus();
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
   const int64_t chunk_elements = kChunkBytes / element;
+  // The ring's k blocks split the buffer as shards do (runtime/common/shard_split.h).
   const std::vector<int64_t> block_sizes = ShardSizes(count, k);
-  std::vector<int64_t> block_offsets(k, 0);
-  for (int b = 1; b < k; ++b) block_offsets[b] = block_offsets[b - 1] + block_sizes[b - 1];
+  std::vector<int64_t> block_offsets(k);
+  for (int b = 0; b < k; ++b) block_offsets[b] = ShardOffset(count, k, b);
   const auto mod = [k](int value) { return ((value % k) + k) % k; };
   // Step t < k-1 reduce-scatters, step t >= k-1 allgathers. The block sent at step t is the one
   // received at step t-1, so chunk c of step t may leave once chunk c of step t-1 has arrived.
