@@ -202,6 +202,10 @@ class TorchStack:
         return self.crossing_bytes, self.total_bytes
 
     def shutdown(self):
+        # Every rank done before any tears Gloo down: a rank destroying its group while a peer
+        # still has a pair open to it aborted at exit (std::terminate in Gloo's teardown), seen
+        # once in the across-nodes smoke test.
+        dist.barrier()
         dist.destroy_process_group()
 
 
