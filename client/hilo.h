@@ -85,7 +85,8 @@ typedef enum hilo_reduce_op {
 typedef struct hilo_context hilo_context_t;
 typedef struct hilo_handle hilo_handle_t;
 
-/* Called once when an operation completes, on hilo's coordinator thread, before hilo_wait on its
+/* Called once when an operation completes, on hilo's coordinator thread (an averaging round's on
+ * hilo's averaging thread when it ran there: HILO_AVERAGING_THREAD), before hilo_wait on its
  * handle returns: keep it short, and do not wait on hilo handles inside it (the handle does not
  * poll as done until the callback has returned). `message` is "" on success and valid only
  * during the call. */

@@ -75,7 +75,9 @@ struct CollectiveOptions {
 struct AveragingOptions {
   std::optional<AveragingAlgorithm> algorithm;
   std::optional<bool> check_group_consistency;
-  std::function<void(const absl::Status&)> on_complete;  // as in CollectiveOptions
+  // As in CollectiveOptions, except that it runs on hilo's averaging thread when the round ran
+  // there (host parameters, sharded; HILO_AVERAGING_THREAD).
+  std::function<void(const absl::Status&)> on_complete;
 };
 
 // What this build of hilo contains (hilorun --check-build prints the same, and more).

@@ -27,7 +27,8 @@
 // through the round's data planes (communicator + kernels + workspace), so the same algorithm
 // runs on MPI with the CPU kernels or on NCCL with the CUDA kernels on its streams.
 //
-// Collective over the world; owned and called by the coordinator thread only.
+// Collective over the world; called by one thread at a time (the coordinator, or the averaging
+// thread while the coordinator waits for it before its next round: runtime/averaging_thread.h).
 #ifndef HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
 #define HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
 
@@ -84,6 +85,12 @@ class CrossGroupAverager {
   // MPI_THREAD_MULTIPLE. Off by default.
   void set_concurrent_communicators(bool allowed) { concurrent_communicators_ = allowed; }
 
+  // The check Run makes first when asked to: FAILED_PRECONDITION, on every rank, naming the
+  // members of a group whose parameters differ. Reads them through `plane`'s kernels; collective
+  // over `control`. For a caller that runs it on a thread of its own, before Run on another.
+  absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors,
+                                     DataPlane& plane);
+
   absl::StatusOr<AveragingRoundResult> Run(absl::Span<const ParameterTensor> tensors,
                                            AveragingAlgorithm algorithm,
                                            bool check_group_consistency,
@@ -95,8 +102,6 @@ class CrossGroupAverager {
   static constexpr int64_t kMaxPipelinePieces = 8;
 
  private:
-  absl::Status CheckGroupConsistency(absl::Span<const ParameterTensor> tensors,
-                                     DataPlane& plane);
   // Averages one flat buffer of one dtype; adds the squared norms of what this rank averaged,
   // before and after, to *before and *after.
   absl::Status AverageFlat(char* flat, int64_t count, DataType dtype,

@@ -1,7 +1,8 @@
 // What the runtime is asked to do with one tensor, and the shared completion state of that request.
 //
 // An Operation is created by Runtime::Enqueue and shared between the caller's handle and the
-// runtime. The coordinator thread completes it exactly once; any thread may poll or wait on it.
+// runtime. The coordinator thread (or the averaging thread, for a round) completes it exactly
+// once; any thread may poll or wait on it.
 //
 //   std::shared_ptr<Operation> op = *runtime.Enqueue(request);
 //   if (op->WaitFor(absl::Seconds(30))) CHECK_OK(op->status());
@@ -40,9 +41,10 @@ absl::string_view ReduceOpName(ReduceOp op);
 
 class Operation {
  public:
-  // Runs once on the coordinator thread when the operation completes, before done() turns true
-  // and before waiters wake (so their Wait() returning implies the callback has run). It must not
-  // wait on this or other operations.
+  // Runs once on the thread that ran the operation (the coordinator's; an averaging round's may
+  // be the averaging thread, runtime/averaging_thread.h) when it completes, before done() turns
+  // true and before waiters wake (so their Wait() returning implies the callback has run). It
+  // must not wait on this or other operations.
   using Callback = std::function<void(const absl::Status&)>;
 
   explicit Operation(Callback callback = nullptr) : callback_(std::move(callback)) {}

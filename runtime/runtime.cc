@@ -19,8 +19,10 @@
 #include "runtime/common/status_macros.h"
 #include "runtime/common/usable_cpus.h"
 #include "runtime/hierarchical_communicator.h"
+#include "runtime/averaging_thread.h"
 #include "runtime/timeline.h"
 #include "runtime/transport/gpu/gpu_support.h"
+#include "runtime/transport/local/local_communicator.h"
 #include "runtime/wire_format.h"
 
 namespace hilo {
@@ -97,6 +99,9 @@ void Runtime::CoordinatorMain() {
                   CommunicatorKindName(entry.request.communicator), " communicator"))
             : stopped_with);
   }
+  // Rounds already handed to the averaging thread finish (or fail, after an abort above) before
+  // the communicators they use go. The object stays: other threads may read its counters.
+  if (averaging_thread_ != nullptr) averaging_thread_->Stop();
   std::shared_ptr<Operation> unfinished_join;
   {
     absl::MutexLock lock(&mu_);
@@ -127,6 +132,8 @@ void Runtime::CoordinatorMain() {
   hierarchical_world_.reset();
   for (auto& controller : controllers_) controller.reset();
   for (auto& shm : shm_) shm.reset();
+  round_group_shm_.reset();
+  round_group_alone_.reset();
   tcp_cross_.reset();
   for (auto& communicator : communicators_) communicator.reset();
   session_.reset();
@@ -295,6 +302,7 @@ absl::Status Runtime::InitializeOnCoordinator() {
       topology_, counted_[static_cast<int>(CommunicatorKind::kWorld)].get());
   // The pipelined round drives the group and cross communicators from two threads.
   averager_->set_concurrent_communicators(tcp_cross_ != nullptr || mpi_threads_supported_);
+  HILO_RETURN_IF_ERROR(StartAveragingThread(2 * peer_timeout));
   control_spin_ = ChooseControlSpin(config_, topology_.local_size);
   // A negotiation that waits longer than a stalled tensor may (a node or its link is gone: MPI
   // never notices) stops the job the same way, instead of hanging it.
@@ -836,6 +844,7 @@ void Runtime::ExecuteResponses(CommunicatorKind kind, const proto::ResponseList&
 }
 
 void Runtime::ExecuteFusedAllreduce(CommunicatorKind kind, const proto::Response& response) {
+  WaitForAveragingThread(kind);
   std::vector<TensorEntry> entries;
   std::deque<std::vector<char>> zeros;  // a joined rank's stand-ins for tensors it never had
   for (int index = 0; index < response.tensor_names_size(); ++index) {
@@ -881,6 +890,7 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
     ExecuteFusedAllreduce(kind, response);
     return;
   }
+  if (response.type() != proto::Response::ERROR) WaitForAveragingThread(kind);
   std::deque<std::vector<char>> zeros;  // a joined rank's stand-in for a tensor it never had
   for (int index = 0; index < response.tensor_names_size(); ++index) {
     const std::string& name = response.tensor_names(index);
@@ -965,6 +975,63 @@ void Runtime::AbortNodeSegments(const absl::Status& reason) {
   for (auto& shm : shm_) {
     if (shm != nullptr) shm->Abort(reason);
   }
+  if (round_group_shm_ != nullptr) round_group_shm_->Abort(reason);
+}
+
+absl::Status Runtime::StartAveragingThread(absl::Duration segment_timeout) {
+  // A round on the thread goes through the group's second segment while the coordinator's group
+  // allreduces use the first, and through the cross communicator, which the coordinator leaves
+  // alone meanwhile; the coordinator meanwhile negotiates over MPI, so a cross step over MPI is
+  // possible only with MPI_THREAD_MULTIPLE. Every member of a group must decide alike (a round
+  // on the thread and one on the coordinator would wait in different segments): the members
+  // agree with one AND over the group before creating the segment together. Groups may differ.
+  if (!config_.averaging_thread || topology_.num_groups == 1) return absl::OkStatus();
+  const int group_index = static_cast<int>(CommunicatorKind::kGroup);
+  const int cross_index = static_cast<int>(CommunicatorKind::kCross);
+  const bool cross_beside =
+      tcp_cross_ != nullptr || shm_[cross_index] != nullptr || mpi_threads_supported_;
+  transport::MpiCommunicator* group = communicators_[group_index].get();
+  // A group of one needs no segment: its group step stays in this process.
+  const bool group_beside = group->size() == 1 || shm_[group_index] != nullptr;
+  std::array<uint64_t, 1> usable = {group_beside && cross_beside ? 1u : 0u};
+  if (group->size() > 1) HILO_RETURN_IF_ERROR(group->AllreduceBitwiseAnd(absl::MakeSpan(usable)));
+  transport::Communicator* round_group = group;
+  if (usable[0] == 0) {
+    HILO_LOG(logger_, LogLevel::kInfo,
+             "averaging rounds run on the coordinator thread (they need a shared-memory group and "
+             "a cross transport usable beside MPI: the TCP ring, shared memory or "
+             "MPI_THREAD_MULTIPLE)");
+    return absl::OkStatus();
+  }
+  if (group->size() == 1) {
+    round_group_alone_ = std::move(transport::LocalCommunicator::CreateGroup(1, group->name())[0]);
+    round_group = round_group_alone_.get();
+  } else {
+    absl::StatusOr<std::unique_ptr<transport::ShmCommunicator>> shm =
+        transport::ShmCommunicator::Create(group, group, transport::ShmCommunicator::ThisNode(),
+                                           segment_timeout);
+    if (!shm.ok()) {
+      if (absl::IsFailedPrecondition(shm.status()) || absl::IsResourceExhausted(shm.status())) {
+        HILO_LOG(logger_, LogLevel::kInfo, "averaging rounds run on the coordinator thread: ",
+                 shm.status().message());
+        return absl::OkStatus();
+      }
+      return shm.status();
+    }
+    round_group = (round_group_shm_ = *std::move(shm)).get();
+  }
+  averaging_thread_ = std::make_unique<AveragingThread>(round_group, counted_[cross_index].get());
+  return absl::OkStatus();
+}
+
+void Runtime::WaitForAveragingThread(CommunicatorKind kind) {
+  // The rounds on the averaging thread use the cross communicator, which the hierarchical world
+  // allreduce uses too.
+  if (averaging_thread_ == nullptr) return;
+  if (kind == CommunicatorKind::kCross ||
+      (kind == CommunicatorKind::kWorld && hierarchical_world_ != nullptr)) {
+    averaging_thread_->WaitUntilIdle();
+  }
 }
 
 absl::Status Runtime::NameUnreachablePeers(const absl::Status& status) {
@@ -983,14 +1050,45 @@ absl::Status Runtime::NameUnreachablePeers(const absl::Status& status) {
 }
 
 void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& entry) {
+  // One round at a time, in the negotiated order; the one before may still be on the thread.
+  if (averaging_thread_ != nullptr) averaging_thread_->WaitUntilIdle();
   const AveragingAlgorithm algorithm = FromProto(response.algorithm());
+  const bool check = response.check_group_consistency();
   const absl::Time start = absl::Now();
-  absl::StatusOr<AveragingPlanes> planes = AveragingPlanesFor(
-      entry.request, algorithm, averager_->ReadsParameters(response.check_group_consistency()));
-  absl::StatusOr<AveragingRoundResult> result =
-      planes.ok() ? averager_->Run(entry.request.parameters, algorithm,
-                                   response.check_group_consistency(), *planes)
-                  : planes.status();
+  if (averaging_thread_ == nullptr || entry.request.device >= 0 ||
+      algorithm != AveragingAlgorithm::kSharded) {
+    // Device rounds share their NCCL communicators with the gradients' allreduces, and the
+    // world-allreduce baseline the world's transport with the negotiation: here, in order.
+    absl::StatusOr<AveragingPlanes> planes =
+        AveragingPlanesFor(entry.request, algorithm, averager_->ReadsParameters(check));
+    FinishAveragingRound(entry, algorithm, start,
+                         planes.ok() ? averager_->Run(entry.request.parameters, algorithm, check,
+                                                      *planes)
+                                     : planes.status());
+    return;
+  }
+  // The consistency check's checksums travel over the world's MPI communicator, which only this
+  // thread may use: checked here, before the round leaves.
+  if (check) {
+    const absl::Status consistent = averager_->CheckGroupConsistency(
+        entry.request.parameters, *host_planes_[static_cast<int>(CommunicatorKind::kGroup)]);
+    if (!consistent.ok()) {
+      FinishAveragingRound(entry, algorithm, start, consistent);
+      return;
+    }
+  }
+  auto moved = std::make_shared<TensorEntry>(std::move(entry));
+  averaging_thread_->Submit([this, moved, algorithm, start] {
+    FinishAveragingRound(*moved, algorithm, start,
+                         averager_->Run(moved->request.parameters, algorithm,
+                                        /*check_group_consistency=*/false,
+                                        averaging_thread_->planes()));
+  });
+}
+
+void Runtime::FinishAveragingRound(TensorEntry& entry, AveragingAlgorithm algorithm,
+                                   absl::Time start,
+                                   const absl::StatusOr<AveragingRoundResult>& result) {
   if (!result.ok()) {
     // A peer on another node stopped moving data (its node or link is down) or hung up: this
     // rank leaves the round, and the members of its node waiting for it in the shared-memory
@@ -1036,6 +1134,12 @@ transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) 
     total.calls += device.calls;
     total.bytes += device.bytes;
     total.busy_nanoseconds += device.busy_nanoseconds;
+  }
+  if (kind == CommunicatorKind::kGroup && averaging_thread_ != nullptr) {
+    const transport::TransportCounters rounds = averaging_thread_->group_counters();
+    total.calls += rounds.calls;
+    total.bytes += rounds.bytes;
+    total.busy_nanoseconds += rounds.busy_nanoseconds;
   }
   return total;
 }

@@ -38,6 +38,7 @@
 #include "runtime/common/config.h"
 #include "runtime/common/logging.h"
 #include "runtime/controller.h"
+#include "runtime/averaging_thread.h"
 #include "runtime/collectives.h"
 #include "runtime/cross_group_averager.h"
 #include "runtime/device_planes.h"
@@ -166,7 +167,17 @@ class Runtime final : public StatusSource {
   // This rank cannot go on: every member of its node waiting in one of its shared-memory
   // segments fails at once with `reason` (ShmCommunicator::Abort).
   void AbortNodeSegments(const absl::Status& reason);
+  // Runs the round on the averaging thread when it can (host parameters, sharded), else here.
   void RunAveragingRound(const proto::Response& response, TensorEntry& entry);
+  // Records the round's outcome and completes its operation (on the thread that ran it).
+  void FinishAveragingRound(TensorEntry& entry, AveragingAlgorithm algorithm, absl::Time start,
+                            const absl::StatusOr<AveragingRoundResult>& result);
+  // At init, after the communicators: the averaging thread and its group segment, when
+  // HILO_AVERAGING_THREAD is on and every member of the group can use them.
+  absl::Status StartAveragingThread(absl::Duration segment_timeout);
+  // Before a response on `kind` runs: waits for the rounds on the averaging thread when it would
+  // use the cross communicator they use.
+  void WaitForAveragingThread(CommunicatorKind kind);
   absl::Status ValidateRequest(const TensorRequest& request) const;
   absl::Status ValidateAlltoallRequest(const TensorRequest& request) const;
   absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
@@ -197,6 +208,13 @@ class Runtime final : public StatusSource {
   std::unique_ptr<transport::TcpCommunicator> tcp_cross_;
   std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers_;
   std::unique_ptr<CrossGroupAverager> averager_;
+  // Host sharded rounds run here beside the coordinator (runtime/averaging_thread.h), their group
+  // step through a segment of their own; null when they run on the coordinator. Created at init,
+  // stopped when the coordinator exits, destroyed with the Runtime (its counters stay readable).
+  std::unique_ptr<transport::ShmCommunicator> round_group_shm_;
+  // The rounds' group when groups have one member: in this process, no MPI from that thread.
+  std::unique_ptr<transport::Communicator> round_group_alone_;
+  std::unique_ptr<AveragingThread> averaging_thread_;
   const absl::Time started_at_ = absl::Now();
   std::atomic<int64_t> steps_{0};
   std::atomic<int64_t> world_agreements_{0};

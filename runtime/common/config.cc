@@ -79,6 +79,10 @@ absl::Status ApplyShmAllreduce(absl::string_view value, RuntimeConfig* config) {
   return ParseFlag("HILO_SHM_ALLREDUCE", value, &config->shm_allreduce);
 }
 
+absl::Status ApplyAveragingThread(absl::string_view value, RuntimeConfig* config) {
+  return ParseFlag("HILO_AVERAGING_THREAD", value, &config->averaging_thread);
+}
+
 absl::Status ApplyCrossTransport(absl::string_view value, RuntimeConfig* config) {
   if (value == "auto") {
     config->cross_transport = RuntimeConfig::CrossTransport::kAuto;
@@ -225,6 +229,12 @@ constexpr ConfigOption kRegistry[] = {
      "shared-memory segment (two barriers per MiB, waits sleep on a futex) instead of MPI; "
      "0 = always MPI.",
      &ApplyShmAllreduce},
+    {"HILO_AVERAGING_THREAD", "1",
+     "1 = sharded averaging rounds of host parameters run on a thread of their own, the group "
+     "step through a shared-memory segment of their own, so that group allreduces go on while a "
+     "round moves data (needed to hide the round behind the next steps); 0 = on the coordinator "
+     "thread, which then waits for each round.",
+     &ApplyAveragingThread},
     {"HILO_CROSS_TRANSPORT", "auto",
      "How allreduces on the cross communicator (the averaging rounds' and the hierarchical "
      "allreduce's step between groups) travel: auto = over hilo's TCP ring (pipelined, waits "
@@ -363,6 +373,7 @@ std::vector<std::pair<std::string, std::string>> ConfigSettings(const RuntimeCon
       {"HILO_FUSION_THRESHOLD", number(config.fusion_threshold_bytes)},
       {"HILO_HIERARCHICAL_ALLREDUCE", config.hierarchical_allreduce ? "1" : "0"},
       {"HILO_SHM_ALLREDUCE", config.shm_allreduce ? "1" : "0"},
+      {"HILO_AVERAGING_THREAD", config.averaging_thread ? "1" : "0"},
       {"HILO_CROSS_TRANSPORT",
        config.cross_transport == RuntimeConfig::CrossTransport::kTcp   ? "tcp"
        : config.cross_transport == RuntimeConfig::CrossTransport::kMpi ? "mpi"

@@ -50,6 +50,10 @@ struct RuntimeConfig {
   // Host allreduces among ranks of one machine go through a shared-memory segment with
   // sleeping waits (runtime/transport/shm) instead of MPI.
   bool shm_allreduce = true;
+  // Host averaging rounds run on a thread of their own (runtime/averaging_thread.h), with a
+  // shared-memory segment of their own for the group step, so that the group allreduces of the
+  // steps after a round go on while it moves data.
+  bool averaging_thread = true;
   // How allreduces on the cross communicator travel when its ranks are on several machines:
   // kAuto and kTcp use hilo's TCP ring (runtime/transport/tcp: sleeping waits, pipelined
   // chunks), kMpi MPI's own path. kTcp also forces the ring when the ranks share a machine

@@ -35,6 +35,7 @@ TEST(ConfigTest, DefaultsMatchTheRegistry) {
   EXPECT_EQ(config->fusion_threshold_bytes, int64_t{64} << 20);
   EXPECT_EQ(config->cache_capacity, 1024);
   EXPECT_FALSE(config->control_spin.has_value()) << "auto";
+  EXPECT_TRUE(config->averaging_thread);
 }
 
 TEST(ConfigTest, ValuesOverrideDefaults) {
@@ -45,8 +46,10 @@ TEST(ConfigTest, ValuesOverrideDefaults) {
        {"HILO_CONTROL_SPIN_US", "250"}, {"HILO_AVERAGING_PERIOD", "16"},
        {"HILO_WARMUP_STEPS", "100"}, {"HILO_STALL_WARNING_SECONDS", "2.5"},
        {"HILO_STALL_SHUTDOWN_SECONDS", "30"}, {"HILO_HIERARCHICAL_ALLREDUCE", "true"},
-       {"HILO_CROSS_TRANSPORT", "mpi"}, {"HILO_SOCKET_IFNAME", "eth1"}}));
+       {"HILO_CROSS_TRANSPORT", "mpi"}, {"HILO_SOCKET_IFNAME", "eth1"},
+       {"HILO_AVERAGING_THREAD", "0"}}));
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->averaging_thread);
   EXPECT_EQ(config->cross_transport, RuntimeConfig::CrossTransport::kMpi);
   EXPECT_EQ(config->socket_interface, "eth1");
   EXPECT_TRUE(config->hierarchical_allreduce);

@@ -4,6 +4,7 @@
 // communicator carried, and the errors.
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -192,6 +193,60 @@ TEST(AveragingMpiTest, MixedDtypesIncludingSixteenBit) {
   const double mean_group = (t.num_groups - 1) / 2.0;
   EXPECT_THAT(f64, ::testing::Each(2.0 * mean_group));
   for (uint16_t v : bf16) EXPECT_EQ(kernels::BFloat16ToFloat(v), static_cast<float>(4 * mean_group));
+}
+
+// A round of host parameters runs on the averaging thread (HILO_AVERAGING_THREAD, on by default),
+// so the group allreduces enqueued after it, as the next training steps' gradients are, run on
+// the coordinator meanwhile: their callbacks run on another thread than the round's, and every
+// result is exact. With the thread off, or one group (no round to run), all run on the
+// coordinator.
+TEST(AveragingMpiTest, GroupAllreducesRunBesideAHostRound) {
+  const Topology& t = HiloTestTopology();
+  Model model = GroupModel(t.group);
+  std::thread::id round_thread, gradient_thread;
+  AveragingOptions options;
+  options.algorithm = AveragingAlgorithm::kSharded;
+  options.on_complete = [&round_thread](const absl::Status&) {
+    round_thread = std::this_thread::get_id();
+  };
+  absl::StatusOr<Handle> round =
+      HiloTestContext().AverageAcrossGroups("beside", model.Views(), options);
+  ASSERT_TRUE(round.ok()) << round.status();
+  constexpr int kSteps = 20;
+  std::vector<std::vector<float>> gradients(kSteps, std::vector<float>(1000, t.group_rank + 1.0f));
+  std::vector<Handle> steps;
+  for (int step = 0; step < kSteps; ++step) {
+    CollectiveOptions step_options;
+    step_options.communicator = CommunicatorKind::kGroup;
+    step_options.reduce_op = ReduceOp::kSum;
+    step_options.on_complete = [&gradient_thread](const absl::Status&) {
+      gradient_thread = std::this_thread::get_id();
+    };
+    absl::StatusOr<Handle> handle = HiloTestContext().Allreduce(
+        absl::StrCat("beside.gradient.", step), {gradients[step].data(), DataType::kFloat32, {1000}},
+        step_options);
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    steps.push_back(*std::move(handle));
+  }
+  for (Handle& step : steps) ASSERT_TRUE(step.Wait(kOperationTimeout).ok());
+  ASSERT_TRUE(round->Wait(kOperationTimeout).ok()) << round->Wait(absl::ZeroDuration());
+  const float group_sum = t.group_size * (t.group_size + 1) / 2.0f;
+  for (const std::vector<float>& gradient : gradients) {
+    ASSERT_THAT(gradient, ::testing::Each(group_sum));
+  }
+  for (size_t tensor = 0; tensor < kSizes.size(); ++tensor) {
+    for (int64_t i = 0; i < kSizes[tensor]; ++i) {
+      double average = 0;
+      for (int g = 0; g < t.num_groups; ++g) average += static_cast<float>(GroupValue(g, tensor, i));
+      ASSERT_NEAR(model.tensors[tensor][i], average / t.num_groups, 1e-6);
+    }
+  }
+  const bool beside = HiloTestContext().config().averaging_thread && t.num_groups > 1;
+  if (beside) {
+    EXPECT_NE(round_thread, gradient_thread) << "the round ran on the coordinator thread";
+  } else {
+    EXPECT_EQ(round_thread, gradient_thread);
+  }
 }
 
 TEST(AveragingMpiTest, BadArgumentsAreRejectedAtOnce) {
