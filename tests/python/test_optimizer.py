@@ -419,3 +419,60 @@ def test_sync_batch_norm_equals_batch_norm_over_the_group_batch(affine):
     sync.eval()
     reference.eval()
     assert torch.allclose(sync(x), reference(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("delay", [1, 2])
+def test_overlap_averaging_applies_each_round_delay_steps_later(delay):
+    """overlap_averaging=n: the round started after step t averages a copy of the model, and
+    after step t+n each group's model moves by what the round changed in its copy. Checked
+    against the same arithmetic done by hand for every group: each group's gradient is its own
+    constant, so every step's model is known exactly."""
+    steps, lr, tau = 12, 0.125, 4
+    w = torch.nn.Parameter(torch.ones(5))
+    base = torch.optim.SGD([w], lr=lr)
+    optimizer = hvd.DistributedOptimizer(base, named_parameters=[("w", w)], tau=tau,
+                                         warmup_steps=0, overlap_averaging=delay)
+    groups = hvd.num_groups()
+    slopes = [torch.arange(1.0, 6.0) * (g + 1) for g in range(groups)]
+    expected = [torch.ones(5, dtype=torch.float64) for _ in range(groups)]
+    pending = None  # (apply after this step, the snapshot of every group)
+    saw_unapplied_round = False
+    for step in range(steps):
+        optimizer.zero_grad()
+        (w * slopes[hvd.group()]).sum().backward()
+        optimizer.step()
+        expected = [e - lr * slopes[g].double() for g, e in enumerate(expected)]
+        if pending is not None and step == pending[0]:
+            mean = sum(pending[1]) / groups
+            expected = [e + mean - s for e, s in zip(expected, pending[1])]
+            pending = None
+        if hvd.local_sgd_step(tau, 0, step)["average_model"]:
+            pending = (step + delay, [e.clone() for e in expected])
+            # The round is in flight: the groups' models still differ.
+            saw_unapplied_round = saw_unapplied_round or (
+                groups > 1 and not identical_on(torch.nn.ParameterList([w]), hvd.WORLD,
+                                                "overlap.check.%d.%d" % (delay, step)))
+        assert torch.allclose(w.detach().double(), expected[hvd.group()], atol=1e-5), \
+            "step %d: %s, expected %s" % (step, w.detach(), expected[hvd.group()])
+    optimizer.finish_averaging()
+    if groups == 1:  # synchronous SGD: no rounds at all
+        assert pending is None and optimizer.discrepancy is None
+        return
+    assert pending is not None and pending[0] >= steps, "the test must end with a round in flight"
+    mean = sum(pending[1]) / groups
+    assert torch.allclose(w.detach().double(), expected[hvd.group()] + mean - pending[1][hvd.group()],
+                          atol=1e-5)
+    assert saw_unapplied_round
+    assert optimizer.discrepancy is not None and optimizer.discrepancy > 0
+
+
+def test_overlap_averaging_rules():
+    model = torch.nn.Linear(2, 1)
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(ValueError, match="overlap_averaging"):
+            hvd.DistributedOptimizer(base, tau=2, overlap_averaging=bad)
+    if hvd.num_groups() > 1:
+        with pytest.raises(ValueError, match="must not exceed tau"):
+            hvd.DistributedOptimizer(base, tau=2, overlap_averaging=3)
+    assert hvd.DistributedOptimizer(base, tau=2, overlap_averaging=True).overlap_averaging == 1

@@ -7,11 +7,14 @@ hierarchical local SGD written with Horovod process sets) and PyTorch over Gloo.
 
 Prints a progress line per run and, per node count, a table: final test accuracy, wall time,
 time to reach the target accuracy (the synchronous runs' mean final accuracy minus 0.5 point;
-rank 0's model is evaluated every 2 tau steps, right after an averaging round, and the
-evaluations' own time is not counted),
+rank 0's model is evaluated every 2 tau steps, right after an averaging round has been applied,
+and the evaluations' own time is not counted),
 the bytes that crossed the links (the nodes' interface counters, launch included) and how much
 sooner hilo's hierarchical mode reaches the target than Horovod's synchronous SGD and than the
-best Horovod hierarchical variant. Writes every run as JSON.
+best Horovod hierarchical variant; with several seeds, the median [min-max] of every figure and
+ratio over them (each ratio taken within one seed's back-to-back runs). hilo's hierarchical mode
+runs twice: with blocking rounds, and with overlap_averaging=1 (the round runs while the next
+step computes and lands a step later). Writes every run as JSON.
 
   across_nodes.py                                  # 2 and 4 nodes x 4 ranks, 1 Gbit/s links
   across_nodes.py --nodes 2 --epochs 6 --stacks hilo torch --json out.json
@@ -32,20 +35,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TRAIN = os.path.join(ROOT, "tools/train/train_digits.py")
 HARNESS = os.path.join(ROOT, "tools/netns/emulated_nodes.sh")
 
-# (stack, variant, mode, extra environment). The variant names what a user would pick.
+# (stack, variant, mode, extra environment, extra train_digits.py arguments). The variant names
+# what a user would pick.
 VARIANTS = {
-    "hilo": [("hilo", "sync", "sync", {}),
-             ("hilo", "local", "local", {}),
-             ("hilo", "hierarchical", "hierarchical", {})],
-    "horovod": [("horovod", "sync", "sync", {}),
+    "hilo": [("hilo", "sync", "sync", {}, []),
+             ("hilo", "local", "local", {}, []),
+             ("hilo", "hierarchical", "hierarchical", {}, []),
+             # The round runs while the next step computes and lands a step later.
+             ("hilo", "hierarchical+overlap", "hierarchical", {}, ["--overlap", "1"])],
+    "horovod": [("horovod", "sync", "sync", {}, []),
                 ("horovod", "sync+hierarchical-allreduce", "sync",
-                 {"HOROVOD_HIERARCHICAL_ALLREDUCE": "1"}),
-                ("horovod", "local", "local", {}),
-                ("horovod", "hierarchical", "hierarchical", {})],
-    "torch": [("torch", "sync", "sync", {}),
-              ("torch", "local", "local", {}),
-              ("torch", "hierarchical", "hierarchical", {})],
+                 {"HOROVOD_HIERARCHICAL_ALLREDUCE": "1"}, []),
+                ("horovod", "local", "local", {}, []),
+                ("horovod", "hierarchical", "hierarchical", {}, [])],
+    "torch": [("torch", "sync", "sync", {}, []),
+              ("torch", "local", "local", {}, []),
+              ("torch", "hierarchical", "hierarchical", {}, [])],
 }
+# hilo's hierarchical variants, each compared with Horovod's.
+HILO_HIERARCHICAL = ("hierarchical", "hierarchical+overlap")
 # Horovod's variants that use the node structure: the reference for "the best Horovod
 # hierarchical variant".
 HOROVOD_HIERARCHICAL = ("sync+hierarchical-allreduce", "hierarchical")
@@ -70,10 +78,10 @@ def parse_args():
     return parser.parse_args()
 
 
-def run(args, stack, variant, mode, extra_env, nodes, seed, port):
+def run(args, stack, variant, mode, extra_env, extra_args, nodes, seed, port):
     train = [args.python, TRAIN, "--stack", stack, "--mode", mode, "--node-size", str(args.slots),
              "--tau", str(args.tau), "--seed", str(seed), "--epochs", str(args.epochs),
-             "--hidden", str(args.hidden), "--eval-every", str(2 * args.tau)]
+             "--hidden", str(args.hidden), "--eval-every", str(2 * args.tau)] + extra_args
     with tempfile.NamedTemporaryFile("r", suffix=".links") as stats:
         harness = [HARNESS, "--nodes", str(nodes), "--slots", str(args.slots), "--rate", args.rate,
                    "--link-stats", stats.name]
@@ -120,6 +128,37 @@ def time_to(result, target):
     return None
 
 
+def spread(values):
+    """median [min-max] of the values that are not None; 'never' if none are."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "never"
+    return "%.2f [%.2f-%.2f]" % (statistics.median(values), min(values), max(values))
+
+
+def speedups(rows):
+    """For one seed's runs: how much sooner each hilo hierarchical variant reaches the target
+    than Horovod's synchronous SGD and than the best Horovod hierarchical variant of that seed
+    (None where either never reached it)."""
+    found = {}
+    horovod_sync = [r for r in rows if (r["stack"], r["variant"]) == ("horovod", "sync")]
+    horovod_hier = [r for r in rows if r["stack"] == "horovod" and
+                    r["variant"] in HOROVOD_HIERARCHICAL and r["seconds_to_target"] is not None]
+    best = min(horovod_hier, key=lambda r: r["seconds_to_target"]) if horovod_hier else None
+    for variant in HILO_HIERARCHICAL:
+        hilo = [r for r in rows if (r["stack"], r["variant"]) == ("hilo", variant)]
+        if not hilo or hilo[0]["seconds_to_target"] is None:
+            continue
+        mine = hilo[0]["seconds_to_target"]
+        if horovod_sync and horovod_sync[0]["seconds_to_target"] is not None:
+            hilo[0]["speedup_over_horovod_sync"] = horovod_sync[0]["seconds_to_target"] / mine
+        if best is not None:
+            hilo[0]["speedup_over_best_horovod_hierarchical"] = best["seconds_to_target"] / mine
+            hilo[0]["best_horovod_hierarchical"] = best["variant"]
+        found[variant] = hilo[0]
+    return found
+
+
 def report(results, nodes_list, seeds):
     for nodes in nodes_list:
         for seed in seeds:
@@ -143,25 +182,50 @@ def report(results, nodes_list, seeds):
                     r["stack"], r["variant"], 100 * r["final_accuracy"], r["wall_seconds"],
                     "never" if to_target is None else "%.1f" % to_target,
                     r["link_tx_bytes"] / 2**20))
-            hilo = [r for r in rows if (r["stack"], r["variant"]) == ("hilo", "hierarchical")]
-            horovod_sync = [r for r in rows if (r["stack"], r["variant"]) == ("horovod", "sync")]
-            horovod_hier = [r for r in rows if r["stack"] == "horovod" and
-                            r["variant"] in HOROVOD_HIERARCHICAL and
-                            r["seconds_to_target"] is not None]
-            if hilo and hilo[0]["seconds_to_target"] is not None:
-                mine = hilo[0]["seconds_to_target"]
-                if horovod_sync and horovod_sync[0]["seconds_to_target"] is not None:
-                    ratio = horovod_sync[0]["seconds_to_target"] / mine
-                    print("hilo hierarchical reaches the target %.2fx sooner than Horovod's "
-                          "synchronous SGD (goal 3x: %s)" % (ratio, "met" if ratio >= 3 else "not met"))
-                    hilo[0]["speedup_over_horovod_sync"] = ratio
-                if horovod_hier:
-                    best = min(horovod_hier, key=lambda r: r["seconds_to_target"])
-                    ratio = best["seconds_to_target"] / mine
-                    print("hilo hierarchical reaches the target %.2fx sooner than the best Horovod "
-                          "hierarchical variant (%s; goal 1.5x: %s)"
-                          % (ratio, best["variant"], "met" if ratio >= 1.5 else "not met"))
-                    hilo[0]["speedup_over_best_horovod_hierarchical"] = ratio
+            for variant, hilo in speedups(rows).items():
+                if "speedup_over_horovod_sync" in hilo:
+                    print("hilo %s reaches the target %.2fx sooner than Horovod's synchronous SGD"
+                          % (variant, hilo["speedup_over_horovod_sync"]))
+                if "speedup_over_best_horovod_hierarchical" in hilo:
+                    print("hilo %s reaches the target %.2fx sooner than the best Horovod "
+                          "hierarchical variant (%s)"
+                          % (variant, hilo["speedup_over_best_horovod_hierarchical"],
+                             hilo["best_horovod_hierarchical"]))
+        # Across seeds: median [min-max] of each figure, and of the ratios (each taken within
+        # one seed's runs, back to back).
+        rows = [r for r in results if r["nodes"] == nodes]
+        done_seeds = sorted({r["seed"] for r in rows})
+        if len(done_seeds) < 2:
+            continue
+        print("\n%d nodes, over seeds %s: median [min-max]" % (nodes, done_seeds))
+        print("%-8s %-28s %20s %20s %20s %22s" % ("stack", "variant", "final %", "wall s",
+                                                   "to target s", "link MiB"))
+        variants = []
+        for r in rows:
+            if (r["stack"], r["variant"]) not in variants:
+                variants.append((r["stack"], r["variant"]))
+        for stack, variant in variants:
+            mine = [r for r in rows if (r["stack"], r["variant"]) == (stack, variant)]
+            print("%-8s %-28s %20s %20s %20s %22s" % (
+                stack, variant, spread([100 * r["final_accuracy"] for r in mine]),
+                spread([r["wall_seconds"] for r in mine]),
+                spread([r["seconds_to_target"] for r in mine]),
+                spread([r["link_tx_bytes"] / 2**20 for r in mine])))
+        for variant in HILO_HIERARCHICAL:
+            mine = [r for r in rows if (r["stack"], r["variant"]) == ("hilo", variant)]
+            if not mine:
+                continue
+            over_sync = [r.get("speedup_over_horovod_sync") for r in mine]
+            over_hier = [r.get("speedup_over_best_horovod_hierarchical") for r in mine]
+            sync_median = [v for v in over_sync if v is not None]
+            hier_median = [v for v in over_hier if v is not None]
+            print("hilo %s vs Horovod's synchronous SGD: %sx sooner (goal 3x: %s)"
+                  % (variant, spread(over_sync),
+                     "met" if sync_median and statistics.median(sync_median) >= 3 else "not met"))
+            print("hilo %s vs the best Horovod hierarchical variant: %sx sooner (goal 1.5x: %s)"
+                  % (variant, spread(over_hier),
+                     "met" if hier_median and statistics.median(hier_median) >= 1.5
+                     else "not met"))
 
 
 def main():
@@ -171,8 +235,8 @@ def main():
     plan = [(nodes, seed, variant) for nodes in args.nodes for seed in args.seeds
             for stack in args.stacks for variant in VARIANTS[stack]]
     results = []
-    for index, (nodes, seed, (stack, variant, mode, extra_env)) in enumerate(plan):
-        result = run(args, stack, variant, mode, extra_env, nodes, seed, 29500 + index)
+    for index, (nodes, seed, (stack, variant, mode, extra_env, extra_args)) in enumerate(plan):
+        result = run(args, stack, variant, mode, extra_env, extra_args, nodes, seed, 29500 + index)
         results.append(result)
         print("[%d/%d] %d nodes, seed %d, %s %s: %.1f%% in %.1f s, %.1f MiB over the links"
               % (index + 1, len(plan), nodes, seed, stack, variant, 100 * result["final_accuracy"],

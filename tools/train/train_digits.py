@@ -42,6 +42,10 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=29500, help="torch stack: rendezvous port")
     parser.add_argument("--hidden", type=int, default=256, help="width of the two hidden layers")
+    parser.add_argument("--overlap", type=int, default=0,
+                        help="hilo: apply each averaging round this many steps after it starts, "
+                             "computing those steps while it runs (DistributedOptimizer's "
+                             "overlap_averaging); 0: rounds block")
     parser.add_argument("--eval-every", type=int, default=0,
                         help="also evaluate rank 0's model every this many steps (a multiple of "
                              "tau: right after an averaging round, the consensus model), for "
@@ -99,10 +103,13 @@ class HiloStack:
         hvd.broadcast_parameters(model.state_dict(), root_rank=0)
         # sync: one group of P; local: P groups of one; hierarchical: groups of G. The same
         # optimizer wrapper, the runtime's schedule decides what each step exchanges.
-        return hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters(),
-                                        tau=args.tau, warmup_steps=0)
+        self.optimizer = hvd.DistributedOptimizer(
+            optimizer, named_parameters=model.named_parameters(), tau=args.tau, warmup_steps=0,
+            overlap_averaging=args.overlap)
+        return self.optimizer
 
     def final_average(self, model):
+        self.optimizer.finish_averaging()  # a round still in flight (--overlap)
         if self.hvd.num_groups() > 1:
             self.hvd.average_across_groups([p.data for p in model.parameters()], name="final")
 
@@ -272,6 +279,8 @@ class HorovodStack:
 
 def main():
     args = parse_args()
+    if args.overlap and args.stack != "hilo":
+        raise SystemExit("--overlap is hilo's option (DistributedOptimizer(overlap_averaging=))")
     torch.set_num_threads(1)  # many ranks share few cores
     stack = {"hilo": HiloStack, "torch": TorchStack, "horovod": HorovodStack}[args.stack](args)
     rank, size = stack.rank, stack.size
@@ -298,7 +307,9 @@ def main():
             loss_fn(model(train[0][batch]), train[1][batch]).backward()
             optimizer.step()
             steps_done += 1
-            if rank == 0 and args.eval_every > 0 and steps_done % args.eval_every == 0:
+            # With --overlap the round's result lands that many steps after the round.
+            if rank == 0 and args.eval_every > 0 and steps_done > args.overlap and \
+                    (steps_done - args.overlap) % args.eval_every == 0:
                 clock = time.time()
                 checkpoints.append((clock - start - evaluating, steps_done, accuracy(model, test)))
                 evaluating += time.time() - clock
@@ -315,7 +326,7 @@ def main():
     if rank == 0:
         print("RESULT " + json.dumps({
             "stack": args.stack, "mode": args.mode, "ranks": size, "node_size": args.node_size,
-            "tau": args.tau, "seed": args.seed, "epochs": args.epochs,
+            "tau": args.tau, "overlap": args.overlap, "seed": args.seed, "epochs": args.epochs,
             "steps": steps_per_epoch * args.epochs, "final_accuracy": final,
             "hidden": args.hidden, "parameters": sum(p.numel() for p in model.parameters()),
             "epoch_accuracy": history, "epoch_seconds": history_seconds, "wall_seconds": wall,

@@ -20,7 +20,7 @@ from hilo import (  # noqa: F401
     grouped_allreduce_, grouped_allreduce_async, grouped_allreduce_async_,
     grouped_reducescatter, grouped_reducescatter_async, is_homogeneous, join,
     allgather_object, allreduce_, allreduce_async, allreduce_async_,
-    average_across_groups, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
+    AveragingHandle, average_across_groups, average_across_groups_async, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
     broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
     group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
     local_sgd_step, local_size, mpi_built, mpi_enabled, mpi_threads_supported, nccl_built, num_groups, poll, rank,
@@ -233,7 +233,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
                  algorithm, backward_passes_per_step, compression, sparse_as_dense,
-                 gradient_predivide_factor, gradient_groups):
+                 gradient_predivide_factor, gradient_groups, overlap_averaging):
         super(self.__class__, self).__init__(params)
         all_parameters = [p for group in self.param_groups for p in group["params"]]
         names = {}
@@ -256,6 +256,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 "as Horovod, launch one group (hilorun --group-size %d)"
                 % (num_groups(), group_size(), size()))
         self.warmup_steps = int(warmup_steps if warmup_steps is not None else launcher_warmup)
+        self.overlap_averaging = int(overlap_averaging)
+        if num_groups() > 1 and self.overlap_averaging > self.tau:
+            raise ValueError("overlap_averaging=%d must not exceed tau=%d: a round's result is "
+                             "applied before the next round starts"
+                             % (self.overlap_averaging, self.tau))
+        # The round in flight with overlap_averaging: (handle, step index at which it applies,
+        # the tensors it corrects, the snapshot being averaged, the snapshot as it was).
+        self._pending_round = None
+        self._snapshot = None  # (averaged, as_taken) buffers, reused from round to round
         self._op = op
         self._algorithm = algorithm
         self._buffer_owner = average_buffers_of
@@ -378,16 +387,53 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self.synchronize()
         self._synchronized = False
         loss = super(self.__class__, self).step(closure)
+        if self._pending_round is not None and self.steps >= self._pending_round[1]:
+            self.finish_averaging()
         if self._plan["average_model"]:
             tensors = [p.data for p in self._parameters]
             if self._buffer_owner is not None:
                 tensors += [b.data for b in self._buffer_owner.buffers() if b.is_floating_point()]
-            self.discrepancy = average_across_groups(tensors, name="model",
-                                                     algorithm=self._algorithm)
+            if self.overlap_averaging > 0:
+                self._start_round(tensors)
+            else:
+                self.discrepancy = average_across_groups(tensors, name="model",
+                                                         algorithm=self._algorithm)
         self.steps += 1
         count_step()
         self._plan = local_sgd_step(self.tau, self.warmup_steps, self.steps)
         return loss
+
+    def _start_round(self, tensors):
+        """overlap_averaging: averages a snapshot of `tensors` in the background; the difference
+        the round makes to the snapshot is added to `tensors` overlap_averaging steps later."""
+        if self._snapshot is None or len(self._snapshot[0]) != len(tensors) or any(
+                s.shape != t.shape or s.dtype != t.dtype or s.device != t.device
+                for s, t in zip(self._snapshot[0], tensors)):
+            self._snapshot = ([torch.empty_like(t) for t in tensors],
+                              [torch.empty_like(t) for t in tensors])
+        averaged, as_taken = self._snapshot
+        for t, a, b in zip(tensors, averaged, as_taken):
+            a.copy_(t)
+            b.copy_(t)
+        handle = average_across_groups_async(averaged, name="model", algorithm=self._algorithm)
+        self._pending_round = (handle, self.steps + self.overlap_averaging, tensors, averaged,
+                               as_taken)
+
+    def finish_averaging(self):
+        """With overlap_averaging: waits for the averaging round in flight, if any, and applies
+        it now — each tensor moves by what the round changed in its snapshot (w += avg(w_t) -
+        w_t), keeping the local steps taken since. step() does this by itself
+        overlap_averaging steps after the round started; call it after the last step, before
+        evaluating or saving the final model. Every rank must call it at the same step (the
+        members of a group must apply the round together to keep identical models)."""
+        if self._pending_round is None:
+            return
+        handle, _, tensors, averaged, as_taken = self._pending_round
+        self._pending_round = None
+        self.discrepancy = handle.wait()
+        with torch.no_grad():
+            for t, a, b in zip(tensors, averaged, as_taken):
+                t.add_(a).sub_(b)
 
     # The schedule's position travels with the optimizer's state, so that a run resumed from a
     # checkpoint continues its warm-up and averaging rounds where it stopped instead of starting
@@ -403,6 +449,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         if self._handles:
             raise AssertionError("load_state_dict() while gradient allreduces are in flight: "
                                  "call step() or synchronize() first")
+        if self._pending_round is not None:
+            raise AssertionError("load_state_dict() while an averaging round is in flight "
+                                 "(overlap_averaging): call finish_averaging() first")
         steps = state_dict.get(self._STEPS_KEY)
         super(self.__class__, self).load_state_dict(
             {key: value for key, value in state_dict.items() if key != self._STEPS_KEY})
@@ -459,7 +508,8 @@ def _gradient_groups(parameters, groups):
 def DistributedOptimizer(optimizer, named_parameters=None, compression=Compression.none,
                          backward_passes_per_step=1, op=Average, gradient_predivide_factor=1.0,
                          num_groups=0, groups=None, sparse_as_dense=False, tau=None,
-                         warmup_steps=None, average_buffers_of=None, algorithm=None):
+                         warmup_steps=None, average_buffers_of=None, algorithm=None,
+                         overlap_averaging=0):
     """Wraps `optimizer` for hierarchical local SGD, in the spirit of hvd.DistributedOptimizer.
 
     Gradients are averaged as backward produces them (hooks start each allreduce at once, so
@@ -493,10 +543,19 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     group are sent together once every one of them is ready (so they travel in one fused
     transport call), instead of each as soon as it is ready. Parameters in no group go alone.
 
+    overlap_averaging (hilo's; Overlap Local-SGD, Wang et al., ICASSP 2020): 0 (default), each
+    averaging round blocks step() until the model is averaged. n >= 1 (at most tau): the round
+    averages a copy of the model in the background while the next n steps compute (their
+    gradient allreduces go on beside it), and n steps later the model moves by what the round
+    changed in that copy, w += avg(w_t) - w_t, keeping the steps taken since. The link's time is
+    hidden behind computation; the price is a round applied n steps late (docs/averaging.md
+    measures its effect on accuracy) and one more copy of the model, twice. Call
+    finish_averaging() after the last step. `discrepancy` is the applied round's D.
+
     The positional order is Horovod's (optimizer, named_parameters, compression,
     backward_passes_per_step, op, gradient_predivide_factor, num_groups, groups,
-    sparse_as_dense); hilo's own options (tau, warmup_steps, average_buffers_of, algorithm)
-    come after them.
+    sparse_as_dense); hilo's own options (tau, warmup_steps, average_buffers_of, algorithm,
+    overlap_averaging) come after them.
     """
     if isinstance(backward_passes_per_step, bool) or not isinstance(backward_passes_per_step, int) \
             or backward_passes_per_step < 1:
@@ -509,10 +568,15 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
         raise ValueError("gradient_predivide_factor applies to op=hvd.Average only")
     if not gradient_predivide_factor > 0:
         raise ValueError("gradient_predivide_factor must be positive")
+    if isinstance(overlap_averaging, bool):
+        overlap_averaging = int(overlap_averaging)  # True: one step later
+    if not isinstance(overlap_averaging, int) or overlap_averaging < 0:
+        raise ValueError("overlap_averaging must be an integer >= 0 (steps before a round's "
+                         "result is applied; 0: rounds block), not %r" % (overlap_averaging,))
     if groups is None and num_groups:
         groups = num_groups
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, tau, warmup_steps, op,
                average_buffers_of, algorithm, backward_passes_per_step, compression,
-               bool(sparse_as_dense), gradient_predivide_factor, groups)
+               bool(sparse_as_dense), gradient_predivide_factor, groups, overlap_averaging)
