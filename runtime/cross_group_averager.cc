@@ -176,18 +176,21 @@ absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, Dat
         absl::MutexLock lock(&mu);
         if (stop) return;
       }
-      const int64_t shard_count = ShardSize(piece_counts[p], shards, mine);
       absl::Status status = [&]() -> absl::Status {
-        HILO_ASSIGN_OR_RETURN(const double norm,
-                              cross.kernels.SquaredNorm(shard_of(p), shard_count, dtype));
+        HILO_ASSIGN_OR_RETURN(
+            const double norm,
+            cross.kernels.SquaredNorm(shard_of(p), ShardSize(piece_counts[p], shards, mine),
+                                      dtype));
         helper_before += norm;
-        HILO_RETURN_IF_ERROR(cross.communicator.AllreduceSum(shard_of(p), shard_count, dtype));
-        HILO_RETURN_IF_ERROR(cross.communicator.Synchronize());
-        HILO_ASSIGN_OR_RETURN(const double averaged_norm,
-                              cross.kernels.DivideAndSquaredNorm(shard_of(p), shard_count, dtype,
-                                                                 topology_.num_groups));
-        helper_after += averaged_norm;
-        return absl::OkStatus();
+        return SumShardAcrossGroups(
+            group.communicator, cross.communicator, shard_of(p), piece_counts[p], dtype,
+            [&](void* summed, int64_t summed_count) -> absl::Status {
+              HILO_ASSIGN_OR_RETURN(const double averaged_norm,
+                                    cross.kernels.DivideAndSquaredNorm(summed, summed_count, dtype,
+                                                                       topology_.num_groups));
+              helper_after += averaged_norm;
+              return absl::OkStatus();
+            });
       }();
       absl::MutexLock lock(&mu);
       if (!status.ok()) {
@@ -208,10 +211,8 @@ absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, Dat
       if (averaged <= p) status = helper_status;
     }
     if (!status.ok()) break;
-    status = group.communicator.Allgather(shard_of(p), ShardSize(piece_counts[p], shards, mine),
-                                          flat + piece_offset(p) * element,
-                                          ShardSizes(piece_counts[p], shards), dtype);
-    if (status.ok()) status = group.communicator.Synchronize();
+    status = GatherShards(group.communicator, shard_of(p), flat + piece_offset(p) * element,
+                          piece_counts[p], dtype);
   }
   if (!status.ok()) {
     absl::MutexLock lock(&mu);

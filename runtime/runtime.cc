@@ -960,12 +960,11 @@ void Runtime::ExecuteOne(CommunicatorKind kind, const proto::Response& response)
         entry->operation->Complete(absl::InternalError(
             absl::StrCat("unknown response type ", response.type(), " for '", name, "'")));
     }
-    if (TimelineOn() && response.type() != proto::Response::ERROR) {
-      RecordPhase(name,
-                  response.type() == proto::Response::AVERAGE_ACROSS_GROUPS
-                      ? "AVERAGE_ACROSS_GROUPS"
-                      : "TRANSPORT",
-                  started, absl::Now(),
+    // A round records its phase when it finishes (FinishAveragingRound): it may run on the
+    // averaging thread after this returns.
+    if (TimelineOn() && response.type() != proto::Response::ERROR &&
+        response.type() != proto::Response::AVERAGE_ACROSS_GROUPS) {
+      RecordPhase(name, "TRANSPORT", started, absl::Now(),
                   absl::StrCat("\"communicator\": ", JsonString(CommunicatorKindName(kind))));
     }
   }
@@ -1089,6 +1088,11 @@ void Runtime::RunAveragingRound(const proto::Response& response, TensorEntry& en
 void Runtime::FinishAveragingRound(TensorEntry& entry, AveragingAlgorithm algorithm,
                                    absl::Time start,
                                    const absl::StatusOr<AveragingRoundResult>& result) {
+  if (TimelineOn()) {
+    RecordPhase(entry.request.name, "AVERAGE_ACROSS_GROUPS", start, absl::Now(),
+                absl::StrCat("\"communicator\": ",
+                             JsonString(CommunicatorKindName(CommunicatorKind::kWorld))));
+  }
   if (!result.ok()) {
     // A peer on another node stopped moving data (its node or link is down) or hung up: this
     // rank leaves the round, and the members of its node waiting for it in the shared-memory

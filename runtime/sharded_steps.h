@@ -29,11 +29,20 @@
 
 namespace hilo {
 
-// Sums `shard` (this rank's shard of a `count`-element buffer, ShardSize(count, G, group rank)
-// elements) over `cross`, calls `after_sum(shard, shard_count)` on it once the sum is in place
-// (e.g. to divide; an error stops the steps), and allgathers every member's shard into `flat` over
-// `group`. `shard` may be this rank's block of
-// `flat` itself (in place) or a separate buffer.
+// Step 1: sums `shard` (ShardSize(count, G, group rank) elements of a `count`-element buffer)
+// over `cross`, in place, and calls `after_sum(shard, shard_count)` on the sum once it is in place
+// (e.g. to divide; its error is returned).
+absl::Status SumShardAcrossGroups(
+    transport::Communicator& group, transport::Communicator& cross, void* shard, int64_t count,
+    DataType dtype, absl::FunctionRef<absl::Status(void* shard, int64_t shard_count)> after_sum);
+
+// Step 2: allgathers every member's shard of a `count`-element buffer into `flat` over `group`.
+// `shard` may be this rank's block of `flat` itself (in place) or a separate buffer.
+absl::Status GatherShards(transport::Communicator& group, const void* shard, void* flat,
+                          int64_t count, DataType dtype);
+
+// Both steps, one after the other. The pipelined averaging round runs them on two threads
+// instead, piece by piece (runtime/cross_group_averager.h).
 absl::Status SumShardAcrossGroupsAndGather(
     transport::Communicator& group, transport::Communicator& cross, void* shard, void* flat,
     int64_t count, DataType dtype,

@@ -179,12 +179,12 @@ absl::Status ShmCommunicator::AllreduceBitwiseAnd(absl::Span<uint64_t> words) {
   if (words.size() * sizeof(uint64_t) > kControlSlotBytes) {
     return control_->AllreduceBitwiseAnd(words);  // the same decision on every member
   }
-  if (!broken_.ok()) return broken_;
+  if (absl::Status broken = Broken(); !broken.ok()) return broken;
   if (size() == 1) return absl::OkStatus();
   const int set = next_control_set_;
   next_control_set_ ^= 1;
   std::memcpy(ControlSlot(set, rank()), words.data(), words.size() * sizeof(uint64_t));
-  if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+  if (absl::Status status = ArriveAndWait(); !status.ok()) return Break(status);
   // Every member ANDs every slot, in place in its own words (its slot keeps its original).
   for (int other = 0; other < size(); ++other) {
     if (other == rank()) continue;
@@ -209,8 +209,10 @@ absl::Status ShmCommunicator::ArriveAndWait() {
     if (header_->generation.load(std::memory_order_acquire) != generation) return absl::OkStatus();
     sched_yield();
   }
-  if (spin_ > absl::ZeroDuration()) {
-    const absl::Time spin_until = absl::Now() + spin_;
+  if (const absl::Duration spin =
+          absl::Nanoseconds(spin_nanoseconds_.load(std::memory_order_relaxed));
+      spin > absl::ZeroDuration()) {
+    const absl::Time spin_until = absl::Now() + spin;
     while (absl::Now() < spin_until) {
       if (header_->generation.load(std::memory_order_acquire) != generation) {
         return absl::OkStatus();
@@ -226,7 +228,7 @@ absl::Status ShmCommunicator::ArriveAndWait() {
                                                "): rank ", header_->reason_rank, " gave up: ",
                                                header_->reason));
       }
-      return absl::AbortedError(absl::StrCat("shared-memory allreduce on ", name(), " (rank ",
+      return absl::AbortedError(absl::StrCat("shared-memory step on ", name(), " (rank ",
                                              rank(), "): a peer gave up waiting"));
     }
     const absl::Duration left = deadline - absl::Now();
@@ -234,7 +236,7 @@ absl::Status ShmCommunicator::ArriveAndWait() {
       header_->aborted.store(1, std::memory_order_release);
       Futex(&header_->generation, FUTEX_WAKE, INT_MAX, nullptr);
       return absl::DeadlineExceededError(absl::StrCat(
-          "shared-memory allreduce on ", name(), " (rank ", rank(), "): not every member arrived "
+          "shared-memory step on ", name(), " (rank ", rank(), "): not every member arrived "
           "within ", absl::FormatDuration(timeout_), " (a peer died or stopped calling)"));
     }
     const struct timespec sleep = absl::ToTimespec(std::min(left, kLongestSleep));
@@ -255,12 +257,24 @@ void ShmCommunicator::Abort(const absl::Status& reason) {
   // The release publishes the reason to whoever sees the flag.
   header_->aborted.store(1, std::memory_order_release);
   Futex(&header_->generation, FUTEX_WAKE, INT_MAX, nullptr);
+  absl::MutexLock lock(&broken_mu_);
   if (broken_.ok()) broken_ = absl::AbortedError(reason.ToString());
+}
+
+absl::Status ShmCommunicator::Broken() const {
+  absl::MutexLock lock(&broken_mu_);
+  return broken_;
+}
+
+absl::Status ShmCommunicator::Break(absl::Status status) {
+  absl::MutexLock lock(&broken_mu_);
+  broken_ = status;
+  return status;
 }
 
 absl::Status ShmCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                         absl::Span<const int64_t> recv_counts, DataType dtype) {
-  if (!broken_.ok()) return broken_;
+  if (absl::Status broken = Broken(); !broken.ok()) return broken;
   const int members = size(), me = rank();
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
   if (static_cast<int>(recv_counts.size()) != members || recv_counts[me] != send_count) {
@@ -291,7 +305,7 @@ absl::Status ShmCommunicator::Allgather(const void* send, int64_t send_count, vo
       std::memcpy(Slot(set, me), own_block + first * element,
                   static_cast<size_t>(part(me) * element));
     }
-    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return Break(status);
     for (int other = 0; other < members; ++other) {
       if (other == me || part(other) == 0) continue;
       std::memcpy(out + (offsets[other] + first) * element, Slot(set, other),
@@ -329,7 +343,7 @@ void ForEachOverlap(absl::Span<const Communicator::Slice> slices, int64_t begin,
 }  // namespace
 
 absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType dtype) {
-  if (!broken_.ok()) return broken_;
+  if (absl::Status broken = Broken(); !broken.ok()) return broken;
   const int members = size();
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
   int64_t total_bytes = 0;
@@ -353,7 +367,7 @@ absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType
     ForEachOverlap(slices, piece_begin, piece_end, [&](char* part, int64_t at, int64_t bytes) {
       std::memcpy(mine + (at - piece_begin), part, static_cast<size_t>(bytes));
     });
-    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return Break(status);
     if (members == 2) {
       // Two ranks: each adds the other's piece to its own data, one barrier instead of two and
       // less memory traffic. Both get identical bits, since a + b == b + a in every dtype (the
@@ -385,7 +399,7 @@ absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType
       const char* const values = other == me ? own : Slot(set, other) + begin * element;
       kernels::SumInto(sum, values, length, dtype);
     }
-    if (absl::Status status = ArriveAndWait(); !status.ok()) return broken_ = status;
+    if (absl::Status status = ArriveAndWait(); !status.ok()) return Break(status);
     for (int owner = 0; owner < members; ++owner) {
       const char* const sums = Slot(set, owner);
       ForEachOverlap(slices, piece_begin + range_begin(owner) * element,

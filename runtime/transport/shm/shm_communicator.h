@@ -44,8 +44,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/transport/communicator.h"
 #include "runtime/transport/control_channel.h"
@@ -81,8 +83,10 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
 
   // This rank cannot go on (`reason`: e.g. its link to another node is down): marks the segment
   // aborted, so that every member waiting in it, now or later, fails at once with ABORTED and
-  // the reason, instead of waiting out the timeout for a rank that will never arrive.
-  void Abort(const absl::Status& reason);
+  // the reason, instead of waiting out the timeout for a rank that will never arrive. Any
+  // thread, also while this rank's own user is inside a call (the runtime's coordinator and
+  // averaging thread abort each other's segments).
+  void Abort(const absl::Status& reason) ABSL_LOCKS_EXCLUDED(broken_mu_);
 
   // ControlChannel. Agreements of up to kControlSlotBytes go through the segment, larger ones
   // (and the gather and broadcast) through the wrapped control channel.
@@ -98,7 +102,10 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   // the futex: worth it while each rank has a CPU of its own (a futex wake-up costs tens of
   // microseconds), harmful when ranks outnumber CPUs. The runtime sets HILO_CONTROL_SPIN_US's
   // choice while work is in flight, and zero while idle.
-  void set_spin(absl::Duration spin) { spin_ = spin; }
+  // Any thread (the coordinator sets it on a segment the averaging thread may be waiting in).
+  void set_spin(absl::Duration spin) {
+    spin_nanoseconds_.store(absl::ToInt64Nanoseconds(spin), std::memory_order_relaxed);
+  }
 
   // Bytes of one slot: the largest piece one allreduce moves between two barriers.
   size_t slot_bytes() const { return slot_bytes_; }
@@ -118,6 +125,10 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   // Waits until every member has arrived; DEADLINE_EXCEEDED after the timeout, ABORTED when a
   // peer gave up first.
   absl::Status ArriveAndWait();
+  // OK, or the error every call returns since a barrier failed or Abort was called.
+  absl::Status Broken() const ABSL_LOCKS_EXCLUDED(broken_mu_);
+  // Records `status` (not OK) as that error and returns it.
+  absl::Status Break(absl::Status status) ABSL_LOCKS_EXCLUDED(broken_mu_);
 
   ControlChannel* const control_;
   void* const mapping_;
@@ -125,11 +136,14 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   const size_t slot_bytes_;
   const absl::Duration timeout_;
   Header* const header_;
-  absl::Duration spin_ = absl::ZeroDuration();
+  std::atomic<int64_t> spin_nanoseconds_{0};
   int next_set_ = 0;          // the slot set the next piece uses
   std::vector<char> own_values_;  // a rank >= 2's own range, set aside while it sums in order
   int next_control_set_ = 0;  // the control slot set the next agreement uses
-  absl::Status broken_;  // set once a barrier failed: the segment's state is then unknown
+  // Set once a barrier failed (the segment's state is then unknown) or Abort was called, which
+  // another thread may do.
+  mutable absl::Mutex broken_mu_;
+  absl::Status broken_ ABSL_GUARDED_BY(broken_mu_);
 };
 
 }  // namespace hilo::transport
