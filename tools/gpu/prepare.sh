@@ -17,7 +17,7 @@ pybind_include=$(python3 -c "import pybind11; print(pybind11.get_include())" 2>/
 package=$PWD/.gpu/package
 rm -rf "$package"; mkdir -p "$package/hilo/torch"
 cp client/python/hilo/__init__.py "$package/hilo/"
-cp client/python/hilo/torch/__init__.py "$package/hilo/torch/"
+cp client/python/hilo/torch/*.py "$package/hilo/torch/"
 g++ -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -DOMPI_SKIP_MPICXX=1 -DNOMINMAX -I.gpu/inc -I. \
   -I"$pybind_include" -I"$py_include" client/python/hilo_python.cc -L.gpu/py -lhilo_all \
   -Wl,-rpath,"$PWD/.gpu/py" -o "$package/hilo/_hilo.so"

@@ -43,6 +43,13 @@ hilo.shutdown()
 echo "$output"
 [ "$(echo "$output" | grep -c 'of 2: sum 3$')" -eq 2 ] || fail "both ranks should sum to 3"
 
+# hilo.torch is several modules: every one of them was installed (import does not start hilo).
+env -u PYTHONPATH PYTHONPATH="$site" /usr/bin/python3 -c '
+import sys, hilo.torch as hvd
+assert hvd.__file__.startswith(sys.argv[1]), hvd.__file__
+hvd.DistributedOptimizer, hvd.SyncBatchNorm, hvd.Compression.fp16, hvd.broadcast_optimizer_state
+' "$site" || fail "the installed hilo.torch does not import"
+
 # With no job to ask (loopback port 1 refuses), the installed hilo-status runs and says so.
 status_output=$("$prefix/bin/hilo-status" --port 1 2>&1) && fail "hilo-status found a job on port 1"
 echo "$status_output" | grep -q "^hilo-status: 127.0.0.1:1: " \
