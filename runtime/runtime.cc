@@ -37,7 +37,10 @@ absl::Duration ChooseControlSpin(const RuntimeConfig& config, int local_size) {
 
 }  // namespace
 
-Runtime::Runtime(const RuntimeConfig& config) : config_(config), logger_(config.log_level) {}
+Runtime::Runtime(const RuntimeConfig& config)
+    : config_(config),
+      logger_(config.log_level),
+      stalls_(config.stall_warning, config.stall_shutdown, &logger_) {}
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeConfig& config) {
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: every mutex
@@ -503,7 +506,7 @@ absl::Status Runtime::RunCycles() {
     // A joined rank keeps the world cycling: only a world cycle can tell it that all have joined.
     const bool has_world_work = queue_.size(CommunicatorKind::kWorld) > 0 ||
                                 queue_.size(CommunicatorKind::kCross) > 0 || shutdown ||
-                                joined || !stall_stop_reason_.empty();
+                                joined || !stalls_.stop_reason().empty();
 
     bool world_cycle = true;
     if (separate_group_cycles) {
@@ -533,14 +536,14 @@ absl::Status Runtime::RunCycles() {
       }
       controllers_[cross_index]->BeginCycle(std::move(cross_requests), shutdown,
                                             world_segment_of(CommunicatorKind::kCross), joined);
-      if (!stall_stop_reason_.empty()) {
+      if (!stalls_.stop_reason().empty()) {
         Controller::RaiseAbort(world_segment_of(CommunicatorKind::kWorld));
       }
       if (has_world_work) world_agreement.back() &= ~kHasWorldWork;
       HILO_RETURN_IF_ERROR(world_channel.AllreduceBitwiseAnd(absl::MakeSpan(world_agreement)));
       world_agreements_.fetch_add(1, std::memory_order_relaxed);
       if (Controller::AnyoneAborts(world_segment_of(CommunicatorKind::kWorld))) {
-        return StopForStall(world);
+        return stalls_.StopError(world);
       }
       others_have_world_work = (world_agreement.back() & kHasWorldWork) == 0;
       next_world_join = absl::Now() + kWorldJoinPeriod;
@@ -562,7 +565,16 @@ absl::Status Runtime::RunCycles() {
                                                                  : *catch_up_pause * 2;
       if (*catch_up_pause >= config_.cycle_time) catch_up_pause.reset();
     }
-    InspectStalls(now);
+    if (stalls_.Due(now)) {
+      std::vector<StallReport> stalls;
+      for (CommunicatorKind kind : kAllCommunicatorKinds) {
+        for (StallReport& stall :
+             controllers_[static_cast<int>(kind)]->StalledTensors(now, config_.stall_warning)) {
+          stalls.push_back(std::move(stall));
+        }
+      }
+      stalls_.Inspect(now, std::move(stalls));
+    }
   }
 }
 
@@ -661,68 +673,6 @@ absl::Status Runtime::StopTimeline() {
   return absl::OkStatus();  // `stopped` closes the file here, before the caller reads it
 }
 
-void Runtime::InspectStalls(absl::Time now) {
-  if (now < next_stall_inspection_) return;
-  next_stall_inspection_ = now + std::min(absl::Seconds(1), config_.stall_warning / 2);
-  std::vector<StallReport> stalls;
-  for (CommunicatorKind kind : kAllCommunicatorKinds) {
-    for (StallReport& stall :
-         controllers_[static_cast<int>(kind)]->StalledTensors(now, config_.stall_warning)) {
-      stalls.push_back(std::move(stall));
-    }
-  }
-  // Oldest first across communicators (each controller's list is already): the warning order,
-  // current_stalls()'s promise, and the stall that decides the stop below.
-  std::stable_sort(stalls.begin(), stalls.end(), [](const StallReport& a, const StallReport& b) {
-    return a.waiting > b.waiting;
-  });
-  {
-    absl::MutexLock lock(&mu_);
-    current_stalls_ = stalls;
-  }
-  if (stalls.empty()) return;
-  if (now >= next_stall_warning_) {
-    next_stall_warning_ = now + config_.stall_warning;
-    constexpr size_t kMostListed = 10;
-    for (size_t i = 0; i < stalls.size() && i < kMostListed; ++i) {
-      HILO_LOG(logger_, LogLevel::kWarning, "stalled: ", DescribeStall(stalls[i]),
-               " (HILO_STALL_WARNING_SECONDS=", absl::ToDoubleSeconds(config_.stall_warning), ")");
-    }
-    if (stalls.size() > kMostListed) {
-      HILO_LOG(logger_, LogLevel::kWarning, "stalled: and ", stalls.size() - kMostListed,
-               " more tensors");
-    }
-  }
-  if (config_.stall_shutdown > absl::ZeroDuration() && stall_stop_reason_.empty() &&
-      stalls.front().waiting >= config_.stall_shutdown) {
-    // The oldest stall decides; every rank learns it next cycle (StopForStall).
-    stall_stop_reason_ = DescribeStall(stalls.front());
-    HILO_LOG(logger_, LogLevel::kError, "stopping the job: ", stall_stop_reason_,
-             " (HILO_STALL_SHUTDOWN_SECONDS=", absl::ToDoubleSeconds(config_.stall_shutdown), ")");
-  }
-}
-
-absl::Status Runtime::StopForStall(transport::MpiCommunicator& world) {
-  // Only the ranks that inspected the stall know what it is: gather their descriptions, so that
-  // every rank's error names the tensor and the missing ranks.
-  HILO_ASSIGN_OR_RETURN(std::vector<std::string> reasons, world.GatherToRoot(stall_stop_reason_));
-  std::string joined;
-  if (world.rank() == 0) {
-    std::vector<std::string> distinct;
-    for (std::string& reason : reasons) {
-      if (!reason.empty() &&
-          std::find(distinct.begin(), distinct.end(), reason) == distinct.end()) {
-        distinct.push_back(std::move(reason));
-      }
-    }
-    joined = absl::StrJoin(distinct, "; ");
-  }
-  HILO_RETURN_IF_ERROR(world.BroadcastFromRoot(&joined));
-  return absl::DeadlineExceededError(absl::StrCat(
-      "hilo stopped the job after a stall of HILO_STALL_SHUTDOWN_SECONDS=",
-      absl::ToDoubleSeconds(config_.stall_shutdown), " s: ", joined));
-}
-
 status::StatusReply Runtime::Snapshot() const {
   status::StatusReply reply;
   status::Topology& topology = *reply.mutable_topology();
@@ -769,7 +719,7 @@ status::StatusReply Runtime::Snapshot() const {
     averaging.set_latest_seconds(absl::ToDoubleSeconds(latest.duration));
     averaging.set_latest_elements(latest.elements);
   }
-  for (const StallReport& stall : current_stalls_) {
+  for (const StallReport& stall : stalls_.Current()) {
     status::Stall& entry = *reply.add_stalls();
     entry.set_communicator(stall.communicator);
     entry.set_tensor(stall.tensor);
@@ -784,10 +734,7 @@ status::StatusReply Runtime::Snapshot() const {
   return reply;
 }
 
-std::vector<StallReport> Runtime::current_stalls() const {
-  absl::MutexLock lock(&mu_);
-  return current_stalls_;
-}
+std::vector<StallReport> Runtime::current_stalls() const { return stalls_.Current(); }
 
 absl::StatusOr<DataPlane*> Runtime::PlaneFor(CommunicatorKind kind,
                                              absl::Span<const TensorRequest* const> requests) {

@@ -43,6 +43,7 @@
 #include "runtime/cross_group_averager.h"
 #include "runtime/device_planes.h"
 #include "runtime/operation.h"
+#include "runtime/stall_inspector.h"
 #include "runtime/status/status_server.h"
 #include "runtime/tensor_queue.h"
 #include "runtime/timeline.h"
@@ -138,12 +139,6 @@ class Runtime final : public StatusSource {
   // Runs cycles until shutdown is agreed; returns the error that stopped them, if any.
   // After a wake-up for new work: returns once the burst of enqueues has paused.
   void WaitForBurstToEnd();
-  // The stall inspector, run by the coordinator at most once a second: records the stalls,
-  // warns once per warning period, and arms the job-wide stop after HILO_STALL_SHUTDOWN_SECONDS.
-  void InspectStalls(absl::Time now);
-  // Every rank, in the same cycle: shares the stall descriptions and returns the error to stop
-  // with.
-  absl::Status StopForStall(transport::MpiCommunicator& world);
   // Every rank has joined: Join() returns on this rank.
   void CompleteJoin(const proto::ResponseList& responses) ABSL_LOCKS_EXCLUDED(mu_);
   // While this rank is joined, the zero-filled entry that stands in for tensor `index` of an
@@ -187,6 +182,8 @@ class Runtime final : public StatusSource {
   const RuntimeConfig config_;
   Logger logger_;
   TensorQueue queue_;
+  // Fed by the coordinator thread; its current stalls readable from any thread.
+  StallInspector stalls_;
 
   // Written by the coordinator thread before init_done_ is notified; read-only afterwards.
   Topology topology_;
@@ -268,11 +265,6 @@ class Runtime final : public StatusSource {
   bool coordinator_stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t averaging_rounds_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<AveragingRecord> averaging_history_ ABSL_GUARDED_BY(mu_);
-  std::vector<StallReport> current_stalls_ ABSL_GUARDED_BY(mu_);
-  // Coordinator thread only.
-  absl::Time next_stall_inspection_ = absl::InfinitePast();
-  absl::Time next_stall_warning_ = absl::InfinitePast();
-  std::string stall_stop_reason_;  // set once a stall has lasted HILO_STALL_SHUTDOWN_SECONDS
   // Serializes concurrent Shutdown() calls around the join.
   absl::Mutex join_mu_;
   std::thread coordinator_ ABSL_GUARDED_BY(join_mu_);
