@@ -173,11 +173,6 @@ class Runtime final : public StatusSource {
   // Before a response on `kind` runs: waits for the rounds on the averaging thread when it would
   // use the cross communicator they use.
   void WaitForAveragingThread(CommunicatorKind kind);
-  absl::Status ValidateRequest(const TensorRequest& request) const;
-  absl::Status ValidateAlltoallRequest(const TensorRequest& request) const;
-  absl::Status ValidateAveragingRequest(const TensorRequest& request) const;
-  // The device field alone: a CUDA device number, in a build with CUDA.
-  absl::Status ValidateDevice(const TensorRequest& request) const;
 
   const RuntimeConfig config_;
   Logger logger_;
