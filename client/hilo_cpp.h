@@ -31,12 +31,12 @@
 #include "absl/time/time.h"
 #include "kernels/dtype.h"
 #include "runtime/common/config.h"
-#include "runtime/controller.h"
 #include "runtime/local_sgd_schedule.h"
 #include "runtime/operation.h"
 #include "runtime/parameters.h"
+#include "runtime/runtime_stats.h"
 #include "runtime/topology.h"
-#include "runtime/transport/counting_communicator.h"
+#include "runtime/transport/transport_counters.h"
 
 namespace hilo {
 class Runtime;

@@ -179,15 +179,6 @@ proto::Request Controller::LeaveCachedPath(PendingHit hit, absl::Time now) const
   return std::move(hit.request);
 }
 
-std::string DescribeStall(const StallReport& stall) {
-  return absl::StrCat("tensor '", stall.tensor, "' on ", stall.communicator, ": submitted by rank",
-                      stall.submitted_by.size() == 1 ? " " : "s ",
-                      absl::StrJoin(stall.submitted_by, ", "), ", not by rank",
-                      stall.missing.size() == 1 ? " " : "s ", absl::StrJoin(stall.missing, ", "),
-                      ", for ",
-                      absl::FormatDuration(absl::Trunc(stall.waiting, absl::Milliseconds(100))));
-}
-
 std::vector<StallReport> Controller::StalledTensors(absl::Time now,
                                                     absl::Duration at_least) const {
   std::vector<StallReport> stalled;

@@ -43,32 +43,10 @@
 #include "proto/negotiation.pb.h"
 #include "runtime/readiness_table.h"
 #include "runtime/response_cache.h"
+#include "runtime/runtime_stats.h"  // CacheStats, AgreementCounts, StallReport
 #include "runtime/transport/control_channel.h"
 
 namespace hilo {
-
-struct CacheStats {
-  int64_t hits = 0;    // requests served from the response cache
-  int64_t misses = 0;  // cacheable requests that needed the full negotiation
-};
-
-// Negotiation agreements (bitwise-AND allreduces) a rank took part in: world cycles, and cycles
-// its group negotiated alone.
-struct AgreementCounts {
-  int64_t world = 0;
-  int64_t group = 0;
-};
-
-// A tensor that some ranks of a communicator submitted and others have not, for a while.
-struct StallReport {
-  std::string communicator;  // "world", "group 1", ...
-  std::string tensor;
-  absl::Duration waiting;
-  std::vector<int> submitted_by;  // world ranks
-  std::vector<int> missing;       // world ranks
-};
-// "tensor 'w' on world: submitted by ranks 0, 1, 3, not by rank 2, for 12.5s".
-std::string DescribeStall(const StallReport& stall);
 
 class Controller {
  public:

@@ -5,7 +5,8 @@
 // reduce-scatter count their whole buffer; allgather counts this rank's contribution. Only data
 // collectives are counted (negotiation traffic travels over the ControlChannel).
 //
-// Collective calls come from the coordinator thread only; counters() may be read from any thread.
+// Collective calls come from one thread at a time (the coordinator, or the averaging thread while
+// the coordinator leaves the communicator alone); counters() may be read from any thread.
 #ifndef HILO_RUNTIME_TRANSPORT_COUNTING_COMMUNICATOR_H_
 #define HILO_RUNTIME_TRANSPORT_COUNTING_COMMUNICATOR_H_
 
@@ -13,14 +14,9 @@
 #include <cstdint>
 
 #include "runtime/transport/forwarding_communicator.h"
+#include "runtime/transport/transport_counters.h"
 
 namespace hilo::transport {
-
-struct TransportCounters {
-  int64_t calls = 0;
-  int64_t bytes = 0;
-  int64_t busy_nanoseconds = 0;  // wall time spent inside the wrapped calls
-};
 
 class CountingCommunicator final : public ForwardingCommunicator {
  public:
