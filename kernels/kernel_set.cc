@@ -53,6 +53,8 @@ class CpuKernelSet final : public KernelSet {
   absl::Status Pack(absl::Span<const PackSlice> slices, void* buffer) override {
     char* out = static_cast<char*>(buffer);
     for (const PackSlice& slice : slices) {
+      // An empty tensor's data may be null, which memcpy must not be given even for 0 bytes.
+      if (slice.bytes == 0) continue;
       std::memcpy(out + slice.offset, slice.tensor, static_cast<size_t>(slice.bytes));
     }
     return absl::OkStatus();
@@ -61,6 +63,7 @@ class CpuKernelSet final : public KernelSet {
   absl::Status Unpack(const void* buffer, absl::Span<const PackSlice> slices) override {
     const char* in = static_cast<const char*>(buffer);
     for (const PackSlice& slice : slices) {
+      if (slice.bytes == 0) continue;  // as in Pack
       std::memcpy(slice.tensor, in + slice.offset, static_cast<size_t>(slice.bytes));
     }
     return absl::OkStatus();

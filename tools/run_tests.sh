@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs what hilo needs and runs every test (unit tests and multi-process
 # MPI jobs of 2 to 8 ranks), in the default build (with CUDA where the toolkit is installed) and
-# in the CPU-only build. Needs no network beyond Debian's package archive on first use.
+# in the CPU-only build, then the in-process tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Needs no network beyond Debian's package archive on first use.
 # Extra arguments go to `bazel test` (e.g. --test_output=all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +11,7 @@ bazel test //... "$@"
 # The CPU-only build (what a machine without the CUDA toolkit gets): CUDA targets are skipped,
 # everything else builds and passes. Only the actions that differ are redone.
 bazel test --define=hilo_cuda=off //... "$@"
+# The in-process tests (threads as ranks, loopback sockets, shared memory; no mpirun) under
+# AddressSanitizer and UndefinedBehaviorSanitizer (.bazelrc's config: its own output directory).
+bazel test --config=sanitize //kernels:all //runtime:all //runtime/common:all \
+  //runtime/transport/shm:all //runtime/transport/tcp:all "$@"

@@ -56,6 +56,7 @@ void LocalCommunicator::Exchange(
 
 absl::Status LocalCommunicator::AllreduceSum(void* data, int64_t count, DataType dtype) {
   const size_t bytes = static_cast<size_t>(count) * DataTypeSize(dtype);
+  if (bytes == 0) return Barrier();  // still collective; no memory to touch (data may be null)
   std::vector<char> sum(bytes);
   Exchange(data, [&](const std::vector<const void*>& all) {
     std::memcpy(sum.data(), all[0], bytes);
@@ -68,6 +69,7 @@ absl::Status LocalCommunicator::AllreduceSum(void* data, int64_t count, DataType
 absl::Status LocalCommunicator::AllreduceWith(void* data, int64_t count, DataType dtype,
                                               kernels::Reduction op) {
   const size_t bytes = static_cast<size_t>(count) * DataTypeSize(dtype);
+  if (bytes == 0) return Barrier();  // as in AllreduceSum
   std::vector<char> result(bytes);
   Exchange(data, [&](const std::vector<const void*>& all) {
     std::memcpy(result.data(), all[0], bytes);
@@ -132,6 +134,7 @@ absl::Status LocalCommunicator::ReduceScatterSum(const void* send, void* recv,
   const int64_t count = recv_counts[rank_];
   const size_t element = DataTypeSize(dtype);
   Exchange(send, [&](const std::vector<const void*>& all) {
+    if (count == 0) return;  // recv may be null then, and memcpy's pointers must not be
     std::memcpy(recv, static_cast<const char*>(all[0]) + offset * element, count * element);
     for (size_t r = 1; r < all.size(); ++r) {
       kernels::SumInto(recv, static_cast<const char*>(all[r]) + offset * element, count, dtype);
