@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "runtime/common/config.h"
 
 namespace hilo::launcher {
 namespace {
@@ -139,6 +140,50 @@ absl::StatusOr<SplitArgs> SplitCommandLine(const std::vector<std::string>& argv,
   return split;
 }
 
+namespace {
+
+// Every HILO_* variable in `environment` is one the registry knows, and every value parses there.
+// A bad value that came from a flag is reported under the flag's name, with the registry's reason.
+absl::Status CheckSettings(const LaunchRequest& request,
+                           const std::map<std::string, std::string>& environment) {
+  std::set<std::string> known;
+  for (const hilo::ConfigOption& option : hilo::ConfigRegistry()) known.insert(std::string(option.name));
+  for (const auto& [name, value] : environment) {
+    if (absl::StartsWith(name, "HILO_") && known.count(name) == 0) {
+      return Invalid(absl::StrCat(name, " is set in this environment but is not a hilo setting "
+                                        "(docs/configuration.md lists them)"));
+    }
+  }
+  const absl::StatusOr<hilo::RuntimeConfig> config = hilo::ConfigFromLookup(
+      [&environment](absl::string_view name) -> std::optional<std::string> {
+        const auto found = environment.find(std::string(name));
+        if (found == environment.end()) return std::nullopt;
+        return found->second;
+      });
+  if (config.ok()) return absl::OkStatus();
+  const struct {
+    const char* variable;
+    const char* flag;
+    bool from_flag;
+  } flags[] = {
+      {"HILO_WARMUP_STEPS", "--warmup-steps", request.warmup_steps.has_value()},
+      {"HILO_CYCLE_TIME_MS", "--cycle-time-ms", request.cycle_time_ms.has_value()},
+      {"HILO_LOG_LEVEL", "--log-level", request.log_level.has_value()},
+      {"HILO_TIMELINE", "--timeline", request.timeline.has_value()},
+      {"HILO_STATUS_PORT", "--status-port", request.status_port.has_value()},
+      {"HILO_STATUS_ADDRESS", "--status-address", request.status_address.has_value()},
+  };
+  for (const auto& flag : flags) {
+    if (flag.from_flag && absl::StrContains(config.status().message(), flag.variable)) {
+      return Invalid(absl::StrCat(flag.flag, " ", environment.at(flag.variable), ": ",
+                                  config.status().message()));
+    }
+  }
+  return Invalid(config.status().message());
+}
+
+}  // namespace
+
 absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
                                       const std::map<std::string, std::string>& inherited) {
   if (request.command.empty()) {
@@ -186,7 +231,6 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
     plan.environment["HILO_AVERAGING_PERIOD"] = absl::StrCat(*request.averaging_period);
   }
   if (request.warmup_steps) {
-    if (*request.warmup_steps < 0) return Invalid("--warmup-steps must be >= 0");
     plan.environment["HILO_WARMUP_STEPS"] = absl::StrCat(*request.warmup_steps);
   }
   if (request.fusion_threshold_mb) {
@@ -199,28 +243,23 @@ absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchRequest& request,
   }
   if (request.hierarchical_allreduce) plan.environment["HILO_HIERARCHICAL_ALLREDUCE"] = "1";
   if (request.cycle_time_ms) {
-    const double ms = *request.cycle_time_ms;
-    if (!(ms > 0) || ms > 60000) return Invalid("--cycle-time-ms must be > 0 and <= 60000");
-    plan.environment["HILO_CYCLE_TIME_MS"] = absl::StrCat(ms);
+    plan.environment["HILO_CYCLE_TIME_MS"] = absl::StrCat(*request.cycle_time_ms);
   }
   if (request.log_level) {
-    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "error"};
-    const std::string level = absl::AsciiStrToLower(*request.log_level);
-    if (kLevels.count(level) == 0) {
-      return Invalid(absl::StrCat("--log-level '", *request.log_level,
-                                  "': use trace, debug, info, warning or error"));
-    }
-    plan.environment["HILO_LOG_LEVEL"] = level;
+    plan.environment["HILO_LOG_LEVEL"] = absl::AsciiStrToLower(*request.log_level);
   }
-
   if (request.timeline) plan.environment["HILO_TIMELINE"] = *request.timeline;
   if (request.status_port) {
-    if (*request.status_port < 1 || *request.status_port > 65535) {
-      return Invalid(absl::StrCat("--status-port ", *request.status_port, " is not a TCP port (1-65535)"));
-    }
+    if (*request.status_port == 0) return Invalid("--status-port 0: give a TCP port (1-65535)");
     plan.environment["HILO_STATUS_PORT"] = absl::StrCat(*request.status_port);
   }
   if (request.status_address) plan.environment["HILO_STATUS_ADDRESS"] = *request.status_address;
+  // Every HILO_* setting the job will see — from the flags above and from this environment — is
+  // checked here by the runtime's own registry (runtime/common/config.h), with its message, so a
+  // bad value fails at launch, once, instead of at init on every rank.
+  if (absl::Status settings = CheckSettings(request, plan.environment); !settings.ok()) {
+    return settings;
+  }
 
   std::vector<std::string>& argv = plan.mpirun_argv;
   argv = {request.mpirun, "-np", absl::StrCat(request.np)};

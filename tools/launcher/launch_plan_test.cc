@@ -147,13 +147,19 @@ TEST(PlanLaunchTest, BadRequestsSayWhatToChange) {
   cases.push_back({uneven, "every host must run the same number of ranks"});
   LaunchRequest bad_level = Request(2, 0);
   bad_level.log_level = "loud";
-  cases.push_back({bad_level, "--log-level 'loud'"});
+  cases.push_back({bad_level, "--log-level loud: HILO_LOG_LEVEL"});
   LaunchRequest bad_port = Request(2, 0);
   bad_port.status_port = 70000;
   cases.push_back({bad_port, "--status-port 70000"});
   LaunchRequest bad_period = Request(2, 0);
   bad_period.averaging_period = -3;
   cases.push_back({bad_period, "--averaging-period"});
+  LaunchRequest slow_cycles = Request(2, 0);
+  slow_cycles.cycle_time_ms = 90000;
+  cases.push_back({slow_cycles, "--cycle-time-ms 90000: HILO_CYCLE_TIME_MS"});
+  LaunchRequest negative_warmup = Request(2, 0);
+  negative_warmup.warmup_steps = -1;
+  cases.push_back({negative_warmup, "--warmup-steps -1: HILO_WARMUP_STEPS"});
   for (const Case& c : cases) {
     absl::StatusOr<LaunchPlan> plan = PlanLaunch(c.request, {});
     ASSERT_FALSE(plan.ok()) << c.message;
@@ -161,6 +167,19 @@ TEST(PlanLaunchTest, BadRequestsSayWhatToChange) {
     EXPECT_THAT(plan.status().message(), HasSubstr(c.message));
     EXPECT_EQ(plan.status().message().find('\n'), absl::string_view::npos) << "one line";
   }
+}
+
+// The HILO_* settings already in the launcher's environment go through the runtime's registry
+// too: a misspelt name or a bad value fails the launch, not every rank's init.
+TEST(PlanLaunchTest, InheritedSettingsAreCheckedByTheRegistry) {
+  absl::StatusOr<LaunchPlan> misspelt = PlanLaunch(Request(2, 0), {{"HILO_CYCLE_TIMEMS", "2"}});
+  ASSERT_FALSE(misspelt.ok());
+  EXPECT_THAT(misspelt.status().message(), HasSubstr("HILO_CYCLE_TIMEMS is set in this "
+                                                     "environment but is not a hilo setting"));
+  absl::StatusOr<LaunchPlan> bad = PlanLaunch(Request(2, 0), {{"HILO_SHM_ALLREDUCE", "maybe"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("HILO_SHM_ALLREDUCE"));
+  EXPECT_TRUE(PlanLaunch(Request(2, 0), {{"HILO_SHM_ALLREDUCE", "0"}}).ok());
 }
 
 TEST(FailureReportTest, NamesTheFirstFailedRank) {
