@@ -19,7 +19,6 @@
 #include "runtime/common/status_macros.h"
 #include "runtime/common/usable_cpus.h"
 #include "runtime/hierarchical_communicator.h"
-#include "runtime/averaging_thread.h"
 #include "runtime/request_validator.h"
 #include "runtime/timeline.h"
 #include "runtime/transport/gpu/gpu_support.h"
@@ -942,7 +941,6 @@ absl::Status Runtime::StartAveragingThread(absl::Duration segment_timeout) {
   const bool group_beside = group->size() == 1 || shm_[group_index] != nullptr;
   std::array<uint64_t, 1> usable = {group_beside && cross_beside ? 1u : 0u};
   if (group->size() > 1) HILO_RETURN_IF_ERROR(group->AllreduceBitwiseAnd(absl::MakeSpan(usable)));
-  transport::Communicator* round_group = group;
   if (usable[0] == 0) {
     HILO_LOG(logger_, LogLevel::kInfo,
              "averaging rounds run on the coordinator thread (they need a shared-memory group and "
@@ -950,6 +948,7 @@ absl::Status Runtime::StartAveragingThread(absl::Duration segment_timeout) {
              "MPI_THREAD_MULTIPLE)");
     return absl::OkStatus();
   }
+  transport::Communicator* round_group = nullptr;
   if (group->size() == 1) {
     round_group_alone_ = std::move(transport::LocalCommunicator::CreateGroup(1, group->name())[0]);
     round_group = round_group_alone_.get();
@@ -1081,17 +1080,9 @@ transport::TransportCounters Runtime::transport_counters(CommunicatorKind kind) 
   if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
   // Host (MPI) and device (NCCL) traffic together (the device planes guard their own counters).
   transport::TransportCounters total = counted_[index]->counters();
-  if (device_planes_ != nullptr) {
-    const transport::TransportCounters device = device_planes_->counters(kind);
-    total.calls += device.calls;
-    total.bytes += device.bytes;
-    total.busy_nanoseconds += device.busy_nanoseconds;
-  }
+  if (device_planes_ != nullptr) total += device_planes_->counters(kind);
   if (kind == CommunicatorKind::kGroup && averaging_thread_ != nullptr) {
-    const transport::TransportCounters rounds = averaging_thread_->group_counters();
-    total.calls += rounds.calls;
-    total.bytes += rounds.bytes;
-    total.busy_nanoseconds += rounds.busy_nanoseconds;
+    total += averaging_thread_->group_counters();
   }
   return total;
 }

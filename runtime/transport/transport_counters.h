@@ -11,6 +11,14 @@ struct TransportCounters {
   int64_t calls = 0;
   int64_t bytes = 0;
   int64_t busy_nanoseconds = 0;  // wall time spent inside the wrapped calls
+
+  // Traffic of the same communicator through another path (NCCL, the averaging thread's segment).
+  TransportCounters& operator+=(const TransportCounters& other) {
+    calls += other.calls;
+    bytes += other.bytes;
+    busy_nanoseconds += other.busy_nanoseconds;
+    return *this;
+  }
 };
 
 }  // namespace hilo::transport
