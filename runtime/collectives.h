@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/data_plane.h"
+#include "runtime/execution_observer.h"
 #include "runtime/operation.h"
 #include "runtime/transport/communicator.h"
 
@@ -27,10 +28,8 @@ absl::Status RunAllreduce(DataPlane& plane, const TensorRequest& request);
 // Several allreduces of one dtype and reduce op as one transport call: the tensors are packed
 // into the fusion buffer (one kernel launch on a GPU), reduced together, divided once for an
 // average, and unpacked in place. `phases`, if given, receives when packing, the transport and
-// unpacking were started on this thread, and when everything had finished.
-struct FusedPhaseTimes {
-  absl::Time pack, transport, unpack, end;
-};
+// unpacking were started on this thread, and when everything had finished
+// (execution_observer.h).
 absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest* const> requests,
                                FusedPhaseTimes* phases = nullptr);
 

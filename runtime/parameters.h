@@ -4,6 +4,7 @@
 #define HILO_RUNTIME_PARAMETERS_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -36,6 +37,12 @@ struct AveragingRecord {
   int64_t elements = 0;     // parameters averaged
   AveragingAlgorithm algorithm = AveragingAlgorithm::kSharded;
   absl::Duration duration;  // time the round took on this rank, negotiation excluded
+};
+
+// The rounds of a runtime so far, as the status endpoint shows them.
+struct AveragingSummary {
+  int64_t rounds = 0;
+  std::optional<AveragingRecord> latest;
 };
 
 }  // namespace hilo
