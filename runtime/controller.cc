@@ -98,10 +98,35 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
   const bool anyone_uncached = (agreed.back() & kHasUncachedWork) == 0;
   const bool anyone_shutdown = (agreed.back() & kWantsShutdown) == 0;
   const bool anyone_joined = (agreed.back() & kJoined) == 0;
-  const int words_per_set = WordsPerSet(cache_.capacity());
+  const bool any_invalidated = DropInvalidated(agreed, now, uncached);
+  proto::ResponseList result;
+  for (proto::Response& response :
+       PlanFusion(ReplayReadyHits(agreed), fusion_threshold_bytes_)) {
+    *result.add_responses() = std::move(response);
+  }
+  // A rank that asks to shut down has finished: it will submit nothing more. Hits still waiting
+  // go the full way, so that the coordinator sees which of them a finished rank never submitted
+  // and fails them at once instead of letting the others wait for it forever. Every rank sees
+  // the same flag and sends its own; hits that complete are cached again from the full path.
+  // The same while anyone has joined: a joined rank announces no hits, so the coordinator must
+  // see the others' requests to run them with its zeros.
+  if (anyone_shutdown || anyone_joined) {
+    for (auto& [slot, hit] : pending_hits_) uncached.push_back(LeaveCachedPath(std::move(hit), now));
+    pending_hits_.clear();
+  }
+  // The full path only when some rank needs it: every rank of this communicator sees the same
+  // agreed flags, so they all take it or all skip it.
+  if (anyone_uncached || anyone_shutdown || anyone_joined || any_invalidated) {
+    HILO_RETURN_IF_ERROR(RunFullPath(std::move(uncached), anyone_joined, result));
+  }
+  return result;
+}
 
-  // Invalidations (the same set on every rank): drop the slots; a hit waiting on one goes the
-  // full way now, where the coordinator will compare it with the changed request.
+bool Controller::DropInvalidated(absl::Span<const uint64_t> agreed, absl::Time now,
+                                 std::vector<proto::Request>& uncached) {
+  // The same set on every rank: a hit waiting on a dropped slot goes the full way now, where the
+  // coordinator will compare it with the changed request.
+  const int words_per_set = WordsPerSet(cache_.capacity());
   bool any_invalidated = false;
   for (int word = 0; word < words_per_set; ++word) {
     for (uint64_t bits = ~agreed[words_per_set + word]; bits != 0; bits &= bits - 1) {
@@ -116,8 +141,11 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
       cache_.Erase(slot);
     }
   }
+  return any_invalidated;
+}
 
-  // Hits every rank has ready: replay their responses in slot order.
+std::vector<proto::Response> Controller::ReplayReadyHits(absl::Span<const uint64_t> agreed) {
+  const int words_per_set = WordsPerSet(cache_.capacity());
   std::vector<proto::Response> replayed;
   for (int word = 0; word < words_per_set; ++word) {
     for (uint64_t bits = agreed[word]; bits != 0; bits &= bits - 1) {
@@ -128,42 +156,27 @@ absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uin
       hits_.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  proto::ResponseList result;
-  for (proto::Response& response : PlanFusion(std::move(replayed), fusion_threshold_bytes_)) {
+  return replayed;
+}
+
+absl::Status Controller::RunFullPath(std::vector<proto::Request> uncached, bool anyone_joined,
+                                     proto::ResponseList& result) {
+  for (const proto::Request& request : uncached) {
+    if (!ResponseCache::Cacheable(request)) continue;
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    if (cache_.enabled()) reported_[request.tensor_name()] = request;
+  }
+  HILO_ASSIGN_OR_RETURN(proto::ResponseList full,
+                        FullNegotiation(std::move(uncached), request_shutdown_, joined_));
+  RememberAgreed(full, /*cache_new=*/!anyone_joined);
+  for (proto::Response& response : *full.mutable_responses()) {
     *result.add_responses() = std::move(response);
   }
-
-  // A rank that asks to shut down has finished: it will submit nothing more. Hits still waiting
-  // go the full way, so that the coordinator sees which of them a finished rank never submitted
-  // and fails them at once instead of letting the others wait for it forever. Every rank sees
-  // the same flag and sends its own; hits that complete are cached again from the full path.
-  // The same while anyone has joined: a joined rank announces no hits, so the coordinator must
-  // see the others' requests to run them with its zeros.
-  if (anyone_shutdown || anyone_joined) {
-    for (auto& [slot, hit] : pending_hits_) uncached.push_back(LeaveCachedPath(std::move(hit), now));
-    pending_hits_.clear();
-  }
-
-  // The full path only when some rank needs it: every rank of this communicator sees the same
-  // agreed flags, so they all take it or all skip it.
-  if (anyone_uncached || anyone_shutdown || anyone_joined || any_invalidated) {
-    for (const proto::Request& request : uncached) {
-      if (!ResponseCache::Cacheable(request)) continue;
-      misses_.fetch_add(1, std::memory_order_relaxed);
-      if (cache_.enabled()) reported_[request.tensor_name()] = request;
-    }
-    HILO_ASSIGN_OR_RETURN(proto::ResponseList full,
-                          FullNegotiation(std::move(uncached), request_shutdown_, joined_));
-    RememberAgreed(full, /*cache_new=*/!anyone_joined);
-    for (proto::Response& response : *full.mutable_responses()) {
-      *result.add_responses() = std::move(response);
-    }
-    result.set_shutdown(full.shutdown());
-    result.set_shutdown_requested_by(full.shutdown_requested_by());
-    result.set_join_complete(full.join_complete());
-    result.set_last_joined_rank(full.last_joined_rank());
-  }
-  return result;
+  result.set_shutdown(full.shutdown());
+  result.set_shutdown_requested_by(full.shutdown_requested_by());
+  result.set_join_complete(full.join_complete());
+  result.set_last_joined_rank(full.last_joined_rank());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<proto::ResponseList> Controller::Negotiate(std::vector<proto::Request> new_requests,
@@ -231,6 +244,63 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed, bool cache_ne
   }
 }
 
+absl::StatusOr<std::string> Controller::Decide(const std::vector<std::string>& gathered) {
+  proto::ResponseList responses;
+  // Shutdown is collective: the job stops once every rank has asked (a rank that finished
+  // early must not cut off the others' last collectives). shutdown_requested_by is the
+  // lowest rank asking.
+  bool everyone_asked = true;
+  int first_to_ask = -1;
+  std::vector<int> finished_world_ranks(gathered.size(), -1);
+  std::vector<bool> joined_ranks(gathered.size(), false);
+  bool everyone_joined = true;
+  for (size_t rank = 0; rank < gathered.size(); ++rank) {
+    proto::RequestList list;
+    if (!list.ParseFromString(gathered[rank])) {
+      return absl::InternalError(absl::StrCat("coordinator of ", communicator_name_,
+                                              " could not parse the RequestList of rank ", rank));
+    }
+    everyone_asked = everyone_asked && list.shutdown();
+    if (list.shutdown() && first_to_ask < 0) first_to_ask = list.world_rank();
+    if (list.shutdown()) finished_world_ranks[rank] = list.world_rank();
+    joined_ranks[rank] = list.joined();
+    // A rank that finished (shut down) has no more data either: a join does not wait for it.
+    everyone_joined = everyone_joined && (list.joined() || list.shutdown());
+    if (list.joined() && std::find(join_order_.begin(), join_order_.end(), list.world_rank()) ==
+                             join_order_.end()) {
+      join_order_.push_back(list.world_rank());
+    }
+    for (proto::Request& request : *list.mutable_requests()) {
+      request.set_communicator_rank(static_cast<int>(rank));
+      HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
+    }
+  }
+  for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
+    *responses.add_responses() = std::move(response);
+  }
+  for (proto::Response& response :
+       PlanFusion(table_.TakeReadyWithJoined(joined_ranks), fusion_threshold_bytes_)) {
+    *responses.add_responses() = std::move(response);
+  }
+  for (proto::Response& response : table_.TakeUnsatisfiable(finished_world_ranks)) {
+    *responses.add_responses() = std::move(response);
+  }
+  if (everyone_joined && !join_order_.empty()) {
+    responses.set_join_complete(true);
+    responses.set_last_joined_rank(join_order_.back());
+    join_order_.clear();
+  }
+  if (everyone_asked) {
+    responses.set_shutdown(true);
+    responses.set_shutdown_requested_by(first_to_ask);
+  }
+  std::string reply;
+  if (!responses.SerializeToString(&reply)) {
+    return absl::InternalError("could not serialize a ResponseList");
+  }
+  return reply;
+}
+
 absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
     std::vector<proto::Request> requests, bool request_shutdown, bool joined) {
   proto::RequestList mine;
@@ -246,58 +316,7 @@ absl::StatusOr<proto::ResponseList> Controller::FullNegotiation(
 
   std::string reply;
   if (is_coordinator()) {
-    proto::ResponseList responses;
-    // Shutdown is collective: the job stops once every rank has asked (a rank that finished
-    // early must not cut off the others' last collectives). shutdown_requested_by is the
-    // lowest rank asking.
-    bool everyone_asked = true;
-    int first_to_ask = -1;
-    std::vector<int> finished_world_ranks(gathered.size(), -1);
-    std::vector<bool> joined_ranks(gathered.size(), false);
-    bool everyone_joined = true;
-    for (size_t rank = 0; rank < gathered.size(); ++rank) {
-      proto::RequestList list;
-      if (!list.ParseFromString(gathered[rank])) {
-        return absl::InternalError(absl::StrCat("coordinator of ", communicator_name_,
-                                                " could not parse the RequestList of rank ", rank));
-      }
-      everyone_asked = everyone_asked && list.shutdown();
-      if (list.shutdown() && first_to_ask < 0) first_to_ask = list.world_rank();
-      if (list.shutdown()) finished_world_ranks[rank] = list.world_rank();
-      joined_ranks[rank] = list.joined();
-      // A rank that finished (shut down) has no more data either: a join does not wait for it.
-      everyone_joined = everyone_joined && (list.joined() || list.shutdown());
-      if (list.joined() && std::find(join_order_.begin(), join_order_.end(), list.world_rank()) ==
-                               join_order_.end()) {
-        join_order_.push_back(list.world_rank());
-      }
-      for (proto::Request& request : *list.mutable_requests()) {
-        request.set_communicator_rank(static_cast<int>(rank));
-        HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
-      }
-    }
-    for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {
-      *responses.add_responses() = std::move(response);
-    }
-    for (proto::Response& response :
-         PlanFusion(table_.TakeReadyWithJoined(joined_ranks), fusion_threshold_bytes_)) {
-      *responses.add_responses() = std::move(response);
-    }
-    for (proto::Response& response : table_.TakeUnsatisfiable(finished_world_ranks)) {
-      *responses.add_responses() = std::move(response);
-    }
-    if (everyone_joined && !join_order_.empty()) {
-      responses.set_join_complete(true);
-      responses.set_last_joined_rank(join_order_.back());
-      join_order_.clear();
-    }
-    if (everyone_asked) {
-      responses.set_shutdown(true);
-      responses.set_shutdown_requested_by(first_to_ask);
-    }
-    if (!responses.SerializeToString(&reply)) {
-      return absl::InternalError("could not serialize a ResponseList");
-    }
+    HILO_ASSIGN_OR_RETURN(reply, Decide(gathered));
   }
   HILO_RETURN_IF_ERROR(channel_->BroadcastFromRoot(&reply));
   proto::ResponseList result;

@@ -92,11 +92,23 @@ class Controller {
   // The gather / decide / broadcast round.
   absl::StatusOr<proto::ResponseList> FullNegotiation(std::vector<proto::Request> requests,
                                                       bool request_shutdown, bool joined);
+  // The coordinator's part of it: every rank's serialized RequestList in, the serialized
+  // ResponseList to broadcast out.
+  absl::StatusOr<std::string> Decide(const std::vector<std::string>& gathered);
   // Updates the cache from an agreed list (same order on every rank), and sends back to the full
   // path any pending hit whose slot no longer holds its tensor.
   // `cache_new`: false while some rank has joined, whose cache would otherwise miss the entries
   // of tensors it never reported (every rank's cache must stay identical).
   void RememberAgreed(const proto::ResponseList& agreed, bool cache_new);
+  // FinishCycle's steps. Drops the slots every rank invalidated; a hit waiting on one joins
+  // `uncached`. Whether any was.
+  bool DropInvalidated(absl::Span<const uint64_t> agreed, absl::Time now,
+                       std::vector<proto::Request>& uncached);
+  // The cached responses of the hits every rank has ready, in slot order.
+  std::vector<proto::Response> ReplayReadyHits(absl::Span<const uint64_t> agreed);
+  // The full path for `uncached`; its responses and flags are appended to `result`.
+  absl::Status RunFullPath(std::vector<proto::Request> uncached, bool anyone_joined,
+                           proto::ResponseList& result);
 
   transport::ControlChannel* const channel_;
   const std::string communicator_name_;

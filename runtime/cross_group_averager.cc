@@ -145,82 +145,92 @@ int64_t CrossGroupAverager::PipelinePieces(int64_t count, const AveragingPlanes&
   return std::clamp<int64_t>(count / kPipelinePieceElements, 1, kMaxPipelinePieces);
 }
 
+// What the two threads of a pipelined round share.
+struct CrossGroupAverager::PieceProgress {
+  absl::Mutex mu;
+  int64_t averaged ABSL_GUARDED_BY(mu) = 0;  // pieces whose shard holds the average
+  absl::Status helper_status ABSL_GUARDED_BY(mu);  // the helper's first error
+  bool stop ABSL_GUARDED_BY(mu) = false;  // the round's thread failed: stop after this piece
+  // The helper's share of the metric's partial sums, read once it has been joined.
+  double before = 0, after = 0;
+};
+
+void CrossGroupAverager::AverageShardsAcrossGroups(
+    const std::function<char*(int64_t)>& shard_of, const std::vector<int64_t>& piece_counts,
+    DataType dtype, const AveragingPlanes& planes, PieceProgress& progress) {
+  DataPlane& cross = *planes.cross;
+  const int shards = topology_.group_size;
+  const int mine = topology_.group_rank;
+  for (int64_t p = 0; p < static_cast<int64_t>(piece_counts.size()); ++p) {
+    {
+      absl::MutexLock lock(&progress.mu);
+      if (progress.stop) return;
+    }
+    absl::Status status = [&]() -> absl::Status {
+      HILO_ASSIGN_OR_RETURN(
+          const double norm,
+          cross.kernels.SquaredNorm(shard_of(p), ShardSize(piece_counts[p], shards, mine), dtype));
+      progress.before += norm;
+      return SumShardAcrossGroups(
+          planes.group->communicator, cross.communicator, shard_of(p), piece_counts[p], dtype,
+          [&](void* summed, int64_t summed_count) -> absl::Status {
+            HILO_ASSIGN_OR_RETURN(const double averaged_norm,
+                                  cross.kernels.DivideAndSquaredNorm(summed, summed_count, dtype,
+                                                                     topology_.num_groups));
+            progress.after += averaged_norm;
+            return absl::OkStatus();
+          });
+    }();
+    absl::MutexLock lock(&progress.mu);
+    if (!status.ok()) {
+      progress.helper_status = status;
+      return;
+    }
+    progress.averaged = p + 1;
+  }
+}
+
 absl::Status CrossGroupAverager::AveragePipelined(char* flat, int64_t count, DataType dtype,
                                                   int64_t pieces, const AveragingPlanes& planes,
                                                   double* before, double* after) {
-  DataPlane& group = *planes.group;
-  DataPlane& cross = *planes.cross;
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
-  const int shards = topology_.group_size;
-  const int mine = topology_.group_rank;
   // The pieces split the buffer as shards split a piece (runtime/common/shard_split.h).
   const std::vector<int64_t> piece_counts = ShardSizes(count, static_cast<int>(pieces));
   const auto piece_offset = [&](int64_t p) {
     return ShardOffset(count, static_cast<int>(pieces), static_cast<int>(p));
   };
-  const auto shard_of = [&](int64_t p) {
-    return flat + (piece_offset(p) + ShardOffset(piece_counts[p], shards, mine)) * element;
+  const std::function<char*(int64_t)> shard_of = [&](int64_t p) {
+    return flat + (piece_offset(p) +
+                   ShardOffset(piece_counts[p], topology_.group_size, topology_.group_rank)) *
+                      element;
   };
-
   // The helper thread averages the pieces' shards across groups, one after another; this thread
   // allgathers each averaged piece in the group as soon as it is ready. Different pieces touch
   // disjoint memory, and the two threads drive different communicators.
-  absl::Mutex mu;
-  int64_t averaged = 0;         // pieces whose shard holds the average
-  absl::Status helper_status;   // the helper's first error
-  bool stop = false;            // this thread failed: the helper stops after its current piece
-  double helper_before = 0, helper_after = 0;
-  std::thread helper([&] {
-    for (int64_t p = 0; p < pieces; ++p) {
-      {
-        absl::MutexLock lock(&mu);
-        if (stop) return;
-      }
-      absl::Status status = [&]() -> absl::Status {
-        HILO_ASSIGN_OR_RETURN(
-            const double norm,
-            cross.kernels.SquaredNorm(shard_of(p), ShardSize(piece_counts[p], shards, mine),
-                                      dtype));
-        helper_before += norm;
-        return SumShardAcrossGroups(
-            group.communicator, cross.communicator, shard_of(p), piece_counts[p], dtype,
-            [&](void* summed, int64_t summed_count) -> absl::Status {
-              HILO_ASSIGN_OR_RETURN(const double averaged_norm,
-                                    cross.kernels.DivideAndSquaredNorm(summed, summed_count, dtype,
-                                                                       topology_.num_groups));
-              helper_after += averaged_norm;
-              return absl::OkStatus();
-            });
-      }();
-      absl::MutexLock lock(&mu);
-      if (!status.ok()) {
-        helper_status = status;
-        return;
-      }
-      averaged = p + 1;
-    }
-  });
+  PieceProgress progress;
+  std::thread helper(
+      [&] { AverageShardsAcrossGroups(shard_of, piece_counts, dtype, planes, progress); });
   absl::Status status;
   for (int64_t p = 0; p < pieces && status.ok(); ++p) {
     {
-      absl::MutexLock lock(&mu);
-      const auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-        return averaged > p || !helper_status.ok();
+      absl::MutexLock lock(&progress.mu);
+      const auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(progress.mu) {
+        return progress.averaged > p || !progress.helper_status.ok();
       };
-      mu.Await(absl::Condition(&ready));
-      if (averaged <= p) status = helper_status;
+      progress.mu.Await(absl::Condition(&ready));
+      if (progress.averaged <= p) status = progress.helper_status;
     }
     if (!status.ok()) break;
-    status = GatherShards(group.communicator, shard_of(p), flat + piece_offset(p) * element,
-                          piece_counts[p], dtype);
+    status = GatherShards(planes.group->communicator, shard_of(p),
+                          flat + piece_offset(p) * element, piece_counts[p], dtype);
   }
   if (!status.ok()) {
-    absl::MutexLock lock(&mu);
-    stop = true;
+    absl::MutexLock lock(&progress.mu);
+    progress.stop = true;
   }
   helper.join();
-  *before += helper_before;
-  *after += helper_after;
+  *before += progress.before;
+  *after += progress.after;
   return status;
 }
 
@@ -243,13 +253,12 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
                                             ") without the data planes it runs on"));
   }
   if (check_group_consistency) HILO_RETURN_IF_ERROR(CheckGroupConsistency(tensors, *packing));
+  AveragingRoundResult result;
   if (topology_.num_groups == 1) {
     // One group: its model is already the average. Every rank takes this branch.
-    AveragingRoundResult result;
     for (const ParameterTensor& tensor : tensors) result.elements += tensor.count;
     return result;
   }
-
   std::vector<DataType> dtypes;
   for (const ParameterTensor& tensor : tensors) {
     if (std::find(dtypes.begin(), dtypes.end(), tensor.dtype) == dtypes.end()) {
@@ -258,35 +267,47 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
   }
   // Squared norms of what this rank averaged, before and after (see kernels/discrepancy.h).
   double partials[2] = {0, 0};
-  AveragingRoundResult result;
   for (DataType dtype : dtypes) {
-    const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
-    std::vector<kernels::PackSlice> slices;
-    int64_t total = 0;
-    for (const ParameterTensor& tensor : tensors) {
-      if (tensor.dtype != dtype) continue;
-      slices.push_back({tensor.data, total * element, tensor.count * element});
-      total += tensor.count;
-    }
-    result.elements += total;
-    if (total == 0) continue;
-    if (slices.size() == 1) {
-      // One tensor is its own flat buffer: no packing.
-      HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(slices[0].tensor), total, dtype,
-                                       algorithm, planes, &partials[0], &partials[1]));
-      continue;
-    }
-    // Several: one flat buffer in the packing plane's workspace (one kernel launch each way on
-    // a GPU), synchronized before another communicator's stream reads it.
-    HILO_ASSIGN_OR_RETURN(void* flat,
-                          packing->fusion.Reserve(static_cast<size_t>(total * element)));
-    HILO_RETURN_IF_ERROR(packing->kernels.Pack(slices, flat));
-    HILO_RETURN_IF_ERROR(packing->kernels.Synchronize());
-    HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(flat), total, dtype, algorithm, planes,
-                                     &partials[0], &partials[1]));
-    HILO_RETURN_IF_ERROR(packing->kernels.Unpack(flat, slices));
-    HILO_RETURN_IF_ERROR(packing->kernels.Synchronize());
+    HILO_ASSIGN_OR_RETURN(const int64_t elements,
+                          AverageDtype(tensors, dtype, algorithm, planes, *packing, partials));
+    result.elements += elements;
   }
+  HILO_ASSIGN_OR_RETURN(result.discrepancy, Discrepancy(partials, sharded, planes));
+  return result;
+}
+
+absl::StatusOr<int64_t> CrossGroupAverager::AverageDtype(
+    absl::Span<const ParameterTensor> tensors, DataType dtype, AveragingAlgorithm algorithm,
+    const AveragingPlanes& planes, DataPlane& packing, double partials[2]) {
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  std::vector<kernels::PackSlice> slices;
+  int64_t total = 0;
+  for (const ParameterTensor& tensor : tensors) {
+    if (tensor.dtype != dtype) continue;
+    slices.push_back({tensor.data, total * element, tensor.count * element});
+    total += tensor.count;
+  }
+  if (total == 0) return total;
+  if (slices.size() == 1) {
+    // One tensor is its own flat buffer: no packing.
+    HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(slices[0].tensor), total, dtype,
+                                     algorithm, planes, &partials[0], &partials[1]));
+    return total;
+  }
+  // Several: one flat buffer in the packing plane's workspace (one kernel launch each way on a
+  // GPU), synchronized before another communicator's stream reads it.
+  HILO_ASSIGN_OR_RETURN(void* flat, packing.fusion.Reserve(static_cast<size_t>(total * element)));
+  HILO_RETURN_IF_ERROR(packing.kernels.Pack(slices, flat));
+  HILO_RETURN_IF_ERROR(packing.kernels.Synchronize());
+  HILO_RETURN_IF_ERROR(AverageFlat(static_cast<char*>(flat), total, dtype, algorithm, planes,
+                                   &partials[0], &partials[1]));
+  HILO_RETURN_IF_ERROR(packing.kernels.Unpack(flat, slices));
+  HILO_RETURN_IF_ERROR(packing.kernels.Synchronize());
+  return total;
+}
+
+absl::StatusOr<double> CrossGroupAverager::Discrepancy(double partials[2], bool sharded,
+                                                       const AveragingPlanes& planes) {
   // One tiny allreduce turns the partial sums into the metric. Sharded: summed over all ranks,
   // before = sum_g ||w_g||^2 and after = k ||w_avg||^2 (each cross set holds one shard of every
   // group's model, then k copies of the average). Baseline: every rank holds everything, so both
@@ -308,8 +329,7 @@ absl::StatusOr<AveragingRoundResult> CrossGroupAverager::Run(
     HILO_RETURN_IF_ERROR(control_->AllreduceSum(partials, 2, DataType::kFloat64));
     HILO_RETURN_IF_ERROR(control_->Synchronize());
   }
-  result.discrepancy = partials[1] > 0 ? std::max(0.0, (partials[0] - partials[1]) / partials[1]) : 0.0;
-  return result;
+  return partials[1] > 0 ? std::max(0.0, (partials[0] - partials[1]) / partials[1]) : 0.0;
 }
 
 }  // namespace hilo

@@ -33,6 +33,7 @@
 #define HILO_RUNTIME_CROSS_GROUP_AVERAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -115,6 +116,20 @@ class CrossGroupAverager {
   int64_t PipelinePieces(int64_t count, const AveragingPlanes& planes) const;
   absl::Status AveragePipelined(char* flat, int64_t count, DataType dtype, int64_t pieces,
                                 const AveragingPlanes& planes, double* before, double* after);
+  // The helper thread's half of a pipelined round: averages each piece's shard (`shard_of(p)`,
+  // of a piece of `piece_counts[p]` elements) across groups in turn, reporting to `progress`.
+  struct PieceProgress;
+  void AverageShardsAcrossGroups(const std::function<char*(int64_t)>& shard_of,
+                                 const std::vector<int64_t>& piece_counts, DataType dtype,
+                                 const AveragingPlanes& planes, PieceProgress& progress);
+  // Averages the tensors of `dtype` (packed into `packing`'s workspace when several) and adds to
+  // the metric's partial sums; the number of elements averaged.
+  absl::StatusOr<int64_t> AverageDtype(absl::Span<const ParameterTensor> tensors, DataType dtype,
+                                       AveragingAlgorithm algorithm, const AveragingPlanes& planes,
+                                       DataPlane& packing, double partials[2]);
+  // D from the partial sums of every rank (summed here, collectively).
+  absl::StatusOr<double> Discrepancy(double partials[2], bool sharded,
+                                     const AveragingPlanes& planes);
 
   const Topology topology_;
   transport::Communicator* const control_;

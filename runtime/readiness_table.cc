@@ -264,58 +264,10 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
                                               const std::vector<proto::Request>& requests) const {
   proto::Response response;
   response.add_tensor_names(name);
-
   bool agree = true;
   for (size_t r = 1; r < requests.size() && agree; ++r) agree = SameRequest(requests[0], requests[r]);
-  const proto::CollectiveType collective = requests[0].collective();
   if (!agree) {
-    // Only a disagreement needs the descriptions below. Checked in order of how fundamental the
-    // disagreement is; the first one found is reported.
-    std::vector<std::pair<std::string, std::string>> checks;
-    checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(CollectiveTypeName(FromProto(r.collective())));
-                        }));
-    checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(DataTypeName(FromProto(r.dtype())));
-                        }));
-    checks.emplace_back("memory", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(r.device_memory() ? "CUDA device memory"
-                                                               : "host memory");
-                        }));
-    if (collective == proto::ALLREDUCE || collective == proto::REDUCESCATTER) {
-      checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
-                            return std::string(ReduceOpName(FromProto(r.reduce_op())));
-                          }));
-    }
-    if (collective == proto::ALLGATHER || collective == proto::ALLTOALL) {
-      // Only the first dimension may differ; the rest must match.
-      checks.emplace_back("shape (beyond the first dimension)",
-                          DescribeDisagreement(requests, [](const proto::Request& r) {
-                            if (r.shape_size() == 0) return std::string("a scalar");
-                            return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
-                                                                      r.shape().end(), ", "),
-                                                "]");
-                          }));
-    } else {
-      checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
-    }
-    if (collective == proto::BROADCAST) {
-      checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
-                            return absl::StrCat("root ", r.root_rank());
-                          }));
-    }
-    if (collective == proto::AVERAGE_ACROSS_GROUPS) {
-      checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
-      checks.emplace_back("averaging algorithm",
-                          DescribeDisagreement(requests, [](const proto::Request& r) {
-                            return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
-                          }));
-      checks.emplace_back("group consistency check",
-                          DescribeDisagreement(requests, [](const proto::Request& r) {
-                            return std::string(r.check_group_consistency() ? "on" : "off");
-                          }));
-    }
-    for (const auto& [what, disagreement] : checks) {
+    for (const auto& [what, disagreement] : DescribeDisagreements(requests)) {
       if (disagreement.empty()) continue;
       response.set_type(proto::Response::ERROR);
       response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
@@ -324,7 +276,66 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
       return response;
     }
   }
+  FillAgreedResponse(name, requests, response);
+  return response;
+}
 
+std::vector<std::pair<std::string, std::string>> ReadinessTable::DescribeDisagreements(
+    const std::vector<proto::Request>& requests) {
+  const proto::CollectiveType collective = requests[0].collective();
+  // Only a disagreement needs the descriptions below. Checked in order of how fundamental the
+  // disagreement is; the first one found is reported.
+  std::vector<std::pair<std::string, std::string>> checks;
+  checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
+                        return std::string(CollectiveTypeName(FromProto(r.collective())));
+                      }));
+  checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
+                        return std::string(DataTypeName(FromProto(r.dtype())));
+                      }));
+  checks.emplace_back("memory", DescribeDisagreement(requests, [](const proto::Request& r) {
+                        return std::string(r.device_memory() ? "CUDA device memory"
+                                                             : "host memory");
+                      }));
+  if (collective == proto::ALLREDUCE || collective == proto::REDUCESCATTER) {
+    checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(ReduceOpName(FromProto(r.reduce_op())));
+                        }));
+  }
+  if (collective == proto::ALLGATHER || collective == proto::ALLTOALL) {
+    // Only the first dimension may differ; the rest must match.
+    checks.emplace_back("shape (beyond the first dimension)",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          if (r.shape_size() == 0) return std::string("a scalar");
+                          return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
+                                                                    r.shape().end(), ", "),
+                                              "]");
+                        }));
+  } else {
+    checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
+  }
+  if (collective == proto::BROADCAST) {
+    checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return absl::StrCat("root ", r.root_rank());
+                        }));
+  }
+  if (collective == proto::AVERAGE_ACROSS_GROUPS) {
+    checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
+    checks.emplace_back("averaging algorithm",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
+                        }));
+    checks.emplace_back("group consistency check",
+                        DescribeDisagreement(requests, [](const proto::Request& r) {
+                          return std::string(r.check_group_consistency() ? "on" : "off");
+                        }));
+  }
+  return checks;
+}
+
+void ReadinessTable::FillAgreedResponse(const std::string& name,
+                                        const std::vector<proto::Request>& requests,
+                                        proto::Response& response) const {
+  const proto::CollectiveType collective = requests[0].collective();
   response.set_dtype(requests[0].dtype());
   response.set_device_memory(requests[0].device_memory());
   response.set_reduce_op(requests[0].reduce_op());
@@ -373,7 +384,6 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
       response.set_type(proto::Response::ERROR);
       response.set_error_message(absl::StrCat("tensor '", name, "': unknown collective"));
   }
-  return response;
 }
 
 }  // namespace hilo

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -83,6 +84,14 @@ class ReadinessTable {
   // `requests`: the reporters' requests (all ranks' unless some have joined).
   proto::Response BuildResponse(const std::string& name,
                                 const std::vector<proto::Request>& requests) const;
+  // What differs across `requests` (one per rank), in order of how fundamental it is: pairs of
+  // (what, "rank 0: ..., rank 1: ...") with an empty description where all agree.
+  static std::vector<std::pair<std::string, std::string>> DescribeDisagreements(
+      const std::vector<proto::Request>& requests);
+  // The response every rank runs when all `requests` agree (or an ERROR for what only the set of
+  // them shows wrong, such as alltoall splits for another number of ranks).
+  void FillAgreedResponse(const std::string& name, const std::vector<proto::Request>& requests,
+                          proto::Response& response) const;
 
   const int communicator_size_;
   const std::string communicator_name_;

@@ -85,10 +85,8 @@ absl::Status ValidateAveragingRequest(const TensorRequest& request) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status ValidateRequest(const TensorRequest& request, const Topology& topology,
-                             bool built_with_cuda) {
+// The request's enums and name: what any collective needs before its own rules are read.
+absl::Status ValidateKinds(const TensorRequest& request) {
   if (request.name.empty()) return absl::InvalidArgumentError("tensor name must not be empty");
   const int communicator = static_cast<int>(request.communicator);
   if (communicator < 0 || communicator >= kNumCommunicatorKinds) {
@@ -104,26 +102,11 @@ absl::Status ValidateRequest(const TensorRequest& request, const Topology& topol
     return absl::InvalidArgumentError(
         absl::StrCat("'", request.name, "': unknown collective ", collective));
   }
-  HILO_RETURN_IF_ERROR(ValidateDevice(request, built_with_cuda));
-  if (request.collective == CollectiveType::kAverageAcrossGroups) {
-    return ValidateAveragingRequest(request);
-  }
-  const int reduce_op = static_cast<int>(request.reduce_op);
-  if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kProduct)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", request.name, "': unknown reduce op ", reduce_op));
-  }
-  const int64_t count = ElementCount(request.shape);
-  if (count < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", request.name, "': shape ", ShapeToString(request.shape),
-        " has a negative dimension or more elements than fit in 64 bits"));
-  }
-  if (count > 0 && request.data == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': data is null but shape ",
-                                                   ShapeToString(request.shape), " has ", count,
-                                                   " elements"));
-  }
+  return absl::OkStatus();
+}
+
+// Each collective's own rules, once the shape and data are known to be sound.
+absl::Status ValidateCollectiveRules(const TensorRequest& request, const Topology& topology) {
   // Allgather, reducescatter and alltoall work along the first dimension and leave their result
   // in a host buffer the operation owns.
   if (request.collective == CollectiveType::kAllgather ||
@@ -160,6 +143,34 @@ absl::Status ValidateRequest(const TensorRequest& request, const Topology& topol
     }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateRequest(const TensorRequest& request, const Topology& topology,
+                             bool built_with_cuda) {
+  HILO_RETURN_IF_ERROR(ValidateKinds(request));
+  HILO_RETURN_IF_ERROR(ValidateDevice(request, built_with_cuda));
+  if (request.collective == CollectiveType::kAverageAcrossGroups) {
+    return ValidateAveragingRequest(request);
+  }
+  const int reduce_op = static_cast<int>(request.reduce_op);
+  if (reduce_op < 0 || reduce_op > static_cast<int>(ReduceOp::kProduct)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", request.name, "': unknown reduce op ", reduce_op));
+  }
+  const int64_t count = ElementCount(request.shape);
+  if (count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", request.name, "': shape ", ShapeToString(request.shape),
+        " has a negative dimension or more elements than fit in 64 bits"));
+  }
+  if (count > 0 && request.data == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("'", request.name, "': data is null but shape ",
+                                                   ShapeToString(request.shape), " has ", count,
+                                                   " elements"));
+  }
+  return ValidateCollectiveRules(request, topology);
 }
 
 }  // namespace hilo

@@ -15,3 +15,5 @@ bazel test --define=hilo_cuda=off //... "$@"
 # AddressSanitizer and UndefinedBehaviorSanitizer (.bazelrc's config: its own output directory).
 bazel test --config=sanitize //kernels:all //runtime:all //runtime/common:all \
   //runtime/transport/shm:all //runtime/transport/tcp:all "$@"
+# No function in runtime/ over 60 lines (docs/architecture.md, "How the code is kept").
+python3 tools/lint/function_lengths.py --limit 60 runtime

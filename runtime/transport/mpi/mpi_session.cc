@@ -84,6 +84,11 @@ absl::Status MpiSession::Initialize() {
     }
   }
 
+  HILO_RETURN_IF_ERROR(FindPlace());
+  return CreateTypes();
+}
+
+absl::Status MpiSession::FindPlace() {
   HILO_RETURN_IF_ERROR(Check(MPI_Comm_dup(MPI_COMM_WORLD, &world_), "MPI_Comm_dup"));
   MPI_Comm_set_errhandler(world_, MPI_ERRORS_RETURN);
   MPI_Comm_rank(world_, &world_rank_);
@@ -96,7 +101,10 @@ absl::Status MpiSession::Initialize() {
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
   MPI_Comm_free(&node);
+  return absl::OkStatus();
+}
 
+absl::Status MpiSession::CreateTypes() {
   types_.datatype[static_cast<size_t>(DataType::kFloat32)] = MPI_FLOAT;
   types_.datatype[static_cast<size_t>(DataType::kFloat64)] = MPI_DOUBLE;
   types_.datatype[static_cast<size_t>(DataType::kInt32)] = MPI_INT32_T;

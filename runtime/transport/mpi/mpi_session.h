@@ -53,6 +53,10 @@ class MpiSession {
  private:
   MpiSession() = default;
   absl::Status Initialize();
+  // Initialize's steps: the world's duplicate and this rank's place on its node; the datatypes
+  // and reduction ops of every dtype.
+  absl::Status FindPlace();
+  absl::Status CreateTypes();
 
   // Whether this object holds the process's one session slot (released on destruction).
   bool holds_slot_ = false;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/reduce.h"
 #include "runtime/common/shard_split.h"
+#include "runtime/common/status_macros.h"
 
 namespace hilo::transport {
 namespace {
@@ -68,6 +69,66 @@ std::string ShmCommunicator::ThisNode() {
   return absl::StrCat(host, "/", ReadFirstLine("/proc/sys/kernel/random/boot_id"));
 }
 
+namespace {
+
+// Rank 0's verdict on a segment for `communicator` (members on `nodes`, rank 0 on `node`):
+// "S:<name>" with the segment created (its descriptor in *created_fd), "E:<why>" when the
+// members are on different machines, "R:<why>" when it cannot be created.
+std::string CreateSegmentOnRoot(const std::vector<std::string>& nodes, const std::string& node,
+                                const std::string& communicator, uintptr_t communicator_id,
+                                size_t mapping_bytes, int* created_fd) {
+  for (size_t r = 1; r < nodes.size(); ++r) {
+    if (nodes[r] != node) {
+      return absl::StrCat("E:members of ", communicator, " are on different machines (rank 0 on ",
+                          node, ", rank ", r, " on ", nodes[r], ")");
+    }
+  }
+  // Unique among live segments: this process, this communicator object, and the time.
+  const std::string segment = absl::StrCat("/hilo-", getpid(), "-", communicator_id, "-",
+                                           absl::ToUnixNanos(absl::Now()));
+  const int fd = shm_open(segment.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  // posix_fallocate, not ftruncate alone: a /dev/shm too small for the segment is an error here
+  // instead of a SIGBUS at the first touch of a missing page.
+  const int reserved = fd < 0 ? errno : posix_fallocate(fd, 0, static_cast<off_t>(mapping_bytes));
+  if (fd < 0 || reserved != 0) {
+    if (fd >= 0) {
+      close(fd);
+      shm_unlink(segment.c_str());
+    }
+    return absl::StrCat("R:cannot create a ", mapping_bytes >> 20,
+                        " MiB shared-memory segment for ", communicator, ": ",
+                        std::strerror(reserved));
+  }
+  *created_fd = fd;
+  return absl::StrCat("S:", segment);
+}
+
+// Every member maps `segment` (rank 0 through `created_fd`); then rank 0 unlinks the name (the
+// mappings keep the memory until the last one goes), so nothing is left in /dev/shm even on a
+// crash. Collective: an error on every member if any could not map it.
+absl::StatusOr<void*> MapOnEveryMember(transport::ControlChannel* control,
+                                       const std::string& segment, int created_fd,
+                                       size_t mapping_bytes, const std::string& communicator) {
+  const int fd = created_fd >= 0 ? created_fd : shm_open(segment.c_str(), O_RDWR, 0600);
+  void* mapping = MAP_FAILED;
+  if (fd >= 0) {
+    mapping = mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+  }
+  std::vector<uint64_t> all_mapped = {mapping != MAP_FAILED ? ~uint64_t{0} : 0};
+  const absl::Status agreed = control->AllreduceBitwiseAnd(absl::MakeSpan(all_mapped));
+  if (control->rank() == 0) shm_unlink(segment.c_str());
+  if (!agreed.ok() || all_mapped[0] == 0) {
+    if (mapping != MAP_FAILED) munmap(mapping, mapping_bytes);
+    if (!agreed.ok()) return agreed;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a member of ", communicator, " could not map the shared-memory segment"));
+  }
+  return mapping;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
     Communicator* inner, ControlChannel* control, const std::string& node,
     absl::Duration timeout) {
@@ -80,66 +141,21 @@ absl::StatusOr<std::unique_ptr<ShmCommunicator>> ShmCommunicator::Create(
   if (!nodes.ok()) return nodes.status();
   std::string verdict;
   int created_fd = -1;
-  std::string segment;
   if (control->rank() == 0) {
-    for (int r = 1; r < members; ++r) {
-      if ((*nodes)[r] != node) {
-        verdict = absl::StrCat("E:members of ", inner->name(), " are on different machines (rank 0 on ",
-                               node, ", rank ", r, " on ", (*nodes)[r], ")");
-        break;
-      }
-    }
-    if (verdict.empty()) {
-      // Unique among live segments: this process, this communicator object, and the time.
-      segment = absl::StrCat("/hilo-", getpid(), "-", reinterpret_cast<uintptr_t>(inner), "-",
-                             absl::ToUnixNanos(absl::Now()));
-      created_fd = shm_open(segment.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-      // posix_fallocate, not ftruncate alone: a /dev/shm too small for the segment is an error
-      // here instead of a SIGBUS at the first touch of a missing page.
-      const int reserved =
-          created_fd < 0 ? errno
-                         : posix_fallocate(created_fd, 0, static_cast<off_t>(mapping_bytes));
-      if (created_fd < 0 || reserved != 0) {
-        verdict = absl::StrCat("R:cannot create a ", mapping_bytes >> 20,
-                               " MiB shared-memory segment for ", inner->name(), ": ",
-                               std::strerror(reserved));
-        if (created_fd >= 0) {
-          close(created_fd);
-          shm_unlink(segment.c_str());
-          created_fd = -1;
-        }
-      } else {
-        verdict = absl::StrCat("S:", segment);
-      }
-    }
+    verdict = CreateSegmentOnRoot(*nodes, node, inner->name(),
+                                  reinterpret_cast<uintptr_t>(inner), mapping_bytes, &created_fd);
   }
   if (absl::Status status = control->BroadcastFromRoot(&verdict); !status.ok()) {
     if (created_fd >= 0) {
       close(created_fd);
-      shm_unlink(segment.c_str());
+      shm_unlink(verdict.substr(2).c_str());
     }
     return status;
   }
   if (verdict.rfind("E:", 0) == 0) return absl::FailedPreconditionError(verdict.substr(2));
   if (verdict.rfind("R:", 0) == 0) return absl::ResourceExhaustedError(verdict.substr(2));
-  segment = verdict.substr(2);
-  const int fd = created_fd >= 0 ? created_fd : shm_open(segment.c_str(), O_RDWR, 0600);
-  void* mapping = MAP_FAILED;
-  if (fd >= 0) {
-    mapping = mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-  }
-  // Everybody reports whether it mapped the segment; then rank 0 unlinks the name (the mappings
-  // keep the memory until the last one goes), so nothing is left in /dev/shm even on a crash.
-  std::vector<uint64_t> all_mapped = {mapping != MAP_FAILED ? ~uint64_t{0} : 0};
-  const absl::Status agreed = control->AllreduceBitwiseAnd(absl::MakeSpan(all_mapped));
-  if (control->rank() == 0) shm_unlink(segment.c_str());
-  if (!agreed.ok() || all_mapped[0] == 0) {
-    if (mapping != MAP_FAILED) munmap(mapping, mapping_bytes);
-    if (!agreed.ok()) return agreed;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("a member of ", inner->name(), " could not map the shared-memory segment"));
-  }
+  HILO_ASSIGN_OR_RETURN(void* mapping, MapOnEveryMember(control, verdict.substr(2), created_fd,
+                                                        mapping_bytes, inner->name()));
   if (control->rank() == 0) new (mapping) Header();
   // The header is constructed before anyone uses it.
   std::vector<uint64_t> constructed = {~uint64_t{0}};
@@ -342,6 +358,34 @@ void ForEachOverlap(absl::Span<const Communicator::Slice> slices, int64_t begin,
 
 }  // namespace
 
+void ShmCommunicator::SumOwnRange(int set, int64_t piece, DataType dtype) {
+  const int members = size();
+  const int me = rank();
+  const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
+  char* const mine = Slot(set, me);
+  // This rank's range of the piece: shard `me` of its elements (sizes differ by at most one).
+  const int64_t begin = ShardOffset(piece, members, me);
+  const int64_t length = ShardOffset(piece, members, me + 1) - begin;
+  // Every element is summed in slot order, ((s0 + s1) + s2) + ..., whichever rank owns it:
+  // ownership follows how a cycle happened to fuse its tensors, so a sum that started from
+  // the owner's own slot would differ in its last bits from run to run. Addition commutes
+  // bitwise (s1 + s0 == s0 + s1), so ranks 0 and 1 add the others to their own slot in place;
+  // the others set their own values aside first.
+  char* const sum = mine + begin * element;
+  const size_t range_bytes = static_cast<size_t>(length * element);
+  const char* own = sum;
+  if (me >= 2 && length > 0) {
+    own_values_.assign(sum, sum + range_bytes);
+    own = own_values_.data();
+    std::memcpy(sum, Slot(set, 0) + begin * element, range_bytes);
+  }
+  for (int other = me >= 2 ? 1 : 0; other < members && length > 0; ++other) {
+    if (other == me && me < 2) continue;  // already in `sum`
+    const char* const values = other == me ? own : Slot(set, other) + begin * element;
+    kernels::SumInto(sum, values, length, dtype);
+  }
+}
+
 absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType dtype) {
   if (absl::Status broken = Broken(); !broken.ok()) return broken;
   const int members = size();
@@ -378,27 +422,9 @@ absl::Status ShmCommunicator::SumPieces(absl::Span<const Slice> slices, DataType
       });
       continue;
     }
+    SumOwnRange(set, piece, dtype);
     // Range r of the piece: shard r of its elements (sizes differ by at most one).
     const auto range_begin = [&](int r) { return ShardOffset(piece, members, r); };
-    const int64_t begin = range_begin(me), length = range_begin(me + 1) - begin;
-    // Every element is summed in slot order, ((s0 + s1) + s2) + ..., whichever rank owns it:
-    // ownership follows how a cycle happened to fuse its tensors, so a sum that started from
-    // the owner's own slot would differ in its last bits from run to run. Addition commutes
-    // bitwise (s1 + s0 == s0 + s1), so ranks 0 and 1 add the others to their own slot in place;
-    // the others set their own values aside first.
-    char* const sum = mine + begin * element;
-    const size_t range_bytes = static_cast<size_t>(length * element);
-    const char* own = sum;
-    if (me >= 2 && length > 0) {
-      own_values_.assign(sum, sum + range_bytes);
-      own = own_values_.data();
-      std::memcpy(sum, Slot(set, 0) + begin * element, range_bytes);
-    }
-    for (int other = me >= 2 ? 1 : 0; other < members && length > 0; ++other) {
-      if (other == me && me < 2) continue;  // already in `sum`
-      const char* const values = other == me ? own : Slot(set, other) + begin * element;
-      kernels::SumInto(sum, values, length, dtype);
-    }
     if (absl::Status status = ArriveAndWait(); !status.ok()) return Break(status);
     for (int owner = 0; owner < members; ++owner) {
       const char* const sums = Slot(set, owner);

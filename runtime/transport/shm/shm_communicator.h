@@ -121,6 +121,9 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   char* Slot(int set, int rank) const;
   uint64_t* ControlSlot(int set, int rank) const;
   // The allreduce of a buffer made of `slices` (one slice: a plain buffer).
+  // Within SumPieces, between its barriers: this rank's range of a `piece` of elements in slot
+  // set `set`, summed over every member's slot in slot order, into its own slot.
+  void SumOwnRange(int set, int64_t piece, DataType dtype);
   absl::Status SumPieces(absl::Span<const Slice> slices, DataType dtype);
   // Waits until every member has arrived; DEADLINE_EXCEEDED after the timeout, ABORTED when a
   // peer gave up first.

@@ -91,6 +91,8 @@ class TcpCommunicator final : public ForwardingCommunicator {
   // The ring allreduce; `combine(inout, in, count)` reduces one received chunk into place.
   absl::Status RingAllreduce(void* data, int64_t count, DataType dtype,
                              absl::FunctionRef<void(void*, const void*, int64_t)> combine);
+  // One RingAllreduce's progress through its steps and chunks (tcp_communicator.cc).
+  class RingPass;
 
   // Stays open so that UnreachablePeers' probes from other ranks are answered; their connections
   // are accepted and closed by the next probe here.
