@@ -81,10 +81,8 @@ absl::Status RunFusedAllreduce(DataPlane& plane, absl::Span<const TensorRequest*
   // product always pack.
   if (phases != nullptr) phases->transport = phases->pack;
   const std::optional<kernels::Reduction> other = OtherReduction(op);
-  const absl::Status unpacked =
-      other ? absl::UnimplementedError("packed") : communicator.AllreduceSumSlices(slices, dtype);
-  if (!absl::IsUnimplemented(unpacked)) {
-    HILO_RETURN_IF_ERROR(unpacked);
+  if (!other && communicator.capabilities().sums_slices) {
+    HILO_RETURN_IF_ERROR(communicator.AllreduceSumSlices(slices, dtype));
     if (phases != nullptr) phases->unpack = absl::Now();
     for (const TensorRequest* request : requests) {
       if (average) {

@@ -34,6 +34,10 @@ class HierarchicalCommunicator final : public transport::ForwardingCommunicator 
   HierarchicalCommunicator(transport::Communicator* world, transport::Communicator* group,
                            transport::Communicator* cross, kernels::Workspace* shard);
 
+  // Packed buffers only (they go the hierarchical way); alltoall as the world's.
+  Capabilities capabilities() const override {
+    return {.sums_slices = false, .alltoall = ForwardingCommunicator::capabilities().alltoall};
+  }
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   // Not the flat world's: the caller packs and the packed buffer goes the hierarchical way.
   absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override {

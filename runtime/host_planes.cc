@@ -1,7 +1,11 @@
 #include "runtime/host_planes.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/hierarchical_communicator.h"
 
@@ -105,6 +109,21 @@ transport::TransportCounters HostPlanes::counters(CommunicatorKind kind) const {
   const int index = static_cast<int>(kind);
   if (index < 0 || index >= kNumCommunicatorKinds || counted_[index] == nullptr) return {};
   return counted_[index]->counters();
+}
+
+absl::Status HostPlanes::NameUnreachablePeers(const absl::Status& status) {
+  // A negotiation that timed out over MPI cannot say who is missing. When the job spans
+  // machines, the TCP ring knows every other node's address: the ones that no longer answer a
+  // connection attempt are the likely cause, and the error names them.
+  if (!absl::IsDeadlineExceeded(status) || tcp_cross_ == nullptr) return status;
+  constexpr absl::Duration kProbeTimeout = absl::Seconds(2);
+  const std::vector<int> unreachable = tcp_cross_->UnreachablePeers(kProbeTimeout);
+  if (unreachable.empty()) return status;
+  std::vector<std::string> named;
+  for (int peer : unreachable) named.push_back(tcp_cross_->DescribePeer(peer));
+  return absl::DeadlineExceededError(absl::StrCat(status.message(), "; not answering from here: ",
+                                                  absl::StrJoin(named, ", "), " of ",
+                                                  tcp_cross_->name()));
 }
 
 void HostPlanes::Close() {

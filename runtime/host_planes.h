@@ -83,6 +83,9 @@ class HostPlanes {
   // This rank cannot go on: every member waiting in one of its segments fails at once with
   // `reason`.
   void AbortSegments(const absl::Status& reason);
+  // `status` (why the coordinator stops), with the other nodes that no longer answer named when it
+  // is a timeout and the cross communicator's ring spans machines.
+  absl::Status NameUnreachablePeers(const absl::Status& status);
   // What this rank handed to `kind`'s transport; zero-valued for a bad kind.
   transport::TransportCounters counters(CommunicatorKind kind) const;
 

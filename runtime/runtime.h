@@ -23,6 +23,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,22 +34,18 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "runtime/averaging_rounds.h"
 #include "runtime/common/config.h"
 #include "runtime/common/logging.h"
-#include "runtime/controller.h"
+#include "runtime/coordinator_parts.h"
 #include "runtime/cycle_scheduler.h"
-#include "runtime/device_planes.h"
-#include "runtime/host_planes.h"
 #include "runtime/operation.h"
-#include "runtime/response_executor.h"
 #include "runtime/runtime_stats.h"
 #include "runtime/stall_inspector.h"
 #include "runtime/status/status_server.h"
 #include "runtime/tensor_queue.h"
 #include "runtime/timeline_recorder.h"
 #include "runtime/topology.h"
-#include "runtime/transport/mpi/mpi_session.h"
+#include "runtime/transport/session.h"
 
 namespace hilo {
 
@@ -57,7 +54,13 @@ class Runtime final : public StatusSource, private CycleHooks {
   // Blocks until the coordinator thread has initialized (or failed to). Collective over all
   // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),
   // FAILED_PRECONDITION when MPI cannot be used, UNAVAILABLE for transport failures.
-  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const RuntimeConfig& config);
+  //
+  // `open_session` opens the job's session on the coordinator thread (MPI wants the thread that
+  // initializes it to be the one that uses it); null: MPI's (transport/mpi/mpi_session.h).
+  // Tests pass transport/local/local_session.h's to run whole runtimes as threads of one process.
+  using SessionOpener = std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>;
+  static absl::StatusOr<std::unique_ptr<Runtime>> Start(const RuntimeConfig& config,
+                                                        SessionOpener open_session = nullptr);
 
   ~Runtime();  // Shuts down if Shutdown() was not called.
 
@@ -125,22 +128,14 @@ class Runtime final : public StatusSource, private CycleHooks {
   std::vector<AveragingRecord> averaging_history() const;
 
  private:
-  explicit Runtime(const RuntimeConfig& config);
+  Runtime(const RuntimeConfig& config, SessionOpener open_session);
 
   void CoordinatorMain();
-  // MPI, the topology, the communicators and everything built on them; collective.
+  // The parts (session, topology, communicators and everything on them), the timeline;
+  // collective.
   absl::Status InitializeOnCoordinator();
-  absl::Status BuildCommunicators();
-  absl::Status BuildComponents(absl::Duration peer_timeout);
   // After the cycles: fails what is left, ends a join, releases the transports in order.
   void TearDownOnCoordinator(const absl::Status& stopped_with);
-  // `status` (the coordinator's reason to stop), with the other nodes that no longer answer named
-  // when it is a timeout and the job spans machines.
-  absl::Status NameUnreachablePeers(const absl::Status& status);
-  // This rank cannot go on: every member of its node waiting in one of its shared-memory
-  // segments fails at once with `reason`.
-  void AbortNodeSegments(const absl::Status& reason);
-
   // CycleHooks, on the coordinator thread.
   RankState BeginCycle() override ABSL_LOCKS_EXCLUDED(mu_);
   void SetControlSpin(absl::Duration spin) override;
@@ -149,6 +144,7 @@ class Runtime final : public StatusSource, private CycleHooks {
   void CompleteJoin(const proto::ResponseList& responses) ABSL_LOCKS_EXCLUDED(mu_);
 
   const RuntimeConfig config_;
+  const SessionOpener open_session_;
   const absl::Time started_at_ = absl::Now();
   Logger logger_;
   TensorQueue queue_;
@@ -163,26 +159,11 @@ class Runtime final : public StatusSource, private CycleHooks {
   absl::Notification init_done_;
   bool mpi_threads_supported_ = false;
 
-  // Created, used and destroyed by the coordinator thread alone.
-  struct CoordinatorState {
-    std::unique_ptr<transport::MpiSession> session;
-    std::array<std::unique_ptr<transport::MpiCommunicator>, kNumCommunicatorKinds> communicators;
-    std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers;
-    std::unique_ptr<ResponseExecutor> executor;
-    // How long control waits poll while this rank has work in flight.
-    absl::Duration control_spin;
-    // Whether this rank is joined in the cycle being run.
-    bool joined_this_cycle = false;
-  };
-  CoordinatorState coordinator_state_;
-
-  // Created by the coordinator thread at init, before init_done_ is notified, and kept until the
-  // Runtime goes (after the coordinator has released their transports), so that any thread may
-  // read their counters and history; otherwise used by the coordinator (and averaging) thread.
-  std::unique_ptr<HostPlanes> host_planes_;
-  std::unique_ptr<DevicePlanes> device_planes_;  // NCCL, for CUDA tensors
-  std::unique_ptr<AveragingRounds> rounds_;
-  std::unique_ptr<CycleScheduler> scheduler_;
+  // Built by the coordinator thread at init, before init_done_ is notified, and released at its
+  // exit; the planes, rounds and scheduler stay readable from any thread (coordinator_parts.h).
+  CoordinatorParts parts_;
+  // Coordinator thread only: whether this rank is joined in the cycle being run.
+  bool joined_this_cycle_ = false;
 
   std::atomic<int64_t> steps_{0};
 

@@ -46,6 +46,15 @@ class Communicator {
   virtual const std::string& name() const = 0;
   virtual MemoryKind memory_kind() const = 0;
 
+  // What a transport does beyond the calls every one has. Callers ask before calling (and
+  // transport/conformance checks that the declaration is honest); the calls themselves still
+  // return UNIMPLEMENTED where a capability is absent.
+  struct Capabilities {
+    bool sums_slices = false;  // AllreduceSumSlices: sums tensors in place, no packing needed
+    bool alltoall = false;     // Alltoall
+  };
+  virtual Capabilities capabilities() const { return {}; }
+
   // In place: data[i] = sum over ranks of data[i].
   virtual absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) = 0;
 
@@ -65,8 +74,8 @@ class Communicator {
   // AllreduceSum of the concatenation of `slices` (in order, offsets contiguous from 0, whole
   // elements: the layout the pack kernel would give them), in place in the slices, without the
   // caller packing them into one buffer first: for transports that copy the data anyway (shared
-  // memory), gathering straight from the tensors saves a copy each way. UNIMPLEMENTED by
-  // default: the caller then packs.
+  // memory), gathering straight from the tensors saves a copy each way. Only where
+  // capabilities().sums_slices; UNIMPLEMENTED by default: the caller then packs.
   virtual absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) {
     (void)slices;
     (void)dtype;
@@ -76,7 +85,8 @@ class Communicator {
   // Every rank sends block j of `send` (send_counts[j] elements, blocks in rank order) to rank j,
   // and receives rank j's block for it into block j of `recv` (recv_counts[j] elements, which
   // must equal rank j's send_counts[this rank]). `send` and `recv` must not overlap.
-  // UNIMPLEMENTED by default (the device transports have none yet).
+  // Only where capabilities().alltoall; UNIMPLEMENTED by default (the device transports have
+  // none yet).
   virtual absl::Status Alltoall(const void* send, absl::Span<const int64_t> send_counts,
                                 void* recv, absl::Span<const int64_t> recv_counts,
                                 DataType dtype) {
@@ -102,6 +112,32 @@ class Communicator {
   // Waits for every call made so far on this communicator to complete.
   virtual absl::Status Synchronize() = 0;
 };
+
+// The argument checks every transport makes before it moves data: a call that no rank can satisfy
+// fails on every rank alike, with INVALID_ARGUMENT naming the call and the communicator, instead
+// of crashing or leaving the others waiting (transport/conformance holds every transport to it).
+inline absl::Status CheckRoot(const Communicator& communicator, int root) {
+  if (root >= 0 && root < communicator.size()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("broadcast root ", root, " is not a rank of ",
+                                                 communicator.name(), " (size ",
+                                                 communicator.size(), ")"));
+}
+// `counts` has one entry per rank, none negative.
+inline absl::Status CheckCounts(const Communicator& communicator, absl::string_view call,
+                                absl::Span<const int64_t> counts) {
+  if (static_cast<int>(counts.size()) != communicator.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(call, " on ", communicator.name(), ": ",
+                                                   counts.size(), " counts for ",
+                                                   communicator.size(), " ranks"));
+  }
+  for (int64_t count : counts) {
+    if (count < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(call, " on ", communicator.name(), ": negative count ", count));
+    }
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace hilo::transport
 

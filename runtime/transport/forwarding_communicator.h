@@ -27,6 +27,7 @@ class ForwardingCommunicator : public Communicator {
                              kernels::Reduction op) override {
     return inner_->AllreduceWith(data, count, dtype, op);
   }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
   absl::Status AllreduceSumSlices(absl::Span<const Slice> slices, DataType dtype) override {
     return inner_->AllreduceSumSlices(slices, dtype);
   }

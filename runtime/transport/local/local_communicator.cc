@@ -1,5 +1,7 @@
 #include "runtime/transport/local/local_communicator.h"
 
+#include "runtime/common/status_macros.h"
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -83,6 +85,7 @@ absl::Status LocalCommunicator::AllreduceWith(void* data, int64_t count, DataTyp
 
 absl::Status LocalCommunicator::Allgather(const void* send, int64_t /*send_count*/, void* recv,
                                           absl::Span<const int64_t> recv_counts, DataType dtype) {
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Allgather", recv_counts));
   Exchange(send, [&](const std::vector<const void*>& all) {
     char* out = static_cast<char*>(recv);
     for (size_t r = 0; r < all.size(); ++r) {
@@ -97,6 +100,8 @@ absl::Status LocalCommunicator::Allgather(const void* send, int64_t /*send_count
 absl::Status LocalCommunicator::Alltoall(const void* send, absl::Span<const int64_t> send_counts,
                                          void* recv, absl::Span<const int64_t> recv_counts,
                                          DataType dtype) {
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Alltoall", send_counts));
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Alltoall", recv_counts));
   // Each rank shares where its data is and how it is split; the receiver finds its block.
   struct Outgoing {
     const char* data;
@@ -119,6 +124,7 @@ absl::Status LocalCommunicator::Alltoall(const void* send, absl::Span<const int6
 }
 
 absl::Status LocalCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
+  HILO_RETURN_IF_ERROR(CheckRoot(*this, root));
   const size_t bytes = static_cast<size_t>(count) * DataTypeSize(dtype);
   Exchange(data, [&](const std::vector<const void*>& all) {
     if (rank_ != root && bytes > 0) std::memcpy(data, all[root], bytes);
@@ -129,6 +135,7 @@ absl::Status LocalCommunicator::Broadcast(void* data, int64_t count, DataType dt
 absl::Status LocalCommunicator::ReduceScatterSum(const void* send, void* recv,
                                                  absl::Span<const int64_t> recv_counts,
                                                  DataType dtype) {
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "ReduceScatterSum", recv_counts));
   int64_t offset = 0;
   for (int r = 0; r < rank_; ++r) offset += recv_counts[r];
   const int64_t count = recv_counts[rank_];

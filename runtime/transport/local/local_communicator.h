@@ -21,10 +21,11 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/transport/communicator.h"
 #include "runtime/transport/control_channel.h"
+#include "runtime/transport/session.h"
 
 namespace hilo::transport {
 
-class LocalCommunicator final : public Communicator, public ControlChannel {
+class LocalCommunicator final : public RankCommunicator {
  public:
   // Returns `size` connected communicators; element r is rank r.
   static std::vector<std::unique_ptr<LocalCommunicator>> CreateGroup(int size, std::string name);
@@ -33,6 +34,7 @@ class LocalCommunicator final : public Communicator, public ControlChannel {
   int size() const override;
   const std::string& name() const override { return name_; }
   MemoryKind memory_kind() const override { return MemoryKind::kHost; }
+  Capabilities capabilities() const override { return {.sums_slices = false, .alltoall = true}; }
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
@@ -50,6 +52,11 @@ class LocalCommunicator final : public Communicator, public ControlChannel {
   absl::StatusOr<std::vector<std::string>> GatherToRoot(const std::string& local) override;
   absl::Status BroadcastFromRoot(std::string* message) override;
   absl::Status AllreduceBitwiseAnd(absl::Span<uint64_t> words) override;
+
+  // Threads of one process wait on each other without polling, and cannot lose a peer to a
+  // link: the pacing and the deadline of control waits do not apply.
+  void set_control_spin(absl::Duration) override {}
+  void set_control_timeout(absl::Duration) override {}
 
   struct Shared;  // state common to the group
 

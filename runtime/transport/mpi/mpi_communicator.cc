@@ -104,10 +104,11 @@ absl::Status MpiCommunicator::AllreduceWith(void* data, int64_t count, DataType 
 
 absl::Status MpiCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                         absl::Span<const int64_t> recv_counts, DataType dtype) {
-  if (static_cast<int>(recv_counts.size()) != size_ || recv_counts[rank_] != send_count) {
-    return absl::InternalError(absl::StrCat("Allgather on ", name_, ": recv_counts has ",
-                                            recv_counts.size(), " entries for ", size_,
-                                            " ranks or disagrees with send_count"));
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Allgather", recv_counts));
+  if (recv_counts[rank_] != send_count) {
+    return absl::InvalidArgumentError(absl::StrCat("Allgather on ", name_, ": this rank sends ",
+                                                   send_count, " elements, recv_counts says ",
+                                                   recv_counts[rank_]));
   }
   std::vector<int> counts;
   HILO_RETURN_IF_ERROR(ToMpiCounts(recv_counts, "MPI_Allgatherv", &counts));
@@ -123,12 +124,8 @@ absl::Status MpiCommunicator::Allgather(const void* send, int64_t send_count, vo
 absl::Status MpiCommunicator::Alltoall(const void* send, absl::Span<const int64_t> send_counts,
                                        void* recv, absl::Span<const int64_t> recv_counts,
                                        DataType dtype) {
-  if (static_cast<int>(send_counts.size()) != size_ ||
-      static_cast<int>(recv_counts.size()) != size_) {
-    return absl::InternalError(absl::StrCat("Alltoall on ", name_, ": ", send_counts.size(),
-                                            " and ", recv_counts.size(), " counts for ", size_,
-                                            " ranks"));
-  }
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Alltoall", send_counts));
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Alltoall", recv_counts));
   std::vector<int> sends, receives;
   HILO_RETURN_IF_ERROR(ToMpiCounts(send_counts, "MPI_Alltoallv", &sends));
   HILO_RETURN_IF_ERROR(ToMpiCounts(recv_counts, "MPI_Alltoallv", &receives));
@@ -144,10 +141,7 @@ absl::Status MpiCommunicator::Alltoall(const void* send, absl::Span<const int64_
 }
 
 absl::Status MpiCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
-  if (root < 0 || root >= size_) {
-    return absl::InvalidArgumentError(absl::StrCat("broadcast root ", root, " is not a rank of ",
-                                                   name_, " (size ", size_, ")"));
-  }
+  HILO_RETURN_IF_ERROR(CheckRoot(*this, root));
   for (int64_t done = 0; done < count; done += kMaxCountPerCall) {
     const int chunk = static_cast<int>(std::min(kMaxCountPerCall, count - done));
     HILO_RETURN_IF_ERROR(Check(MPI_Bcast(ByteOffset(data, done, dtype), chunk,
@@ -160,10 +154,7 @@ absl::Status MpiCommunicator::Broadcast(void* data, int64_t count, DataType dtyp
 absl::Status MpiCommunicator::ReduceScatterSum(const void* send, void* recv,
                                                absl::Span<const int64_t> recv_counts,
                                                DataType dtype) {
-  if (static_cast<int>(recv_counts.size()) != size_) {
-    return absl::InternalError(absl::StrCat("ReduceScatterSum on ", name_, ": ",
-                                            recv_counts.size(), " counts for ", size_, " ranks"));
-  }
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "ReduceScatterSum", recv_counts));
   std::vector<int> counts;
   HILO_RETURN_IF_ERROR(ToMpiCounts(recv_counts, "MPI_Reduce_scatter", &counts));
   const size_t index = static_cast<size_t>(dtype);

@@ -20,6 +20,7 @@
 #include "kernels/dtype.h"
 #include "runtime/transport/communicator.h"
 #include "runtime/transport/control_channel.h"
+#include "runtime/transport/session.h"
 
 namespace hilo::transport {
 
@@ -34,7 +35,7 @@ struct MpiTypeTable {
 // Turns an MPI error code into a Status naming the call, the communicator and the rank.
 absl::Status MpiError(int code, absl::string_view call, absl::string_view communicator, int rank);
 
-class MpiCommunicator final : public Communicator, public ControlChannel {
+class MpiCommunicator final : public RankCommunicator {
  public:
   // Takes ownership of `comm` (freed on destruction). `types` must outlive this object.
   MpiCommunicator(MPI_Comm comm, std::string name, const MpiTypeTable* types);
@@ -47,6 +48,7 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
   int size() const override { return size_; }
   const std::string& name() const override { return name_; }
   MemoryKind memory_kind() const override { return MemoryKind::kHost; }
+  Capabilities capabilities() const override { return {.sums_slices = false, .alltoall = true}; }
 
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
@@ -67,12 +69,12 @@ class MpiCommunicator final : public Communicator, public ControlChannel {
 
   // How long a control-plane wait keeps polling, yielding the CPU between polls, before it
   // starts sleeping between polls (zero: sleep after a short burst of polls).
-  void set_control_spin(absl::Duration spin) { control_spin_ = spin; }
+  void set_control_spin(absl::Duration spin) override { control_spin_ = spin; }
   // How long a control-plane wait may last before it gives up with DEADLINE_EXCEEDED (zero: no
   // limit). MPI itself never notices a peer whose node or link is gone; the runtime sets
   // HILO_STALL_SHUTDOWN_SECONDS here, so that a lost node ends the job instead of hanging it. The
   // abandoned request stays with MPI: after such an error the communicator is not used again.
-  void set_control_timeout(absl::Duration timeout) { control_timeout_ = timeout; }
+  void set_control_timeout(absl::Duration timeout) override { control_timeout_ = timeout; }
 
  private:
   absl::Status Check(int code, absl::string_view call) const;

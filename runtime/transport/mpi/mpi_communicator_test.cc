@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "kernels/half.h"
 #include "runtime/transport/mpi/mpi_session.h"
+#include "runtime/transport/mpi/mpi_test_main.h"
 
 namespace hilo::transport {
 namespace {
@@ -20,16 +21,15 @@ namespace {
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
-MpiSession* session = nullptr;  // owned by main()
 
 TEST(MpiSessionTest, SeesTheWholeJobOnOneNode) {
-  EXPECT_EQ(session->world_size(), 4);
-  EXPECT_EQ(session->local_size(), 4);
-  EXPECT_EQ(session->local_rank(), session->world_rank());
+  EXPECT_EQ(TestSession().world_size(), 4);
+  EXPECT_EQ(TestSession().local_size(), 4);
+  EXPECT_EQ(TestSession().local_rank(), TestSession().world_rank());
 }
 
 TEST(MpiCommunicatorTest, AllreduceSumInEveryDtype) {
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> world = session->World("world");
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> world = TestSession().World("world");
   ASSERT_TRUE(world.ok()) << world.status();
   const int rank = (*world)->rank();
   std::vector<int32_t> i32 = {rank, -rank, 1};
@@ -58,11 +58,11 @@ TEST(MpiCommunicatorTest, AllreduceSumInEveryDtype) {
 
 TEST(MpiCommunicatorTest, SplitGroupsAllgatherBroadcastReduceScatter) {
   // Two groups of two: {0,1} and {2,3}.
-  const int world_rank = session->world_rank();
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> group =
-      session->Split(world_rank / 2, world_rank % 2, "group");
+  const int world_rank = TestSession().world_rank();
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> group =
+      TestSession().Split(world_rank / 2, world_rank % 2, "group");
   ASSERT_TRUE(group.ok()) << group.status();
-  MpiCommunicator& g = **group;
+  RankCommunicator& g = **group;
   ASSERT_EQ(g.size(), 2);
   ASSERT_EQ(g.rank(), world_rank % 2);
 
@@ -92,7 +92,7 @@ TEST(MpiCommunicatorTest, SplitGroupsAllgatherBroadcastReduceScatter) {
 }
 
 TEST(MpiCommunicatorTest, ControlChannelCarriesVariableSizedMessages) {
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> world = session->World("world");
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> world = TestSession().World("world");
   ASSERT_TRUE(world.ok());
   const int rank = (*world)->rank();
   const std::string mine(static_cast<size_t>(rank) * 1000, static_cast<char>('a' + rank));
@@ -112,7 +112,7 @@ TEST(MpiCommunicatorTest, ControlChannelCarriesVariableSizedMessages) {
 }
 
 TEST(MpiCommunicatorTest, ControlWaitGivesUpAfterItsTimeout) {
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> world = session->World("world");
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> world = TestSession().World("world");
   ASSERT_TRUE(world.ok()) << world.status();
   std::vector<uint64_t> words = {~uint64_t{0}};
   if ((*world)->rank() == 0) {
@@ -133,7 +133,7 @@ TEST(MpiCommunicatorTest, ControlWaitGivesUpAfterItsTimeout) {
 }
 
 TEST(MpiCommunicatorTest, BadRootIsAnErrorNotACrash) {
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> world = session->World("world");
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> world = TestSession().World("world");
   ASSERT_TRUE(world.ok());
   int value = 0;
   absl::Status status = (*world)->Broadcast(&value, 1, DataType::kInt32, 9);
@@ -151,18 +151,3 @@ TEST(MpiErrorTest, MapsClassesAndNamesTheCall) {
 
 }  // namespace
 }  // namespace hilo::transport
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  absl::StatusOr<std::unique_ptr<hilo::transport::MpiSession>> session =
-      hilo::transport::MpiSession::Create();
-  if (!session.ok()) {
-    std::fprintf(stderr, "%s\n", session.status().ToString().c_str());
-    return 1;
-  }
-  hilo::transport::session = session->get();
-  const int result = RUN_ALL_TESTS();
-  hilo::transport::session = nullptr;
-  session->reset();  // frees MPI objects and finalizes
-  return result;
-}

@@ -164,15 +164,15 @@ MpiSession::~MpiSession() {
   if (holds_slot_) session_alive.store(false);
 }
 
-absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiSession::World(const std::string& name) const {
+absl::StatusOr<std::unique_ptr<RankCommunicator>> MpiSession::World(const std::string& name) {
   MPI_Comm comm = MPI_COMM_NULL;
   HILO_RETURN_IF_ERROR(Check(MPI_Comm_dup(world_, &comm), "MPI_Comm_dup"));
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   return std::make_unique<MpiCommunicator>(comm, name, &types_);
 }
 
-absl::StatusOr<std::unique_ptr<MpiCommunicator>> MpiSession::Split(int color, int key,
-                                                                   const std::string& name) const {
+absl::StatusOr<std::unique_ptr<RankCommunicator>> MpiSession::Split(int color, int key,
+                                                                   const std::string& name) {
   MPI_Comm comm = MPI_COMM_NULL;
   HILO_RETURN_IF_ERROR(Check(MPI_Comm_split(world_, color, key, &comm), "MPI_Comm_split"));
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);

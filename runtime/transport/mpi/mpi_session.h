@@ -22,33 +22,34 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/transport/mpi/mpi_communicator.h"
+#include "runtime/transport/session.h"
 
 namespace hilo::transport {
 
-class MpiSession {
+class MpiSession final : public Session {
  public:
   static absl::StatusOr<std::unique_ptr<MpiSession>> Create();
-  ~MpiSession();
+  ~MpiSession() override;
 
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
 
-  int world_rank() const { return world_rank_; }
-  int world_size() const { return world_size_; }
+  int world_rank() const override { return world_rank_; }
+  int world_size() const override { return world_size_; }
   // Rank and count of this job's processes on this node (MPI_COMM_TYPE_SHARED).
-  int local_rank() const { return local_rank_; }
-  int local_size() const { return local_size_; }
+  int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
   // MPI was initialized with MPI_THREAD_MULTIPLE (by hilo or the application): other threads of
   // the program may call MPI themselves (Horovod's mpi_threads_supported()).
-  bool thread_multiple() const { return thread_level_ >= MPI_THREAD_MULTIPLE; }
+  bool thread_multiple() const override { return thread_level_ >= MPI_THREAD_MULTIPLE; }
 
   // A communicator over every rank of the job, private to hilo (a duplicate of MPI_COMM_WORLD).
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> World(const std::string& name) const;
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> World(const std::string& name) override;
 
   // MPI_Comm_split of the world: ranks with the same color form a communicator, ordered by key.
   // Collective over the world.
-  absl::StatusOr<std::unique_ptr<MpiCommunicator>> Split(int color, int key,
-                                                         const std::string& name) const;
+  absl::StatusOr<std::unique_ptr<RankCommunicator>> Split(int color, int key,
+                                                          const std::string& name) override;
 
  private:
   MpiSession() = default;

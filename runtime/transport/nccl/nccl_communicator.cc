@@ -225,10 +225,11 @@ absl::Status NcclCommunicator::AllreduceWith(void* data, int64_t count, DataType
 
 absl::Status NcclCommunicator::Allgather(const void* send, int64_t send_count, void* recv,
                                          absl::Span<const int64_t> recv_counts, DataType dtype) {
-  if (static_cast<int>(recv_counts.size()) != size_ || recv_counts[rank_] != send_count) {
-    return absl::InternalError(absl::StrCat("Allgather on ", name_, ": recv_counts has ",
-                                            recv_counts.size(), " entries for ", size_,
-                                            " ranks or disagrees with send_count"));
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Allgather", recv_counts));
+  if (recv_counts[rank_] != send_count) {
+    return absl::InvalidArgumentError(absl::StrCat("Allgather on ", name_, ": this rank sends ",
+                                                   send_count, " elements, recv_counts says ",
+                                                   recv_counts[rank_]));
   }
   const bool even = AllEqual(recv_counts);
   if (even) {
@@ -257,6 +258,7 @@ absl::Status NcclCommunicator::Allgather(const void* send, int64_t send_count, v
 }
 
 absl::Status NcclCommunicator::Broadcast(void* data, int64_t count, DataType dtype, int root) {
+  HILO_RETURN_IF_ERROR(CheckRoot(*this, root));
   if (count == 0) return absl::OkStatus();
   return CheckNccl(ncclBroadcast(data, data, static_cast<size_t>(count), ToNccl(dtype), root,
                                  handles_->comm, handles_->stream),
@@ -266,10 +268,7 @@ absl::Status NcclCommunicator::Broadcast(void* data, int64_t count, DataType dty
 absl::Status NcclCommunicator::ReduceScatterSum(const void* send, void* recv,
                                                 absl::Span<const int64_t> recv_counts,
                                                 DataType dtype) {
-  if (static_cast<int>(recv_counts.size()) != size_) {
-    return absl::InternalError(absl::StrCat("ReduceScatterSum on ", name_, ": ",
-                                            recv_counts.size(), " counts for ", size_, " ranks"));
-  }
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "ReduceScatterSum", recv_counts));
   const bool even = AllEqual(recv_counts);
   if (even) {
     if (recv_counts[0] == 0) return absl::OkStatus();

@@ -293,7 +293,8 @@ absl::Status ShmCommunicator::Allgather(const void* send, int64_t send_count, vo
   if (absl::Status broken = Broken(); !broken.ok()) return broken;
   const int members = size(), me = rank();
   const int64_t element = static_cast<int64_t>(DataTypeSize(dtype));
-  if (static_cast<int>(recv_counts.size()) != members || recv_counts[me] != send_count) {
+  HILO_RETURN_IF_ERROR(CheckCounts(*this, "Allgather", recv_counts));
+  if (recv_counts[me] != send_count) {
     return absl::InvalidArgumentError(absl::StrCat(
         "allgather on ", name(), ": recv_counts must give each of the ", members,
         " members' send_count"));

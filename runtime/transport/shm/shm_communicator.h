@@ -74,6 +74,10 @@ class ShmCommunicator final : public ForwardingCommunicator, public ControlChann
   int rank() const override { return ForwardingCommunicator::rank(); }
   int size() const override { return ForwardingCommunicator::size(); }
 
+  // Sums slices itself; alltoall as the wrapped transport.
+  Capabilities capabilities() const override {
+    return {.sums_slices = true, .alltoall = ForwardingCommunicator::capabilities().alltoall};
+  }
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   // The same, gathering each piece from the slices and scattering the sums back to them: a fused
   // allreduce then needs no fusion buffer and no pack or unpack copies.

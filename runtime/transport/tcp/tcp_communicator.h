@@ -57,6 +57,10 @@ class TcpCommunicator final : public ForwardingCommunicator {
                                                                  absl::Duration timeout);
   ~TcpCommunicator() override;
 
+  // Packed buffers only; alltoall as the wrapped transport.
+  Capabilities capabilities() const override {
+    return {.sums_slices = false, .alltoall = ForwardingCommunicator::capabilities().alltoall};
+  }
   absl::Status AllreduceSum(void* data, int64_t count, DataType dtype) override;
   absl::Status AllreduceWith(void* data, int64_t count, DataType dtype,
                              kernels::Reduction op) override;
