@@ -40,24 +40,8 @@ T ValueOrThrow(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
-DataType ParseDataType(const std::string& name) {
-  for (int i = 0; i < kNumDataTypes; ++i) {
-    const DataType dtype = static_cast<DataType>(i);
-    if (name == DataTypeName(dtype)) return dtype;
-  }
-  throw StatusError(absl::InvalidArgumentError(absl::StrCat("unsupported dtype '", name, "'")));
-}
-
-CommunicatorKind ParseCommunicator(const std::string& name) {
-  if (name == "world") return CommunicatorKind::kWorld;
-  if (name == "group") return CommunicatorKind::kGroup;
-  if (name == "cross") return CommunicatorKind::kCross;
-  throw StatusError(absl::InvalidArgumentError(
-      absl::StrCat("communicator must be 'world', 'group' or 'cross', not '", name, "'")));
-}
-
-TensorView View(uintptr_t address, const std::string& dtype, std::vector<int64_t> shape) {
-  return TensorView{reinterpret_cast<void*>(address), ParseDataType(dtype), std::move(shape)};
+TensorView View(uintptr_t address, DataType dtype, std::vector<int64_t> shape) {
+  return TensorView{reinterpret_cast<void*>(address), dtype, std::move(shape)};
 }
 
 class HandleBinding {
@@ -137,46 +121,42 @@ class ContextBinding {
     return topology;
   }
 
-  HandleBinding Enqueue(const std::string& collective, const std::string& name, uintptr_t address,
-                   const std::string& dtype, std::vector<int64_t> shape,
-                   const std::string& communicator, const std::string& op, int root_rank,
-                   int device, uintptr_t ready_event, std::vector<int64_t> splits) {
+  HandleBinding Enqueue(CollectiveType collective, const std::string& name, uintptr_t address,
+                        DataType dtype, std::vector<int64_t> shape, CommunicatorKind communicator,
+                        ReduceOp op, int root_rank, int device, uintptr_t ready_event,
+                        std::vector<int64_t> splits) {
     CollectiveOptions options;
     options.splits = std::move(splits);
-    options.communicator = ParseCommunicator(communicator);
-    if (op == "average") {
-      options.reduce_op = ReduceOp::kAverage;
-    } else if (op == "min") {
-      options.reduce_op = ReduceOp::kMin;
-    } else if (op == "max") {
-      options.reduce_op = ReduceOp::kMax;
-    } else if (op == "product") {
-      options.reduce_op = ReduceOp::kProduct;
-    } else if (op != "sum") {
-      throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown op '", op, "'")));
-    }
+    options.communicator = communicator;
+    options.reduce_op = op;
     options.root_rank = root_rank;
     TensorView view = View(address, dtype, std::move(shape));
     view.device = device;
     view.ready_event = reinterpret_cast<void*>(ready_event);
-    if (collective == "allreduce") return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
-    if (collective == "allgather") return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
-    if (collective == "broadcast") return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
-    if (collective == "alltoall") {
-      return HandleBinding(ValueOrThrow(context_->Alltoall(name, view, options)));
+    switch (collective) {
+      case CollectiveType::kAllreduce:
+        return HandleBinding(ValueOrThrow(context_->Allreduce(name, view, options)));
+      case CollectiveType::kAllgather:
+        return HandleBinding(ValueOrThrow(context_->Allgather(name, view, options)));
+      case CollectiveType::kBroadcast:
+        return HandleBinding(ValueOrThrow(context_->Broadcast(name, view, options)));
+      case CollectiveType::kAlltoall:
+        return HandleBinding(ValueOrThrow(context_->Alltoall(name, view, options)));
+      case CollectiveType::kReducescatter:
+        return HandleBinding(ValueOrThrow(context_->Reducescatter(name, view, options)));
+      case CollectiveType::kAverageAcrossGroups:
+        break;  // average_across_groups takes its parameters
     }
-    if (collective == "reducescatter") {
-      return HandleBinding(ValueOrThrow(context_->Reducescatter(name, view, options)));
-    }
-    throw StatusError(absl::InvalidArgumentError(absl::StrCat("unknown collective '", collective, "'")));
+    throw StatusError(absl::InvalidArgumentError(
+        "enqueue takes allreduce, allgather, broadcast, alltoall or reducescatter"));
   }
 
   // `parameters`: (address, dtype, shape, device) per tensor, in the same order on every rank;
   // `ready_event`: for CUDA parameters, one event recorded after all of them were last written.
   HandleBinding AverageAcrossGroups(
       const std::string& name,
-      const std::vector<std::tuple<uintptr_t, std::string, std::vector<int64_t>, int>>& parameters,
-      std::optional<std::string> algorithm, uintptr_t ready_event) {
+      const std::vector<std::tuple<uintptr_t, DataType, std::vector<int64_t>, int>>& parameters,
+      std::optional<AveragingAlgorithm> algorithm, uintptr_t ready_event) {
     std::vector<TensorView> views;
     for (const auto& [address, dtype, shape, device] : parameters) {
       views.push_back(View(address, dtype, shape));
@@ -184,22 +164,13 @@ class ContextBinding {
       views.back().ready_event = reinterpret_cast<void*>(ready_event);
     }
     AveragingOptions options;
-    if (algorithm) {
-      if (*algorithm == "sharded") {
-        options.algorithm = AveragingAlgorithm::kSharded;
-      } else if (*algorithm == "world-allreduce") {
-        options.algorithm = AveragingAlgorithm::kWorldAllreduce;
-      } else {
-        throw StatusError(absl::InvalidArgumentError(
-            absl::StrCat("algorithm must be 'sharded' or 'world-allreduce', not '", *algorithm, "'")));
-      }
-    }
+    if (algorithm) options.algorithm = *algorithm;
     return HandleBinding(ValueOrThrow(context_->AverageAcrossGroups(name, views, options)));
   }
 
-  py::dict TransportCounters(const std::string& communicator) const {
+  py::dict TransportCounters(CommunicatorKind communicator) const {
     const transport::TransportCounters counters =
-        ValueOrThrow(context_->TransportCounters(ParseCommunicator(communicator)));
+        ValueOrThrow(context_->TransportCounters(communicator));
     py::dict result;
     result["calls"] = counters.calls;
     result["bytes"] = counters.bytes;
@@ -235,8 +206,40 @@ class ContextBinding {
 
 PYBIND11_MODULE(_hilo, m) {
   using namespace hilo::python;
+  using hilo::AveragingAlgorithm;
+  using hilo::CollectiveType;
+  using hilo::CommunicatorKind;
+  using hilo::DataType;
+  using hilo::DataTypeName;
+  using hilo::kNumDataTypes;
+  using hilo::ReduceOp;
   m.doc() = "hilo's C++ runtime; use the `hilo` package instead of this module.";
   py::register_exception<StatusError>(m, "HiloError", PyExc_RuntimeError);
+  // The runtime's enums, by the runtime's names: the hilo package maps its public constants and
+  // the names its API documents onto these, and nothing parses strings in C++.
+  py::enum_<ReduceOp>(m, "ReduceOp")
+      .value("SUM", ReduceOp::kSum)
+      .value("AVERAGE", ReduceOp::kAverage)
+      .value("MIN", ReduceOp::kMin)
+      .value("MAX", ReduceOp::kMax)
+      .value("PRODUCT", ReduceOp::kProduct);
+  py::enum_<CommunicatorKind>(m, "Communicator")
+      .value("WORLD", CommunicatorKind::kWorld)
+      .value("GROUP", CommunicatorKind::kGroup)
+      .value("CROSS", CommunicatorKind::kCross);
+  py::enum_<CollectiveType>(m, "Collective")
+      .value("ALLREDUCE", CollectiveType::kAllreduce)
+      .value("ALLGATHER", CollectiveType::kAllgather)
+      .value("BROADCAST", CollectiveType::kBroadcast)
+      .value("REDUCESCATTER", CollectiveType::kReducescatter)
+      .value("ALLTOALL", CollectiveType::kAlltoall);
+  py::enum_<AveragingAlgorithm>(m, "AveragingAlgorithm")
+      .value("SHARDED", AveragingAlgorithm::kSharded)
+      .value("WORLD_ALLREDUCE", AveragingAlgorithm::kWorldAllreduce);
+  py::enum_<DataType> dtypes(m, "DataType");
+  for (int i = 0; i < kNumDataTypes; ++i) {
+    dtypes.value(DataTypeName(static_cast<DataType>(i)), static_cast<DataType>(i));
+  }
   py::class_<HandleBinding>(m, "Handle")
       .def("poll", &HandleBinding::Poll)
       .def("wait", &HandleBinding::Wait, py::arg("timeout_s") = py::none())

@@ -420,3 +420,26 @@ def test_sparse_tensors_are_refused_with_a_way_out():
     sparse = torch.eye(3).to_sparse()
     with pytest.raises(hilo.HiloError, match="to_dense"):
         hvd.allreduce(sparse, name="sparse")
+
+
+def test_constants_are_the_runtimes_enums_and_documented_names_are_taken_too():
+    from hilo import _hilo
+    assert hilo.Average is _hilo.ReduceOp.AVERAGE and hvd.Sum is _hilo.ReduceOp.SUM
+    assert hilo.GROUP is _hilo.Communicator.GROUP and hvd.CROSS is _hilo.Communicator.CROSS
+    # 'group' and 'sum' as documented: the same collective as the constants.
+    by_name = hilo.allreduce(np.full(4, hilo.rank(), dtype=np.int64), op="sum",
+                             communicator="group", name="enum.by_name")
+    by_enum = hilo.allreduce(np.full(4, hilo.rank(), dtype=np.int64), op=hilo.Sum,
+                             communicator=hilo.GROUP, name="enum.by_enum")
+    assert np.array_equal(by_name, by_enum)
+    assert np.all(by_name == (1 if hilo.group() == 0 else 5))  # ranks {0, 1} and {2, 3}
+    with pytest.raises(ValueError, match=r"communicator must be hilo.WORLD, hilo.GROUP or "
+                                         r"hilo.CROSS, not 'grp' \(or by name: 'world', 'group'"):
+        hilo.allreduce(np.zeros(1, dtype=np.float32), communicator="grp", name="enum.bad")
+    with pytest.raises(ValueError, match="op must be hilo.Average.*not 'mean'"):
+        hilo.allreduce(np.zeros(1, dtype=np.float32), op="mean", name="enum.bad_op")
+    with pytest.raises(ValueError, match="algorithm must be .*by name: 'sharded', 'world-allreduce'"):
+        hilo.average_across_groups([np.zeros(2, dtype=np.float32)], algorithm="ring")
+    model = np.full(4, float(hilo.group()), dtype=np.float32)
+    hilo.average_across_groups([model], name="enum.round", algorithm="world-allreduce")
+    assert np.all(model == 0.5)

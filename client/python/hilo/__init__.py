@@ -20,15 +20,35 @@ from hilo import _hilo  # noqa: E402
 
 HiloError = _hilo.HiloError
 
-# Reduction ops, as horovod's hvd.Average / hvd.Sum / hvd.Min / hvd.Max / hvd.Product.
-Average = "average"
-Sum = "sum"
-Min = "min"
-Max = "max"
-Product = "product"
-_OPS = (Average, Sum, Min, Max, Product)
+# Reduction ops, as horovod's hvd.Average / hvd.Sum / hvd.Min / hvd.Max / hvd.Product: the
+# runtime's own enum (the binding takes it as it is; nothing parses a name).
+Average = _hilo.ReduceOp.AVERAGE
+Sum = _hilo.ReduceOp.SUM
+Min = _hilo.ReduceOp.MIN
+Max = _hilo.ReduceOp.MAX
+Product = _hilo.ReduceOp.PRODUCT
 
-WORLD, GROUP, CROSS = "world", "group", "cross"
+# Communicators. The API documents 'world', 'group' and 'cross' too (and local_sgd_step hands
+# them out as names): _communicator() takes either.
+WORLD, GROUP, CROSS = _hilo.Communicator.WORLD, _hilo.Communicator.GROUP, _hilo.Communicator.CROSS
+
+
+def _enum_member(enum, value, what, names, choices):
+    """`value` as a member of the binding's `enum`: a member, or one of `names` (its documented
+    spelling, looked up in the enum's own table); ValueError saying `what` must be `choices`."""
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str) and value.lower() in names:
+        member = enum.__members__.get(value.upper().replace("-", "_"))
+        if member is not None:
+            return member
+    raise ValueError("%s must be %s, not %r (or by name: %s)"
+                     % (what, choices, value, ", ".join(repr(name) for name in names)))
+
+
+def _communicator(value):
+    return _enum_member(_hilo.Communicator, value, "communicator", ("world", "group", "cross"),
+                        "hilo.WORLD, hilo.GROUP or hilo.CROSS")
 
 
 class _State:
@@ -172,14 +192,14 @@ def count_step():
 
 def transport_counters(communicator=WORLD):
     """{'calls', 'bytes'} this rank handed to the transport on `communicator` since init."""
-    return _context().transport_counters(communicator)
+    return _context().transport_counters(_communicator(communicator))
 
 
 # ----------------------------------------------------------------------------------------------
 # Tensors: numpy arrays and torch tensors, described as (address, dtype, shape).
 
-_NUMPY_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float16",
-                 "int32": "int32", "int64": "int64"}
+_NUMPY_DTYPES = {name: getattr(_hilo.DataType, name)
+                 for name in ("float32", "float64", "float16", "int32", "int64")}
 
 
 def _is_torch(tensor):
@@ -228,7 +248,7 @@ class _Described:
         return self.address, self.dtype, self.shape
 
 
-# torch dtype -> hilo dtype name; filled at the first torch tensor (hilo does not import torch
+# torch dtype -> hilo dtype (the binding's enum); filled at the first torch tensor (hilo does not import torch
 # unless the program uses it). A module-level table: building it per call cost more than the
 # rest of describing a tensor, and a step describes every gradient.
 _TORCH_DTYPES = {}
@@ -237,9 +257,10 @@ _TORCH_DTYPES = {}
 def _torch_dtype_names():
     if not _TORCH_DTYPES:
         import torch
-        _TORCH_DTYPES.update({torch.float32: "float32", torch.float64: "float64",
-                              torch.float16: "float16", torch.bfloat16: "bfloat16",
-                              torch.int32: "int32", torch.int64: "int64"})
+        dtype = _hilo.DataType
+        _TORCH_DTYPES.update({torch.float32: dtype.float32, torch.float64: dtype.float64,
+                              torch.float16: dtype.float16, torch.bfloat16: dtype.bfloat16,
+                              torch.int32: dtype.int32, torch.int64: dtype.int64})
     return _TORCH_DTYPES
 
 
@@ -323,10 +344,8 @@ def _name(name, kind):
 def _op(average, op):
     """Horovod's rule: `op` wins; `average` (deprecated there) maps True/False to Average/Sum."""
     if op is not None:
-        if op not in _OPS:
-            raise ValueError("op must be hilo.Average, hilo.Sum, hilo.Min, hilo.Max or "
-                             "hilo.Product, not %r" % (op,))
-        return op
+        return _enum_member(_hilo.ReduceOp, op, "op", ("average", "sum", "min", "max", "product"),
+                            "hilo.Average, hilo.Sum, hilo.Min, hilo.Max or hilo.Product")
     if average is not None:
         return Average if average else Sum
     return Average
@@ -408,8 +427,9 @@ def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1
     d = _describe(tensor)
     if prescale != 1.0:
         tensor *= prescale
-    native = _context().enqueue("allreduce", _name(name, "allreduce"), d.address, d.dtype,
-                                d.shape, communicator, reduce_op, 0, d.device, d.event_handle)
+    native = _context().enqueue(_hilo.Collective.ALLREDUCE, _name(name, "allreduce"),
+                                d.address, d.dtype, d.shape, _communicator(communicator),
+                                reduce_op, 0, d.device, d.event_handle)
     return Handle(native, tensor, described=d, postscale_factor=postscale, narrow_to=narrow_to,
                   target=target)
 
@@ -503,8 +523,8 @@ def _through_host(tensor, collective):
 
 def allgather_async(tensor, name=None, communicator=WORLD):
     tensor, output_device, d, narrow_to = _through_host(tensor, "allgather")
-    native = _context().enqueue("allgather", _name(name, "allgather"), d.address, d.dtype,
-                                d.shape, communicator, Sum, 0)
+    native = _context().enqueue(_hilo.Collective.ALLGATHER, _name(name, "allgather"),
+                                d.address, d.dtype, d.shape, _communicator(communicator), Sum, 0)
     return Handle(native, tensor, like=tensor, kind="allgather", output_device=output_device,
                   narrow_to=narrow_to)
 
@@ -525,8 +545,9 @@ def alltoall_async(tensor, splits=None, name=None, communicator=WORLD):
         values = splits.tolist() if hasattr(splits, "tolist") else list(splits)
         split_list = [int(v) for v in values]
     tensor, output_device, d, narrow_to = _through_host(tensor, "alltoall")
-    native = _context().enqueue("alltoall", _name(name, "alltoall"), d.address, d.dtype, d.shape,
-                                communicator, Sum, 0, splits=split_list)
+    native = _context().enqueue(_hilo.Collective.ALLTOALL, _name(name, "alltoall"), d.address,
+                                d.dtype, d.shape, _communicator(communicator), Sum, 0,
+                                splits=split_list)
     return Handle(native, tensor, like=tensor, kind="alltoall", output_device=output_device,
                   with_splits=splits is not None, narrow_to=narrow_to)
 
@@ -569,7 +590,7 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
     `communicator`, of which this rank keeps its block of the first dimension (d rows over s
     ranks: d // s each, one more on the first d % s ranks). `tensor` is left unchanged; the
     result is a new tensor (on the input's device; a CUDA tensor goes through host memory)."""
-    op = Average if op is None else op
+    op = Average if op is None else _op(None, op)
     if op not in (Average, Sum):
         raise ValueError("reducescatter's op must be hilo.Average or hilo.Sum, not %r" % (op,))
     prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
@@ -580,8 +601,8 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
             tensor = _copy(tensor)  # the caller's tensor stays as it was
         tensor *= prescale
         d = _describe(tensor, allow_cuda=False)
-    native = _context().enqueue("reducescatter", _name(name, "reducescatter"), d.address,
-                                d.dtype, d.shape, communicator, op, 0)
+    native = _context().enqueue(_hilo.Collective.REDUCESCATTER, _name(name, "reducescatter"),
+                                d.address, d.dtype, d.shape, _communicator(communicator), op, 0)
     return Handle(native, tensor, like=tensor, kind="reducescatter", output_device=output_device,
                   postscale_factor=postscale, narrow_to=narrow_to)
 
@@ -597,9 +618,9 @@ def broadcast_async_(tensor, root_rank, name=None, communicator=WORLD):
     target = tensor
     tensor, narrow_to = _widen(tensor)
     d = _describe(tensor)
-    native = _context().enqueue("broadcast", _name(name, "broadcast"), d.address, d.dtype,
-                                d.shape, communicator, Sum, int(root_rank), d.device,
-                                d.event_handle)
+    native = _context().enqueue(_hilo.Collective.BROADCAST, _name(name, "broadcast"),
+                                d.address, d.dtype, d.shape, _communicator(communicator), Sum,
+                                int(root_rank), d.device, d.event_handle)
     return Handle(native, tensor, described=d, narrow_to=narrow_to, target=target)
 
 
@@ -654,6 +675,10 @@ def average_across_groups_async(tensors, name="model", algorithm=None):
     # One event after the work that last wrote any of them (all on one device; hilo says so
     # otherwise). The round completes with every stream it used finished.
     event = _record_event(devices[-1]) if devices and devices[-1] >= 0 else None
+    if algorithm is not None:
+        algorithm = _enum_member(_hilo.AveragingAlgorithm, algorithm, "algorithm",
+                                 ("sharded", "world-allreduce"),
+                                 "hilo's AveragingAlgorithm")
     native = _context().average_across_groups(
         str(name), [d.as_tuple() + (d.device,) for d in described], algorithm,
         0 if event is None else int(event.cuda_event))
@@ -693,10 +718,7 @@ def _communicator_rank(communicator):
     """This rank's rank within `communicator` (a cross communicator's members are ordered by
     group)."""
     ranks = {WORLD: rank, GROUP: group_rank, CROSS: group}
-    if communicator not in ranks:
-        raise ValueError("communicator must be hilo.WORLD, hilo.GROUP or hilo.CROSS, not %r"
-                         % (communicator,))
-    return ranks[communicator]()
+    return ranks[_communicator(communicator)]()
 
 
 def _word_count(payload_bytes):

@@ -4,7 +4,7 @@ import itertools
 
 import torch
 
-from hilo import GROUP, Sum, WORLD, allreduce_, group_size, size
+from hilo import GROUP, Sum, WORLD, _communicator, allreduce_, group_size, size
 
 
 class _SyncBatchNormFunction(torch.autograd.Function):
@@ -91,7 +91,7 @@ class SyncBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
 
     def forward(self, input):
         self._check_input_dim(input)
-        communicator_size = {WORLD: size, GROUP: group_size}.get(self.communicator, None)
+        communicator_size = {WORLD: size, GROUP: group_size}.get(_communicator(self.communicator))
         alone = communicator_size is not None and communicator_size() == 1
         if not self.training or alone:
             return super().forward(input)
