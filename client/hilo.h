@@ -259,7 +259,7 @@ hilo_status_t hilo_transport_stats(const hilo_context_t* context,
                                    hilo_communicator_t communicator, int64_t* bytes,
                                    int64_t* calls);
 
-/* What a hierarchical local-SGD training loop does at one step (runtime/local_sgd_schedule.h). */
+/* What a hierarchical local-SGD training loop does at one step (runtime/averaging/local_sgd_schedule.h). */
 typedef struct hilo_local_sgd_step {
   int warmup;                                /* 1 during the fully synchronous warm-up */
   int allreduce_gradients;                   /* 0 only for groups of one after warm-up */

@@ -31,10 +31,10 @@
 #include "absl/time/time.h"
 #include "kernels/dtype.h"
 #include "runtime/common/config.h"
-#include "runtime/local_sgd_schedule.h"
+#include "runtime/averaging/local_sgd_schedule.h"
 #include "runtime/operation.h"
 #include "runtime/parameters.h"
-#include "runtime/runtime_stats.h"
+#include "runtime/observability/runtime_stats.h"
 #include "runtime/topology.h"
 #include "runtime/transport/transport_counters.h"
 
@@ -178,7 +178,7 @@ class Context {
   absl::StatusOr<std::vector<AveragingRecord>> AveragingHistory() const;
 
   // The local-SGD schedule for this job's topology: averaging period `tau` steps, after
-  // `warmup_steps` fully synchronous ones (see runtime/local_sgd_schedule.h).
+  // `warmup_steps` fully synchronous ones (see runtime/averaging/local_sgd_schedule.h).
   absl::StatusOr<LocalSgdSchedule> MakeLocalSgdSchedule(int tau, int64_t warmup_steps) const;
 
   // Payload this rank has handed to the transport on one communicator, since init.

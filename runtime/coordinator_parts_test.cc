@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/recording_observer.h"
+#include "runtime/observability/recording_observer.h"
 #include "runtime/transport/local/local_session.h"
 
 namespace hilo {

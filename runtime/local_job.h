@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "runtime/averaging_rounds.h"
-#include "runtime/execution_observer.h"
-#include "runtime/host_planes.h"
+#include "runtime/averaging/averaging_rounds.h"
+#include "runtime/observability/execution_observer.h"
+#include "runtime/execution/host_planes.h"
 #include "runtime/operation.h"
-#include "runtime/response_executor.h"
-#include "runtime/tensor_queue.h"
+#include "runtime/execution/response_executor.h"
+#include "runtime/negotiation/tensor_queue.h"
 #include "runtime/topology.h"
 #include "runtime/transport/local/local_communicator.h"
 

@@ -42,7 +42,7 @@ absl::string_view ReduceOpName(ReduceOp op);
 class Operation {
  public:
   // Runs once on the thread that ran the operation (the coordinator's; an averaging round's may
-  // be the averaging thread, runtime/averaging_thread.h) when it completes, before done() turns
+  // be the averaging thread, runtime/averaging/averaging_thread.h) when it completes, before done() turns
   // true and before waiters wake (so their Wait() returning implies the callback has run). It
   // must not wait on this or other operations.
   using Callback = std::function<void(const absl::Status&)>;

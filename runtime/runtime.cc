@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/request_validator.h"
-#include "runtime/status_snapshot.h"
+#include "runtime/observability/status_snapshot.h"
 #include "runtime/transport/gpu/gpu_support.h"
 #include "runtime/transport/mpi/mpi_session.h"
 

@@ -14,7 +14,9 @@ bazel test --define=hilo_cuda=off //... "$@"
 # The in-process tests (threads as ranks, loopback sockets, shared memory; no mpirun) under
 # AddressSanitizer and UndefinedBehaviorSanitizer (.bazelrc's config: its own output directory).
 bazel test --config=sanitize //kernels:all //runtime:all //runtime/common:all \
-  //runtime/transport/shm:all //runtime/transport/tcp:all //runtime/transport/local:all \
+  //runtime/negotiation:all //runtime/execution:all //runtime/averaging:all \
+  //runtime/observability:all //runtime/transport:all //runtime/transport/shm:all \
+  //runtime/transport/tcp:all //runtime/transport/local:all \
   //runtime/transport/conformance:all "$@"
 # No function in runtime/ over 60 lines (docs/architecture.md, "How the code is kept").
 python3 tools/lint/function_lengths.py --limit 60 runtime

@@ -179,7 +179,7 @@ class ContextBinding {
 
   void CountStep() { context_->CountStep(); }
 
-  // The local-SGD plan of `step` (runtime/local_sgd_schedule.h).
+  // The local-SGD plan of `step` (runtime/averaging/local_sgd_schedule.h).
   py::dict LocalSgdStep(int tau, int64_t warmup_steps, int64_t step) const {
     const LocalSgdSchedule schedule = ValueOrThrow(context_->MakeLocalSgdSchedule(tau, warmup_steps));
     const hilo::LocalSgdStep plan = schedule.Step(step);

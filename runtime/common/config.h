@@ -50,7 +50,7 @@ struct RuntimeConfig {
   // Host allreduces among ranks of one machine go through a shared-memory segment with
   // sleeping waits (runtime/transport/shm) instead of MPI.
   bool shm_allreduce = true;
-  // Host averaging rounds run on a thread of their own (runtime/averaging_thread.h), with a
+  // Host averaging rounds run on a thread of their own (runtime/averaging/averaging_thread.h), with a
   // shared-memory segment of their own for the group step, so that the group allreduces of the
   // steps after a round go on while it moves data.
   bool averaging_thread = true;
@@ -81,7 +81,7 @@ struct RuntimeConfig {
   // The gRPC status endpoint of each node's local rank 0 (0: none).
   int status_port = 0;
   std::string status_address = "127.0.0.1";
-  // Where rank 0 writes a Chrome-trace timeline (runtime/timeline.h); empty: none.
+  // Where rank 0 writes a Chrome-trace timeline (runtime/observability/timeline.h); empty: none.
   std::string timeline_path;
 };
 

@@ -2,7 +2,7 @@
 //
 // Give it the model discrepancy of the averaging rounds of short trial runs at different group
 // counts (Context::AveragingHistory / hilo_discrepancy_history, or the "discrepancy" lines a
-// training script logs), and it applies the rule of runtime/group_count_advisor.h:
+// training script logs), and it applies the rule of runtime/averaging/group_count_advisor.h:
 //
 //   hilo_advise_groups --trials='1:0,0;2:0.001,0.002;4:0.006,0.009;8:0.03,0.05'
 //   hilo_advise_groups --trials_file=trials.txt --threshold=0.005 --json
@@ -25,7 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "runtime/group_count_advisor.h"
+#include "runtime/averaging/group_count_advisor.h"
 
 ABSL_FLAG(std::string, trials, "",
           "trials as 'K:D1,D2,...;K:D1,...' (group count, then its rounds' discrepancies)");

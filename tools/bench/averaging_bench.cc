@@ -38,7 +38,7 @@ namespace hilo {
 namespace {
 
 // The sharded round written directly against MPI: the same layout and steps as
-// runtime/cross_group_averager.cc, without the runtime around it.
+// runtime/averaging/cross_group_averager.cc, without the runtime around it.
 void DirectShardedRound(std::vector<float>& model, MPI_Comm group, MPI_Comm cross, int num_groups) {
   int group_size = 0, member = 0;
   MPI_Comm_size(group, &group_size);

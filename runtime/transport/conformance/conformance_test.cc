@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/kernel_set.h"
-#include "runtime/hierarchical_communicator.h"
+#include "runtime/transport/hierarchical_communicator.h"
 #include "runtime/transport/conformance/conformance.h"
 #include "runtime/transport/counting_communicator.h"
 #include "runtime/transport/local/local_communicator.h"

@@ -1,0 +1,231 @@
+#include "runtime/negotiation/cycle_scheduler.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/averaging/averaging_rounds.h"
+#include "runtime/execution/host_planes.h"
+#include "runtime/local_job.h"
+#include "runtime/observability/recording_observer.h"
+#include "runtime/execution/response_executor.h"
+
+namespace hilo {
+namespace {
+
+using ::testing::HasSubstr;
+
+// What a rank's runtime does for its scheduler: shutdown on request, responses to the executor.
+class TestHooks final : public CycleHooks {
+ public:
+  explicit TestHooks(ResponseExecutor* executor) : executor_(executor) {}
+  RankState BeginCycle() override { return {shutdown_.load(), false}; }
+  void SetControlSpin(absl::Duration) override {}
+  void Execute(CommunicatorKind kind, const proto::ResponseList& responses) override {
+    executor_->Execute(kind, responses, /*joined=*/false);
+  }
+  void RequestShutdown() { shutdown_ = true; }
+
+ private:
+  ResponseExecutor* executor_;
+  std::atomic<bool> shutdown_{false};
+};
+
+// A job of threads as ranks, each running the coordinator's cycles over in-process
+// communicators: negotiation, cache, fusion, execution and rounds as in a runtime.
+class CyclingJob {
+ public:
+  CyclingJob(int world_size, int group_size, absl::Duration stall_shutdown = absl::ZeroDuration())
+      : job_(world_size, group_size), logger_(LogLevel::kError), ranks_(world_size),
+        results_(world_size, absl::UnknownError("still running")) {
+    for (int rank = 0; rank < world_size; ++rank) {
+      ranks_[rank].stalls = std::make_unique<StallInspector>(absl::Milliseconds(50),
+                                                             stall_shutdown, &logger_);
+    }
+    // Built together (collective), then each rank cycles on its own thread.
+    job_.Run([&](int rank) { Build(rank); });
+    for (int rank = 0; rank < world_size; ++rank) {
+      threads_.emplace_back([this, rank] { results_[rank] = ranks_[rank].scheduler->Run(); });
+    }
+  }
+  ~CyclingJob() {
+    ShutDown();
+    for (Rank& rank : ranks_) rank.execution.Close();
+  }
+
+  std::shared_ptr<Operation> Enqueue(int rank, TensorRequest request) {
+    return ranks_[rank].execution.Enqueue(std::move(request));
+  }
+  // Every rank asks to shut down; returns once every scheduler has stopped.
+  void ShutDown() {
+    for (Rank& rank : ranks_) rank.hooks->RequestShutdown();
+    for (Rank& rank : ranks_) rank.execution.queue.Wake();
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  void RequestShutdown(int rank) {
+    ranks_[rank].hooks->RequestShutdown();
+    ranks_[rank].execution.queue.Wake();
+  }
+  void Join() {
+    for (std::thread& thread : threads_) thread.join();
+  }
+  const absl::Status& result(int rank) const { return results_[rank]; }
+  const CycleScheduler& scheduler(int rank) const { return *ranks_[rank].scheduler; }
+  const Topology& topology(int rank) const { return job_.topology(rank); }
+
+ private:
+  struct Rank {
+    LocalExecution execution;
+    std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers;
+    std::unique_ptr<StallInspector> stalls;
+    std::unique_ptr<TestHooks> hooks;
+    std::unique_ptr<CycleScheduler> scheduler;
+  };
+
+  void Build(int rank) {
+    Rank& mine = ranks_[rank];
+    const Topology& topology = job_.topology(rank);
+    NegotiationChannels channels;
+    for (CommunicatorKind kind : kAllCommunicatorKinds) {
+      const int index = static_cast<int>(kind);
+      transport::LocalCommunicator& communicator = job_.Communicator(rank, kind);
+      mine.controllers[index] = std::make_unique<Controller>(
+          &communicator, topology.CommunicatorName(kind), rank, /*fusion_threshold_bytes=*/1 << 20,
+          /*cache_capacity=*/64);
+      std::vector<int> members;
+      for (int member = 0; member < communicator.size(); ++member) {
+        members.push_back(topology.WorldRankOf(kind, member));
+      }
+      mine.controllers[index]->set_member_world_ranks(members);
+      mine.controllers[index]->set_stall_warning(absl::Milliseconds(50));
+      channels.controllers[index] = mine.controllers[index].get();
+    }
+    mine.execution.Build(job_, rank, observer_, logger_);
+    for (CommunicatorKind kind : kAllCommunicatorKinds) {
+      channels.agreements[static_cast<int>(kind)] = &mine.execution.planes->AgreementChannel(kind);
+    }
+    channels.world = &job_.Communicator(rank, CommunicatorKind::kWorld);
+    mine.hooks = std::make_unique<TestHooks>(mine.execution.executor.get());
+    mine.scheduler = std::make_unique<CycleScheduler>(
+        topology, CycleScheduler::Options{absl::Milliseconds(1), absl::ZeroDuration(),
+                                          absl::Milliseconds(50)},
+        mine.execution.queue, channels, *mine.stalls, observer_, *mine.hooks, logger_);
+  }
+
+  LocalJob job_;
+  Logger logger_;
+  RecordingObserver observer_{/*listening=*/false};
+  std::vector<Rank> ranks_;
+  std::vector<absl::Status> results_;
+  std::vector<std::thread> threads_;
+};
+
+TensorRequest Floats(const std::string& name, CommunicatorKind kind, std::vector<float>& data) {
+  return FloatTensor(name, kind, data);
+}
+
+bool AllDone(const std::vector<std::shared_ptr<Operation>>& operations) {
+  for (const auto& operation : operations) {
+    if (!operation->WaitFor(absl::Seconds(60))) return false;
+  }
+  return true;
+}
+
+TEST(CycleSchedulerTest, StepsOfGroupAllreducesCompleteAndAreAgreedInTheGroup) {
+  CyclingJob job(4, 2);
+  constexpr int kSteps = 20;
+  for (int step = 0; step < kSteps; ++step) {
+    std::vector<std::vector<float>> a(4), b(4);
+    std::vector<std::shared_ptr<Operation>> operations;
+    for (int rank = 0; rank < 4; ++rank) {
+      a[rank].assign(16, static_cast<float>(rank + step));
+      b[rank].assign(3, 1.0f);
+      operations.push_back(job.Enqueue(rank, Floats("a", CommunicatorKind::kGroup, a[rank])));
+      operations.push_back(job.Enqueue(rank, Floats("b", CommunicatorKind::kGroup, b[rank])));
+    }
+    ASSERT_TRUE(AllDone(operations)) << "step " << step << " hangs";
+    for (const auto& operation : operations) ASSERT_TRUE(operation->status().ok()) << operation->status();
+    for (int rank = 0; rank < 4; ++rank) {
+      const int first = rank < 2 ? 0 : 2;  // groups {0, 1} and {2, 3}
+      ASSERT_EQ(a[rank], std::vector<float>(16, static_cast<float>(2 * first + 1 + 2 * step)));
+      ASSERT_EQ(b[rank], std::vector<float>(3, 2.0f));
+    }
+  }
+  job.ShutDown();
+  for (int rank = 0; rank < 4; ++rank) EXPECT_TRUE(job.result(rank).ok()) << job.result(rank);
+  // The steps' agreements were the group's; the repeated names hit the cache.
+  EXPECT_GE(job.scheduler(0).agreement_counts().group, kSteps);
+  EXPECT_GT(job.scheduler(0).cache_stats(CommunicatorKind::kGroup).hits, 0);
+}
+
+TEST(CycleSchedulerTest, WorldCrossAndRoundWorkRunsInWorldCycles) {
+  CyclingJob job(4, 2);
+  std::vector<std::vector<float>> world(4), cross(4), model(4);
+  std::vector<std::shared_ptr<Operation>> operations;
+  for (int rank = 0; rank < 4; ++rank) {
+    world[rank].assign(5, 1.0f);
+    cross[rank].assign(5, static_cast<float>(rank));
+    model[rank].assign(50, 4.0f * static_cast<float>(job.topology(rank).group));
+    operations.push_back(job.Enqueue(rank, Floats("w", CommunicatorKind::kWorld, world[rank])));
+    operations.push_back(job.Enqueue(rank, Floats("c", CommunicatorKind::kCross, cross[rank])));
+    TensorRequest round;
+    round.name = "model";
+    round.collective = CollectiveType::kAverageAcrossGroups;
+    round.parameters = {ParameterTensor{model[rank].data(), DataType::kFloat32, 50}};
+    operations.push_back(job.Enqueue(rank, std::move(round)));
+  }
+  ASSERT_TRUE(AllDone(operations));
+  for (const auto& operation : operations) ASSERT_TRUE(operation->status().ok()) << operation->status();
+  for (int rank = 0; rank < 4; ++rank) {
+    EXPECT_EQ(world[rank], std::vector<float>(5, 4.0f));
+    // Cross communicators {0, 2} and {1, 3}.
+    EXPECT_EQ(cross[rank], std::vector<float>(5, rank % 2 == 0 ? 2.0f : 4.0f));
+    EXPECT_EQ(model[rank], std::vector<float>(50, 2.0f));
+  }
+  EXPECT_GT(job.scheduler(3).agreement_counts().world, 0);
+}
+
+TEST(CycleSchedulerTest, ATensorAFinishedRankNeverSubmitsFailsInsteadOfHanging) {
+  CyclingJob job(2, 1);
+  std::vector<float> data(4, 1.0f);
+  std::shared_ptr<Operation> lonely = job.Enqueue(0, Floats("x", CommunicatorKind::kWorld, data));
+  job.RequestShutdown(1);
+  ASSERT_TRUE(lonely->WaitFor(absl::Seconds(60)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(lonely->status())) << lonely->status();
+  job.ShutDown();
+  EXPECT_TRUE(job.result(0).ok()) << job.result(0);
+  EXPECT_TRUE(job.result(1).ok()) << job.result(1);
+}
+
+TEST(CycleSchedulerTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingIt) {
+  CyclingJob job(3, 1, /*stall_shutdown=*/absl::Milliseconds(200));
+  std::vector<std::vector<float>> data(3, std::vector<float>(4, 1.0f));
+  std::vector<std::shared_ptr<Operation>> operations;
+  for (int rank : {0, 1}) {  // rank 2 never submits "s"
+    operations.push_back(job.Enqueue(rank, Floats("s", CommunicatorKind::kWorld, data[rank])));
+  }
+  job.Join();  // every scheduler stops by itself
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_TRUE(absl::IsDeadlineExceeded(job.result(rank))) << job.result(rank);
+    EXPECT_THAT(job.result(rank).message(), HasSubstr("'s'"));
+  }
+}
+
+TEST(CycleSchedulerTest, IdleCyclesBackOffUpToALimit) {
+  const absl::Duration cycle = absl::Milliseconds(1);
+  EXPECT_EQ(CycleScheduler::IdleCycleTime(cycle, 0), cycle);
+  EXPECT_EQ(CycleScheduler::IdleCycleTime(cycle, 99), cycle);
+  EXPECT_EQ(CycleScheduler::IdleCycleTime(cycle, 101), 2 * cycle);
+  EXPECT_EQ(CycleScheduler::IdleCycleTime(cycle, 1000), absl::Milliseconds(50));
+  // A cycle time above the limit is never shortened.
+  EXPECT_EQ(CycleScheduler::IdleCycleTime(absl::Milliseconds(80), 1000), absl::Milliseconds(80));
+}
+
+}  // namespace
+}  // namespace hilo
