@@ -16,7 +16,7 @@ py_include=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'
 pybind_include=$(python3 -c "import pybind11; print(pybind11.get_include())" 2>/dev/null || echo .gpu/pb)
 package=$PWD/.gpu/package
 rm -rf "$package"; mkdir -p "$package/hilo/torch"
-cp client/python/hilo/__init__.py "$package/hilo/"
+cp client/python/hilo/*.py "$package/hilo/"
 cp client/python/hilo/torch/*.py "$package/hilo/torch/"
 g++ -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -DOMPI_SKIP_MPICXX=1 -DNOMINMAX -I.gpu/inc -I. \
   -I"$pybind_include" -I"$py_include" client/python/hilo_python.cc -L.gpu/py -lhilo_all \

@@ -12,7 +12,7 @@ if [ "$#" -ne 7 ]; then
 fi
 hilorun=$1 hilo_status=$2 libhilo=$3 hilo_h=$4 package=$5 prefix=$6 site=$7
 for artifact in "$hilorun" "$hilo_status" "$libhilo" "$hilo_h" "$package/hilo/__init__.py" \
-    "$package/hilo/torch/__init__.py" "$package/hilo/torch/optimizer.py" "$package/hilo/_hilo.so"; do
+    "$package/hilo/ops.py" "$package/hilo/torch/__init__.py" "$package/hilo/torch/optimizer.py" "$package/hilo/_hilo.so"; do
   if [ ! -f "$artifact" ]; then
     echo "hilo install: $artifact is missing (build first: tools/install.sh does)" >&2
     exit 1
@@ -27,8 +27,10 @@ install -m 0644 "$hilo_h" "$prefix/include/hilo.h"
 staging=$(mktemp -d "$site/.hilo.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 install -d "$staging/hilo/torch"
-install -m 0644 "$package/hilo/__init__.py" "$staging/hilo/__init__.py"
-for module in "$package"/hilo/torch/*.py; do  # hilo.torch is several modules, as horovod.torch
+for module in "$package"/hilo/*.py; do  # hilo and hilo.torch are several modules each
+  install -m 0644 "$module" "$staging/hilo/$(basename "$module")"
+done
+for module in "$package"/hilo/torch/*.py; do
   install -m 0644 "$module" "$staging/hilo/torch/$(basename "$module")"
 done
 install -m 0755 "$package/hilo/_hilo.so" "$staging/hilo/_hilo.so"
