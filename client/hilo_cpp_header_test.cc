@@ -5,7 +5,8 @@
 #if defined(GOOGLE_PROTOBUF_VERSION)
 #error "client/hilo_cpp.h pulls in protobuf"
 #endif
-#if defined(HILO_RUNTIME_CONTROLLER_H_) || defined(HILO_RUNTIME_READINESS_TABLE_H_)
+#if defined(HILO_RUNTIME_NEGOTIATION_CONTROLLER_H_) || \
+    defined(HILO_RUNTIME_NEGOTIATION_READINESS_TABLE_H_)
 #error "client/hilo_cpp.h pulls in the negotiation"
 #endif
 #if defined(HILO_RUNTIME_TRANSPORT_COMMUNICATOR_H_)

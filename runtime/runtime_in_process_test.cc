@@ -138,8 +138,8 @@ TEST(RuntimeInProcessTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingTh
       EXPECT_THAT(status.message(), HasSubstr("'late'"));
     }
     // Every rank's runtime stops by itself; its status says so.
-    for (int i = 0; i < 600 && runtime.Snapshot().running(); ++i) absl::SleepFor(absl::Milliseconds(10));
-    if (!runtime.Snapshot().running()) ++stopped;
+    for (int i = 0; i < 600 && runtime.running(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    if (!runtime.running()) ++stopped;
   });
   EXPECT_EQ(stopped.load(), 3);
   for (const absl::Status& status : shutdowns) EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
