@@ -13,15 +13,19 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Every rank of a one-machine world of `size` agrees, rank r with config(r).
-std::vector<absl::StatusOr<Topology>> Agree(int size, const std::function<RuntimeConfig(int)>& config) {
+// Every rank of a one-machine world of `size` agrees, rank r with config(r) and (by default)
+// the place the session gives it on that machine.
+std::vector<absl::StatusOr<Topology>> Agree(
+    int size, const std::function<RuntimeConfig(int)>& config,
+    const std::function<RankPlacement(int)>& placement = nullptr) {
   auto world = transport::LocalCommunicator::CreateGroup(size, "world");
   std::vector<absl::StatusOr<Topology>> topologies(size, absl::UnknownError("not run"));
   std::vector<std::thread> threads;
   for (int rank = 0; rank < size; ++rank) {
     threads.emplace_back([&, rank] {
-      topologies[rank] = AgreeOnTopology(*world[rank], RankPlacement{rank, size, rank, size},
-                                         config(rank));
+      const RankPlacement place =
+          placement ? placement(rank) : RankPlacement{rank, size, rank, size};
+      topologies[rank] = AgreeOnTopology(*world[rank], place, config(rank));
     });
   }
   for (std::thread& thread : threads) thread.join();
@@ -69,16 +73,9 @@ TEST(BootstrapTest, SettingsThatMustBeEqualAreCheckedEverywhere) {
 TEST(BootstrapTest, ARankThatFailsAloneFailsTheOthersNamingIt) {
   // Rank 1 alone was told a place outside the world (a broken session): its own reason there,
   // and the others learn that rank 1 failed instead of waiting for it in the next collective.
-  auto world = transport::LocalCommunicator::CreateGroup(3, "world");
-  std::vector<absl::StatusOr<Topology>> topologies(3, absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < 3; ++rank) {
-    threads.emplace_back([&, rank] {
-      const RankPlacement placement{rank == 1 ? 7 : rank, 3, rank, 3};
-      topologies[rank] = AgreeOnTopology(*world[rank], placement, WithGroupSize(1));
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
+  const auto topologies = Agree(3, [](int) { return WithGroupSize(1); }, [](int rank) {
+    return RankPlacement{rank == 1 ? 7 : rank, 3, rank, 3};
+  });
   for (int rank = 0; rank < 3; ++rank) {
     ASSERT_TRUE(absl::IsInvalidArgument(topologies[rank].status())) << topologies[rank].status();
   }

@@ -21,8 +21,7 @@ absl::Duration ChooseControlSpin(const RuntimeConfig& config, int local_size) {
 
 }  // namespace
 
-absl::Status CoordinatorParts::Build(
-    const std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>& open_session) {
+absl::Status CoordinatorParts::Build(const transport::SessionOpener& open_session) {
   HILO_RETURN_IF_ERROR(BuildCommunicators(open_session));
   // The NCCL communicators and the shared-memory segments give up on a missing peer after this
   // long instead of hanging.
@@ -37,8 +36,7 @@ absl::Status CoordinatorParts::Build(
   return absl::OkStatus();
 }
 
-absl::Status CoordinatorParts::BuildCommunicators(
-    const std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>& open_session) {
+absl::Status CoordinatorParts::BuildCommunicators(const transport::SessionOpener& open_session) {
   HILO_ASSIGN_OR_RETURN(session_, open_session());
   transport::Session& session = *session_;
   thread_multiple_ = session.thread_multiple();

@@ -10,7 +10,6 @@
 #define HILO_RUNTIME_COORDINATOR_PARTS_H_
 
 #include <array>
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -48,8 +47,7 @@ class CoordinatorParts {
 
   // Opens `session` (its opener runs here, on the coordinator thread) and builds the rest.
   // Collective over the job. On an error the parts built so far stay, for Release.
-  absl::Status Build(
-      const std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>& open_session);
+  absl::Status Build(const transport::SessionOpener& open_session);
   // Transports before the session (MPI objects before MPI_Finalize); after an error
   // (`stopped_with` not OK) the NCCL communicators are aborted, so that no device work waits on
   // a peer that is gone. Rounds already on the averaging thread finish first.
@@ -76,8 +74,7 @@ class CoordinatorParts {
 
  private:
   // The session, the topology and the communicators on it.
-  absl::Status BuildCommunicators(
-      const std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>& open_session);
+  absl::Status BuildCommunicators(const transport::SessionOpener& open_session);
   // Everything that runs on the communicators; `peer_timeout` for the segments, ring and NCCL.
   absl::Status BuildComponents(absl::Duration peer_timeout);
   NegotiationChannels BuildControllers();

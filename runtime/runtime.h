@@ -24,7 +24,6 @@
 #ifndef HILO_RUNTIME_RUNTIME_H_
 #define HILO_RUNTIME_RUNTIME_H_
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,10 +44,9 @@ class RuntimeCore;  // runtime_core.h
 
 class Runtime final {
  public:
-  // Opens the job's session on the coordinator thread (MPI wants the thread that initializes it
-  // to be the one that uses it); null: MPI's. Tests pass transport/local/local_session.h's to run
-  // whole runtimes as threads of one process.
-  using SessionOpener = std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>;
+  // `open_session` (transport/session.h) opens the job's session; null: MPI's. Tests pass
+  // transport/local/local_session.h's to run whole runtimes as threads of one process.
+  using SessionOpener = transport::SessionOpener;
 
   // Blocks until the coordinator thread has initialized (or failed to). Collective over all
   // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),

@@ -38,17 +38,11 @@ namespace hilo {
 
 class RuntimeCore final : public StatusSource, private CycleHooks {
  public:
-  // Blocks until the coordinator thread has initialized (or failed to). Collective over all
-  // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),
-  // FAILED_PRECONDITION when MPI cannot be used, UNAVAILABLE for transport failures.
-  //
-  // `open_session` opens the job's session on the coordinator thread (MPI wants the thread that
-  // initializes it to be the one that uses it); null: MPI's (transport/mpi/mpi_session.h).
-  // Tests pass transport/local/local_session.h's to run whole runtimes as threads of one process.
-  using SessionOpener = std::function<absl::StatusOr<std::unique_ptr<transport::Session>>()>;
+  // What each of these promises (errors, blocking, threads) is written once, on the facade
+  // (runtime.h), which forwards to them.
+  using SessionOpener = transport::SessionOpener;
   static absl::StatusOr<std::unique_ptr<RuntimeCore>> Start(const RuntimeConfig& config,
-                                                        SessionOpener open_session = nullptr);
-
+                                                            SessionOpener open_session = nullptr);
   ~RuntimeCore();  // Shuts down if Shutdown() was not called.
 
   RuntimeCore(const RuntimeCore&) = delete;
@@ -56,71 +50,30 @@ class RuntimeCore final : public StatusSource, private CycleHooks {
 
   const Topology& topology() const { return topology_; }
   const RuntimeConfig& config() const { return config_; }
-
-  // Validates and queues one collective. Never blocks on the network. Errors: INVALID_ARGUMENT
-  // for a malformed request, ALREADY_EXISTS for a name in flight, FAILED_PRECONDITION after
-  // shutdown was requested on this rank (or the error the runtime stopped with).
   absl::StatusOr<std::shared_ptr<Operation>> Enqueue(TensorRequest request);
-
-  // Ends the cycles on every rank and fails operations still pending with FAILED_PRECONDITION.
-  // Idempotent. Returns the error the coordinator stopped with, if it stopped on one.
   absl::Status Shutdown();
-
-  // Horovod's join: this rank has no more data. Until every rank has joined, it takes part in
-  // the others' allreduces (any communicator) with zeros and in their allgathers with no rows;
-  // their broadcasts, reducescatters, alltoalls and averaging rounds fail with
-  // FAILED_PRECONDITION (they need its data). Blocks until every rank
-  // has joined; returns the world rank that joined last. Collectives this rank enqueued before
-  // still complete. FAILED_PRECONDITION if it is already joining or shutting down.
   absl::StatusOr<int> Join();
-
-  // Horovod's start_timeline / stop_timeline: world rank 0 records the coordinator's work as a
-  // Chrome trace in `path` (created or truncated; an error if it cannot be written) until
-  // StopTimeline, which closes the file as valid JSON; `mark_cycles` adds an instant event per
-  // coordinator cycle. Replaces a timeline already running (HILO_TIMELINE's too). On other ranks
-  // both return OK and record nothing, as HILO_TIMELINE. Any thread.
   absl::Status StartTimeline(const std::string& path, bool mark_cycles);
   absl::Status StopTimeline() {
     timeline_.Stop();
     return absl::OkStatus();
   }
-
-  // Tensors enqueued on this rank and not yet done.
   size_t queue_depth() const { return queue_.size(); }
-
-  // Horovod's mpi_threads_supported(): MPI runs with MPI_THREAD_MULTIPLE.
   bool mpi_threads_supported() const { return mpi_threads_supported_; }
-
-  // The program's training steps, as it reports them (CountStep), for the status endpoint and
-  // hilorun's progress line. Thread-safe.
   void CountStep() { steps_.fetch_add(1, std::memory_order_relaxed); }
   int64_t steps() const { return steps_.load(std::memory_order_relaxed); }
-  // Whether the coordinator still runs.
   bool running() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return !coordinator_stopped_;
   }
-
-  // Payload this rank has handed to the transport on communicator `kind` (data collectives
-  // only; see transport/counting_communicator.h). Zero before init completes.
   transport::TransportCounters transport_counters(CommunicatorKind kind) const;
-
-  // Response-cache hits and misses of this rank, over all communicators, since init.
   CacheStats cache_stats() const;
-
-  // Negotiation agreements (bitwise-AND allreduces) this rank took part in since init: over the
-  // whole world, and over its group alone (docs/protocol.md, "Cycles").
   AgreementCounts agreement_counts() const;
-
-  // Tensors stalled for at least HILO_STALL_WARNING_SECONDS, as this rank's last inspection saw
-  // them (only a communicator's rank 0 sees its communicator's stalls), oldest first.
   std::vector<StallReport> current_stalls() const;
+  std::vector<AveragingRecord> averaging_history() const;
 
   // What the status endpoint serves (proto/status.proto). Thread-safe.
   status::StatusReply Snapshot() const override;
-
-  // The most recent averaging rounds, oldest first (at most AveragingRounds::kHistoryLimit).
-  std::vector<AveragingRecord> averaging_history() const;
 
  private:
   RuntimeCore(const RuntimeConfig& config, SessionOpener open_session);

@@ -55,11 +55,6 @@ RuntimeConfig GroupsOf(int group_size) {
   return config;
 }
 
-TensorRequest Floats(const std::string& name, CommunicatorKind kind, std::vector<float>& data,
-                     ReduceOp op = ReduceOp::kSum) {
-  return FloatTensor(name, kind, data, op);
-}
-
 absl::Status Wait(const absl::StatusOr<std::shared_ptr<Operation>>& operation) {
   if (!operation.ok()) return operation.status();
   if (!(*operation)->WaitFor(absl::Seconds(60))) return absl::DeadlineExceededError("hangs");
@@ -81,7 +76,7 @@ TEST(RuntimeInProcessTest, TrainingStepsOfFusedGroupAllreducesAndARoundGiveExact
       std::vector<std::vector<float>> grads(3, std::vector<float>(32, static_cast<float>(rank)));
       std::vector<absl::StatusOr<std::shared_ptr<Operation>>> operations;
       for (int t = 0; t < 3; ++t) {
-        operations.push_back(runtime.Enqueue(Floats("grad" + std::to_string(t),
+        operations.push_back(runtime.Enqueue(FloatTensor("grad" + std::to_string(t),
                                                     CommunicatorKind::kGroup, grads[t],
                                                     ReduceOp::kAverage)));
       }
@@ -106,7 +101,7 @@ TEST(RuntimeInProcessTest, AJoinedRankLetsTheOthersFinishTheirSteps) {
     const int steps = rank == 2 ? 1 : 4;  // rank 2 runs out of data first
     for (int step = 0; step < steps; ++step) {
       std::vector<float> grad(8, 1.0f);
-      ASSERT_TRUE(Wait(runtime.Enqueue(Floats("g", CommunicatorKind::kWorld, grad))).ok());
+      ASSERT_TRUE(Wait(runtime.Enqueue(FloatTensor("g", CommunicatorKind::kWorld, grad))).ok());
       EXPECT_EQ(grad, std::vector<float>(8, step == 0 ? 3.0f : 2.0f)) << "rank " << rank;
     }
     absl::StatusOr<int> last = runtime.Join();
@@ -120,7 +115,7 @@ TEST(RuntimeInProcessTest, ARankThatFinishedFailsWhatOnlyTheOthersSubmit) {
   RunJob(2, GroupsOf(1), [](int rank, Runtime& runtime) {
     if (rank == 1) return;
     std::vector<float> extra(4, 1.0f);
-    const absl::Status status = Wait(runtime.Enqueue(Floats("extra", CommunicatorKind::kWorld, extra)));
+    const absl::Status status = Wait(runtime.Enqueue(FloatTensor("extra", CommunicatorKind::kWorld, extra)));
     EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
   });
 }
@@ -133,7 +128,7 @@ TEST(RuntimeInProcessTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingTh
   const std::vector<absl::Status> shutdowns = RunJobAndStop(3, config, [&](int rank, Runtime& runtime) {
     if (rank != 2) {  // rank 2 never submits "late"
       std::vector<float> data(4, 1.0f);
-      const absl::Status status = Wait(runtime.Enqueue(Floats("late", CommunicatorKind::kWorld, data)));
+      const absl::Status status = Wait(runtime.Enqueue(FloatTensor("late", CommunicatorKind::kWorld, data)));
       EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
       EXPECT_THAT(status.message(), HasSubstr("'late'"));
     }
@@ -150,7 +145,7 @@ TEST(RuntimeInProcessTest, WorkAfterShutdownIsRefused) {
     ASSERT_TRUE(runtime.Shutdown().ok());
     std::vector<float> data(1, 1.0f);
     EXPECT_TRUE(absl::IsFailedPrecondition(
-        runtime.Enqueue(Floats("after", CommunicatorKind::kWorld, data)).status()));
+        runtime.Enqueue(FloatTensor("after", CommunicatorKind::kWorld, data)).status()));
   });
 }
 

@@ -135,13 +135,12 @@ void ResponseExecutor::ExecuteOne(CommunicatorKind kind, const proto::Response& 
     if (listening) {
       observer_.Negotiated(entry->request.name, entry->enqueued_at, entry->reported_at, started);
     }
-    const std::string name = entry->request.name;  // a round moves the entry away
     RunOne(kind, response, *entry);
-    // A round reports itself when it finishes (AveragingRounds): it may run on the averaging
-    // thread after this returns.
+    // A round took the entry with it and reports itself when it finishes (AveragingRounds): it
+    // may run on the averaging thread after this returns.
     if (listening && response.type() != proto::Response::ERROR &&
         response.type() != proto::Response::AVERAGE_ACROSS_GROUPS) {
-      observer_.TransportDone(name, kind, started, absl::Now());
+      observer_.TransportDone(entry->request.name, kind, started, absl::Now());
     }
   }
 }

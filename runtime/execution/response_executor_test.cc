@@ -51,11 +51,6 @@ class ExecutorJob {
   std::vector<LocalExecution> ranks_;
 };
 
-TensorRequest Floats(const std::string& name, CommunicatorKind kind, std::vector<float>& data,
-                     ReduceOp op = ReduceOp::kSum) {
-  return FloatTensor(name, kind, data, op);
-}
-
 proto::ResponseList One(proto::Response response) {
   proto::ResponseList responses;
   *responses.add_responses() = std::move(response);
@@ -78,7 +73,7 @@ TEST(ResponseExecutorTest, AnAllreduceSumsOverItsCommunicatorAndIsObserved) {
   std::vector<std::shared_ptr<Operation>> operations;
   for (int rank = 0; rank < 4; ++rank) {
     data[rank].assign(10, static_cast<float>(rank + 1));
-    operations.push_back(job.Enqueue(rank, Floats("t", CommunicatorKind::kGroup, data[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("t", CommunicatorKind::kGroup, data[rank])));
   }
   job.Execute(CommunicatorKind::kGroup, One(Allreduce({"t"}, ReduceOp::kSum, {10})));
   for (int rank = 0; rank < 4; ++rank) {
@@ -99,7 +94,7 @@ TEST(ResponseExecutorTest, SeveralAllreducesAreFusedAndAveraged) {
     for (int t = 0; t < 3; ++t) {
       data[rank][t].assign(5 + t, static_cast<float>(4 * (rank + 1) * (t + 1)));
       operations.push_back(job.Enqueue(
-          rank, Floats("t" + std::to_string(t), CommunicatorKind::kWorld, data[rank][t],
+          rank, FloatTensor("t" + std::to_string(t), CommunicatorKind::kWorld, data[rank][t],
                        ReduceOp::kAverage)));
     }
   }
@@ -121,8 +116,8 @@ TEST(ResponseExecutorTest, AJoinedRankStandsInWithZerosForAllreducesFusedOrNot) 
   for (int rank = 0; rank < 3; ++rank) {  // rank 3 has joined: it never enqueues
     a[rank].assign(4, static_cast<float>(rank + 1));
     b[rank].assign(2, 1.0f);
-    operations.push_back(job.Enqueue(rank, Floats("a", CommunicatorKind::kWorld, a[rank])));
-    operations.push_back(job.Enqueue(rank, Floats("b", CommunicatorKind::kWorld, b[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("a", CommunicatorKind::kWorld, a[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("b", CommunicatorKind::kWorld, b[rank])));
   }
   job.Execute(CommunicatorKind::kWorld, One(Allreduce({"a", "b"}, ReduceOp::kSum, {4, 2})),
               {false, false, false, true});
@@ -139,7 +134,7 @@ TEST(ResponseExecutorTest, ABroadcastTakesTheRootsData) {
   std::vector<std::shared_ptr<Operation>> operations;
   for (int rank = 0; rank < 4; ++rank) {
     data[rank].assign(3, static_cast<float>(rank));
-    TensorRequest request = Floats("w", CommunicatorKind::kWorld, data[rank]);
+    TensorRequest request = FloatTensor("w", CommunicatorKind::kWorld, data[rank]);
     request.collective = CollectiveType::kBroadcast;
     request.root_rank = 2;
     operations.push_back(job.Enqueue(rank, std::move(request)));
@@ -162,7 +157,7 @@ TEST(ResponseExecutorTest, AnAllgatherOwnsItsResultAndAJoinedRankAddsNoRows) {
   std::vector<std::shared_ptr<Operation>> operations(4);
   for (int rank = 0; rank < 3; ++rank) {
     data[rank].assign(2 * (rank + 1), static_cast<float>(rank));  // rank + 1 rows of 2
-    TensorRequest request = Floats("g", CommunicatorKind::kWorld, data[rank]);
+    TensorRequest request = FloatTensor("g", CommunicatorKind::kWorld, data[rank]);
     request.collective = CollectiveType::kAllgather;
     request.shape = {rank + 1, 2};
     operations[rank] = job.Enqueue(rank, std::move(request));
@@ -189,10 +184,10 @@ TEST(ResponseExecutorTest, ErrorResponsesFailTheTensorsThisRankHas) {
   std::vector<std::vector<float>> data(4, std::vector<float>(1));
   std::vector<std::shared_ptr<Operation>> mismatched, unfinished;
   for (int rank = 0; rank < 4; ++rank) {
-    mismatched.push_back(job.Enqueue(rank, Floats("m", CommunicatorKind::kGroup, data[rank])));
+    mismatched.push_back(job.Enqueue(rank, FloatTensor("m", CommunicatorKind::kGroup, data[rank])));
     // Rank 1 finished without "u".
     unfinished.push_back(rank == 1 ? nullptr
-                                   : job.Enqueue(rank, Floats("u", CommunicatorKind::kGroup, data[rank])));
+                                   : job.Enqueue(rank, FloatTensor("u", CommunicatorKind::kGroup, data[rank])));
   }
   proto::ResponseList responses;
   proto::Response& mismatch = *responses.add_responses();
@@ -246,7 +241,7 @@ TEST(ResponseExecutorTest, AnAveragingResponseRunsARound) {
 TEST(ResponseExecutorTest, NothingIsReportedToAnObserverThatDoesNotListen) {
   ExecutorJob job(/*listening=*/false);
   std::vector<std::vector<float>> data(4, std::vector<float>(2, 1.0f));
-  for (int rank = 0; rank < 4; ++rank) job.Enqueue(rank, Floats("t", CommunicatorKind::kCross, data[rank]));
+  for (int rank = 0; rank < 4; ++rank) job.Enqueue(rank, FloatTensor("t", CommunicatorKind::kCross, data[rank]));
   job.Execute(CommunicatorKind::kCross, One(Allreduce({"t"}, ReduceOp::kSum, {2})));
   EXPECT_EQ(data[0], std::vector<float>(2, 2.0f));
   EXPECT_THAT(job.observer().events(), IsEmpty());

@@ -85,7 +85,7 @@ void CycleScheduler::WaitForNextCycle() {
   if (queue_.size() > 0) WaitForBurstToEnd();
   idle_cycles_ = queue_.size() == 0 ? idle_cycles_ + 1 : 0;
   next_cycle_ = absl::Now() + IdleCycleTime(options_.cycle_time, idle_cycles_);
-  if (observer_.Listening()) observer_.CycleStarted(absl::Now());
+  if (observer_.Listening()) observer_.CycleStarted();
   // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
   // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
   hooks_.SetControlSpin(idle_cycles_ == 0 ? options_.control_spin : absl::ZeroDuration());

@@ -126,10 +126,6 @@ class CyclingJob {
   std::vector<std::thread> threads_;
 };
 
-TensorRequest Floats(const std::string& name, CommunicatorKind kind, std::vector<float>& data) {
-  return FloatTensor(name, kind, data);
-}
-
 bool AllDone(const std::vector<std::shared_ptr<Operation>>& operations) {
   for (const auto& operation : operations) {
     if (!operation->WaitFor(absl::Seconds(60))) return false;
@@ -146,8 +142,8 @@ TEST(CycleSchedulerTest, StepsOfGroupAllreducesCompleteAndAreAgreedInTheGroup) {
     for (int rank = 0; rank < 4; ++rank) {
       a[rank].assign(16, static_cast<float>(rank + step));
       b[rank].assign(3, 1.0f);
-      operations.push_back(job.Enqueue(rank, Floats("a", CommunicatorKind::kGroup, a[rank])));
-      operations.push_back(job.Enqueue(rank, Floats("b", CommunicatorKind::kGroup, b[rank])));
+      operations.push_back(job.Enqueue(rank, FloatTensor("a", CommunicatorKind::kGroup, a[rank])));
+      operations.push_back(job.Enqueue(rank, FloatTensor("b", CommunicatorKind::kGroup, b[rank])));
     }
     ASSERT_TRUE(AllDone(operations)) << "step " << step << " hangs";
     for (const auto& operation : operations) ASSERT_TRUE(operation->status().ok()) << operation->status();
@@ -172,8 +168,8 @@ TEST(CycleSchedulerTest, WorldCrossAndRoundWorkRunsInWorldCycles) {
     world[rank].assign(5, 1.0f);
     cross[rank].assign(5, static_cast<float>(rank));
     model[rank].assign(50, 4.0f * static_cast<float>(job.topology(rank).group));
-    operations.push_back(job.Enqueue(rank, Floats("w", CommunicatorKind::kWorld, world[rank])));
-    operations.push_back(job.Enqueue(rank, Floats("c", CommunicatorKind::kCross, cross[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("w", CommunicatorKind::kWorld, world[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("c", CommunicatorKind::kCross, cross[rank])));
     TensorRequest round;
     round.name = "model";
     round.collective = CollectiveType::kAverageAcrossGroups;
@@ -194,7 +190,7 @@ TEST(CycleSchedulerTest, WorldCrossAndRoundWorkRunsInWorldCycles) {
 TEST(CycleSchedulerTest, ATensorAFinishedRankNeverSubmitsFailsInsteadOfHanging) {
   CyclingJob job(2, 1);
   std::vector<float> data(4, 1.0f);
-  std::shared_ptr<Operation> lonely = job.Enqueue(0, Floats("x", CommunicatorKind::kWorld, data));
+  std::shared_ptr<Operation> lonely = job.Enqueue(0, FloatTensor("x", CommunicatorKind::kWorld, data));
   job.RequestShutdown(1);
   ASSERT_TRUE(lonely->WaitFor(absl::Seconds(60)));
   EXPECT_TRUE(absl::IsFailedPrecondition(lonely->status())) << lonely->status();
@@ -208,7 +204,7 @@ TEST(CycleSchedulerTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingIt) 
   std::vector<std::vector<float>> data(3, std::vector<float>(4, 1.0f));
   std::vector<std::shared_ptr<Operation>> operations;
   for (int rank : {0, 1}) {  // rank 2 never submits "s"
-    operations.push_back(job.Enqueue(rank, Floats("s", CommunicatorKind::kWorld, data[rank])));
+    operations.push_back(job.Enqueue(rank, FloatTensor("s", CommunicatorKind::kWorld, data[rank])));
   }
   job.Join();  // every scheduler stops by itself
   for (int rank = 0; rank < 3; ++rank) {

@@ -17,7 +17,7 @@ class RecordingObserver final : public ExecutionObserver {
   explicit RecordingObserver(bool listening = true) : listening_(listening) {}
 
   bool Listening() const override { return listening_; }
-  void CycleStarted(absl::Time) override { Add("cycle"); }
+  void CycleStarted() override { Add("cycle"); }
   void Negotiated(absl::string_view name, absl::Time, absl::Time, absl::Time) override {
     Add(absl::StrCat("negotiated ", name));
   }

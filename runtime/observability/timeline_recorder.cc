@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "runtime/common/status_macros.h"
 
 namespace hilo {
@@ -41,9 +42,11 @@ void TimelineRecorder::Phase(absl::string_view row, absl::string_view phase, abs
   if (timeline_ != nullptr) timeline_->Phase(row, phase, start, end, args_json);
 }
 
-void TimelineRecorder::CycleStarted(absl::Time at) {
+void TimelineRecorder::CycleStarted() {
   absl::MutexLock lock(&mu_);
-  if (timeline_ != nullptr && mark_cycles_) timeline_->Marker("coordinator cycles", "CYCLE_START", at);
+  if (timeline_ != nullptr && mark_cycles_) {
+    timeline_->Marker("coordinator cycles", "CYCLE_START", absl::Now());
+  }
 }
 
 void TimelineRecorder::Negotiated(absl::string_view name, absl::Time enqueued,

@@ -33,7 +33,7 @@ class TimelineRecorder final : public ExecutionObserver {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   bool Listening() const override { return on_.load(std::memory_order_relaxed); }
-  void CycleStarted(absl::Time at) override ABSL_LOCKS_EXCLUDED(mu_);
+  void CycleStarted() override ABSL_LOCKS_EXCLUDED(mu_);
   void Negotiated(absl::string_view name, absl::Time enqueued, absl::Time reported,
                   absl::Time agreed) override ABSL_LOCKS_EXCLUDED(mu_);
   void FusedAllreduceDone(absl::string_view name, CommunicatorKind kind, int fused_tensors,

@@ -52,7 +52,7 @@ TEST(TimelineRecorderTest, EachEventBecomesItsPhases) {
   const absl::Time origin = absl::FromUnixSeconds(1000);
   TimelineRecorder recorder(origin);
   ASSERT_TRUE(recorder.Start(path, /*mark_cycles=*/true).ok());
-  recorder.CycleStarted(At(origin, 5));
+  recorder.CycleStarted();
   recorder.Negotiated("w", At(origin, 10), At(origin, 12), At(origin, 20));
   recorder.FusedAllreduceDone("w", CommunicatorKind::kGroup, 3,
                               {At(origin, 20), At(origin, 25), At(origin, 40), At(origin, 42)});
@@ -93,7 +93,7 @@ TEST(TimelineRecorderTest, CyclesAreMarkedOnlyWhenAskedFor) {
   const absl::Time origin = absl::FromUnixSeconds(1000);
   TimelineRecorder recorder(origin);
   ASSERT_TRUE(recorder.Start(path, /*mark_cycles=*/false).ok());
-  recorder.CycleStarted(At(origin, 5));
+  recorder.CycleStarted();
   recorder.Stop();
   EXPECT_THAT(ReadFile(path), Not(HasSubstr("CYCLE_START")));
 }

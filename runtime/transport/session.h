@@ -10,6 +10,7 @@
 #ifndef HILO_RUNTIME_TRANSPORT_SESSION_H_
 #define HILO_RUNTIME_TRANSPORT_SESSION_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -52,6 +53,10 @@ class Session {
   virtual absl::StatusOr<std::unique_ptr<RankCommunicator>> Split(int color, int key,
                                                                   const std::string& name) = 0;
 };
+
+// Opens the job's session. The runtime calls it on its coordinator thread: MPI wants the thread
+// that initializes it to be the one that uses it.
+using SessionOpener = std::function<absl::StatusOr<std::unique_ptr<Session>>()>;
 
 }  // namespace hilo::transport
 
