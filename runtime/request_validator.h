@@ -1,6 +1,6 @@
 // What Enqueue checks before a request joins the queue: everything one rank can know alone
-// (name, communicator, dtype, op, shape against data, the collective's own rules, the device),
-// so that a malformed call fails at once, on the calling thread, with a message. What needs the
+// (name, communicator, dtype, op, shape against data, the device; then the collective's own
+// rules, which its op holds: runtime/ops/collective_op.h), so that a malformed call fails at once, on the calling thread, with a message. What needs the
 // other ranks (the same dtype, shape and op everywhere) is negotiation's (readiness_table.h).
 // Pure functions.
 #ifndef HILO_RUNTIME_REQUEST_VALIDATOR_H_

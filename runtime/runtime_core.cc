@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/observability/status_snapshot.h"
+#include "runtime/ops/collective_op.h"
 #include "runtime/request_validator.h"
 #include "runtime/transport/gpu/gpu_support.h"
 #include "runtime/transport/mpi/mpi_session.h"
@@ -235,12 +236,7 @@ std::vector<AveragingRecord> RuntimeCore::averaging_history() const {
 
 absl::StatusOr<std::shared_ptr<Operation>> RuntimeCore::Enqueue(TensorRequest request) {
   HILO_RETURN_IF_ERROR(ValidateRequest(request, topology_, transport::BuiltWithCuda()));
-  if (request.collective == CollectiveType::kAlltoall && request.splits.empty()) {
-    // Horovod's default: the first dimension evenly over the ranks (ValidateRequest checked
-    // that it divides).
-    const int size = topology_.CommunicatorSize(request.communicator);
-    request.splits.assign(size, request.shape[0] / size);
-  }
+  OpFor(request.collective).ApplyDefaults(request, topology_);
   auto operation = std::make_shared<Operation>(std::move(request.callback));
   request.callback = nullptr;
   // A rank that asked to shut down has finished: the coordinators fail what other ranks wait

@@ -14,7 +14,7 @@ bazel test --define=hilo_cuda=off //... "$@"
 # The in-process tests (threads as ranks, loopback sockets, shared memory; no mpirun) under
 # AddressSanitizer and UndefinedBehaviorSanitizer (.bazelrc's config: its own output directory).
 bazel test --config=sanitize //kernels:all //runtime:all //runtime/common:all \
-  //runtime/negotiation:all //runtime/execution:all //runtime/averaging:all \
+  //runtime/ops:all //runtime/negotiation:all //runtime/execution:all //runtime/averaging:all \
   //runtime/observability:all //runtime/transport:all //runtime/transport/shm:all \
   //runtime/transport/tcp:all //runtime/transport/local:all \
   //runtime/transport/conformance:all "$@"

@@ -53,11 +53,6 @@ class ResponseExecutor {
   std::optional<TensorEntry> TakeEntry(CommunicatorKind kind, const proto::Response& response,
                                        int index, bool joined,
                                        std::deque<std::vector<char>>& zeros);
-  // The data plane `requests` on `kind` run on: host, or NCCL for CUDA tensors (whose framework
-  // events its stream is then made to wait for). Every rank's requests of one response agree on
-  // the memory (negotiation checks it).
-  absl::StatusOr<DataPlane*> PlaneFor(CommunicatorKind kind,
-                                      absl::Span<const TensorRequest* const> requests);
 
   TensorQueue& queue_;
   HostPlanes& host_;
@@ -68,8 +63,9 @@ class ResponseExecutor {
 };
 
 // While joined, the entry that stands in for tensor `index` of `response` (which this rank never
-// enqueued): zeros in an allreduce (the buffer appended to `zeros`), no rows in an allgather;
-// nullopt for the collectives that need this rank's data, and for device memory.
+// enqueued), as its collective's op says (CollectiveOp::StandIn: zeros in an allreduce, the
+// buffer appended to `zeros`; no rows in an allgather); nullopt for the collectives that need
+// this rank's data, and for device memory.
 std::optional<TensorEntry> JoinedStandIn(CommunicatorKind kind, const proto::Response& response,
                                          int index, std::deque<std::vector<char>>& zeros);
 

@@ -59,7 +59,7 @@ proto::ResponseList One(proto::Response response) {
 
 proto::Response Allreduce(std::vector<std::string> names, ReduceOp op, std::vector<int64_t> sizes) {
   proto::Response response;
-  response.set_type(proto::Response::ALLREDUCE);
+  response.set_collective(proto::ALLREDUCE);
   for (const std::string& name : names) response.add_tensor_names(name);
   for (int64_t size : sizes) response.add_tensor_sizes(size);
   response.set_dtype(ToProto(DataType::kFloat32));
@@ -140,7 +140,7 @@ TEST(ResponseExecutorTest, ABroadcastTakesTheRootsData) {
     operations.push_back(job.Enqueue(rank, std::move(request)));
   }
   proto::Response response;
-  response.set_type(proto::Response::BROADCAST);
+  response.set_collective(proto::BROADCAST);
   response.add_tensor_names("w");
   response.set_dtype(ToProto(DataType::kFloat32));
   response.set_root_rank(2);
@@ -163,7 +163,7 @@ TEST(ResponseExecutorTest, AnAllgatherOwnsItsResultAndAJoinedRankAddsNoRows) {
     operations[rank] = job.Enqueue(rank, std::move(request));
   }
   proto::Response response;
-  response.set_type(proto::Response::ALLGATHER);
+  response.set_collective(proto::ALLGATHER);
   response.add_tensor_names("g");
   response.set_dtype(ToProto(DataType::kFloat32));
   response.set_row_elements(2);
@@ -191,11 +191,11 @@ TEST(ResponseExecutorTest, ErrorResponsesFailTheTensorsThisRankHas) {
   }
   proto::ResponseList responses;
   proto::Response& mismatch = *responses.add_responses();
-  mismatch.set_type(proto::Response::ERROR);
+  mismatch.set_error(true);
   mismatch.add_tensor_names("m");
   mismatch.set_error_message("shapes differ");
   proto::Response& finished = *responses.add_responses();
-  finished.set_type(proto::Response::ERROR);
+  finished.set_error(true);
   finished.add_tensor_names("u");
   finished.set_peer_finished(true);
   finished.set_error_message("rank 1 finished");
@@ -226,7 +226,7 @@ TEST(ResponseExecutorTest, AnAveragingResponseRunsARound) {
     operations.push_back(job.Enqueue(rank, std::move(request)));
   }
   proto::Response response;
-  response.set_type(proto::Response::AVERAGE_ACROSS_GROUPS);
+  response.set_collective(proto::AVERAGE_ACROSS_GROUPS);
   response.add_tensor_names("model");
   response.set_algorithm(ToProto(AveragingAlgorithm::kSharded));
   job.Execute(CommunicatorKind::kWorld, One(response));

@@ -23,7 +23,7 @@ int WordsPerSet(int capacity) { return (capacity + kBitsPerWord - 1) / kBitsPerW
 // The single-tensor response for tensor `index` of a (possibly fused) response.
 proto::Response SingleResponse(const proto::Response& response, int index) {
   proto::Response single;
-  single.set_type(response.type());
+  single.set_collective(response.collective());
   single.add_tensor_names(response.tensor_names(index));
   single.set_dtype(response.dtype());
   single.set_reduce_op(response.reduce_op());
@@ -217,16 +217,13 @@ bool Controller::AnyoneAborts(absl::Span<const uint64_t> agreed) {
 
 void Controller::RememberAgreed(const proto::ResponseList& agreed, bool cache_new) {
   for (const proto::Response& response : agreed.responses()) {
-    const bool cache_it = response.type() == proto::Response::ALLREDUCE ||
-                          response.type() == proto::Response::BROADCAST ||
-                          response.type() == proto::Response::REDUCESCATTER ||
-                          response.type() == proto::Response::AVERAGE_ACROSS_GROUPS;
+    const bool cache_it = ResponseCache::Cacheable(response);
     for (int i = 0; i < response.tensor_names_size(); ++i) {
       const std::string& name = response.tensor_names(i);
       auto reported = reported_.find(name);
       if (cache_it && cache_new && reported != reported_.end()) {
         cache_.Put(reported->second, SingleResponse(response, i));
-      } else if (response.type() == proto::Response::ERROR) {
+      } else if (response.error()) {
         if (std::optional<int> slot = cache_.Find(name)) cache_.Erase(*slot);
       }
       if (reported != reported_.end()) reported_.erase(reported);

@@ -46,7 +46,8 @@ TEST(ControllerTest, RanksAgreeOnOneOrderWhateverOrderTheyReportIn) {
             controller.Negotiate(std::move(requests), false);
         ASSERT_TRUE(responses.ok()) << responses.status();
         for (const proto::Response& response : responses->responses()) {
-          ASSERT_EQ(response.type(), proto::Response::ALLREDUCE) << response.error_message();
+          ASSERT_EQ(response.collective(), proto::ALLREDUCE) << response.error_message();
+          ASSERT_FALSE(response.error()) << response.error_message();
           for (const std::string& name : response.tensor_names()) executed[rank].push_back(name);
         }
       }
@@ -223,10 +224,12 @@ TEST(ControllerCacheTest, ChangedShapeInvalidatesTheEntryAndIsCaughtAsAMismatch)
   });
   for (int rank = 0; rank < 3; ++rank) {
     ASSERT_EQ(run.executed[rank].size(), 3u);
-    EXPECT_EQ(run.executed[rank][0].type(), proto::Response::ALLREDUCE);
-    EXPECT_EQ(run.executed[rank][1].type(), proto::Response::ERROR);
+    EXPECT_EQ(run.executed[rank][0].collective(), proto::ALLREDUCE);
+    EXPECT_FALSE(run.executed[rank][0].error()) << run.executed[rank][0].error_message();
+    EXPECT_TRUE(run.executed[rank][1].error());
     EXPECT_THAT(run.executed[rank][1].error_message(), ::testing::HasSubstr("[3] on rank 1"));
-    EXPECT_EQ(run.executed[rank][2].type(), proto::Response::ALLREDUCE);
+    EXPECT_EQ(run.executed[rank][2].collective(), proto::ALLREDUCE);
+    EXPECT_FALSE(run.executed[rank][2].error()) << run.executed[rank][2].error_message();
     EXPECT_EQ(run.stats[rank].hits, 0);  // the error dropped the entry; cycle 2 re-negotiates
     EXPECT_EQ(run.gathers[rank], 3);
   }
@@ -309,7 +312,8 @@ TEST(ControllerCacheTest, OneWorldAgreementServesEveryGroupSeparately) {
         absl::StatusOr<proto::ResponseList> group_responses = mine.FinishCycle(segment(1 + group));
         ASSERT_TRUE(group_responses.ok()) << group_responses.status();
         for (const proto::Response& response : group_responses->responses()) {
-          ASSERT_EQ(response.type(), proto::Response::ALLREDUCE) << response.error_message();
+          ASSERT_EQ(response.collective(), proto::ALLREDUCE) << response.error_message();
+          ASSERT_FALSE(response.error()) << response.error_message();
           for (const std::string& name : response.tensor_names()) group_executed[rank].push_back(name);
         }
       }
@@ -355,13 +359,15 @@ TEST(ControllerTest, TensorsAFinishedRankNeverSubmittedFailInsteadOfHanging) {
       EXPECT_EQ(ExecutedNames(run.executed[rank]),
                 (std::vector<std::string>{"g", "g", "g", "late"}));
       ASSERT_EQ(run.executed[rank].size(), 4u);
-      EXPECT_EQ(run.executed[rank][1].type(), proto::Response::ALLREDUCE);
-      EXPECT_EQ(run.executed[rank][2].type(), proto::Response::ERROR);
+      EXPECT_EQ(run.executed[rank][1].collective(), proto::ALLREDUCE);
+      EXPECT_FALSE(run.executed[rank][1].error()) << run.executed[rank][1].error_message();
+      EXPECT_TRUE(run.executed[rank][2].error());
       EXPECT_THAT(run.executed[rank][2].error_message(),
                   ::testing::HasSubstr("tensor 'g' on communicator world can never complete: "
                                        "rank 0 has finished (shut down) without submitting it; "
                                        "submitted by ranks 1, 2."));
-      EXPECT_EQ(run.executed[rank][3].type(), proto::Response::ALLREDUCE);
+      EXPECT_EQ(run.executed[rank][3].collective(), proto::ALLREDUCE);
+      EXPECT_FALSE(run.executed[rank][3].error()) << run.executed[rank][3].error_message();
     }
   }
 }
@@ -402,7 +408,8 @@ TEST(ControllerTest, JoinedRanksTakePartInAllreducesUntilEveryoneHasJoined) {
               controller.Negotiate(std::move(requests), false, joined);
           ASSERT_TRUE(responses.ok()) << responses.status();
           for (const proto::Response& response : responses->responses()) {
-            ASSERT_EQ(response.type(), proto::Response::ALLREDUCE) << response.error_message();
+            ASSERT_EQ(response.collective(), proto::ALLREDUCE) << response.error_message();
+            ASSERT_FALSE(response.error()) << response.error_message();
             for (const std::string& name : response.tensor_names()) {
               executed[rank].push_back(absl::StrCat(name, "@", cycle));
             }

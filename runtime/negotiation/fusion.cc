@@ -17,7 +17,7 @@ int64_t ResponseBytes(const proto::Response& response) {
 }
 
 bool Fusable(const proto::Response& response) {
-  return response.type() == proto::Response::ALLREDUCE &&
+  return !response.error() && response.collective() == proto::ALLREDUCE &&
          response.tensor_sizes_size() == response.tensor_names_size();
 }
 

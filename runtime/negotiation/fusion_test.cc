@@ -14,7 +14,7 @@ using ::testing::ElementsAre;
 proto::Response Allreduce(const std::string& name, int64_t elements,
                           proto::DataType dtype = proto::FLOAT32, proto::ReduceOp op = proto::SUM) {
   proto::Response response;
-  response.set_type(proto::Response::ALLREDUCE);
+  response.set_collective(proto::ALLREDUCE);
   response.add_tensor_names(name);
   response.add_tensor_sizes(elements);
   response.set_dtype(dtype);
@@ -49,7 +49,7 @@ TEST(PlanFusionTest, DifferentDtypesOrOpsAreNotFused) {
 
 TEST(PlanFusionTest, LargeTensorsGoAloneAndOtherResponsesKeepTheirPlace) {
   proto::Response broadcast;
-  broadcast.set_type(proto::Response::BROADCAST);
+  broadcast.set_collective(proto::BROADCAST);
   broadcast.add_tensor_names("bcast");
   std::vector<proto::Response> planned = PlanFusion(
       {Allreduce("small1", 10), Allreduce("huge", 1000), broadcast, Allreduce("small2", 10)}, 400);

@@ -7,80 +7,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/dtype.h"
-#include "runtime/common/rank_values.h"
 #include "runtime/operation.h"
 #include "runtime/negotiation/wire_format.h"
+#include "runtime/ops/collective_op.h"
 
 namespace hilo {
 namespace {
 
-std::string RequestShape(const proto::Request& request) {
-  return ShapeToString(std::vector<int64_t>(request.shape().begin(), request.shape().end()));
-}
-
-// Groups the ranks by the value `describe` gives their request. Returns "" when all agree,
-// otherwise e.g. "[4] on ranks 0, 2, 3; [3] on rank 1" (world ranks).
-std::string DescribeDisagreement(const std::vector<proto::Request>& requests,
-                                 const std::function<std::string(const proto::Request&)>& describe) {
-  std::vector<std::pair<std::string, int>> value_by_rank;
-  for (const proto::Request& request : requests) {
-    value_by_rank.emplace_back(describe(request), request.world_rank());
-  }
-  return DescribeRanksByValue(value_by_rank);
-}
-
-// "3 tensors, 1325 elements: float32[3], float64[1000], float32[322]" (at most 6 listed).
-std::string DescribeParameters(const proto::Request& request) {
-  int64_t total = 0;
-  std::vector<std::string> parts;
-  for (const proto::ParameterSpec& spec : request.parameters()) {
-    total += spec.count();
-    if (parts.size() < 6) {
-      parts.push_back(absl::StrCat(DataTypeName(FromProto(spec.dtype())), "[", spec.count(), "]"));
-    }
-  }
-  if (request.parameters_size() > 6) parts.push_back("...");
-  return absl::StrCat(request.parameters_size(), " tensors, ", total, " elements: ",
-                      absl::StrJoin(parts, ", "));
-}
-
-// True when `other` asks for exactly what `first` asks for (the fields BuildResponse checks).
-// The common case, decided without building any of the strings an error message needs.
+// True when `other` asks for exactly what `first` asks for: the same collective, dtype and
+// memory, and what the collective's op compares.
 bool SameRequest(const proto::Request& first, const proto::Request& other) {
   if (other.collective() != first.collective() || other.dtype() != first.dtype() ||
       other.device_memory() != first.device_memory()) {
     return false;
   }
-  switch (first.collective()) {
-    case proto::ALLREDUCE:
-    case proto::REDUCESCATTER:
-      return other.reduce_op() == first.reduce_op() &&
-             std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
-                        other.shape().end());
-    case proto::BROADCAST:
-      return other.root_rank() == first.root_rank() &&
-             std::equal(first.shape().begin(), first.shape().end(), other.shape().begin(),
-                        other.shape().end());
-    case proto::ALLGATHER:
-    case proto::ALLTOALL:
-      return first.shape_size() > 0 && other.shape_size() == first.shape_size() &&
-             std::equal(first.shape().begin() + 1, first.shape().end(), other.shape().begin() + 1);
-    case proto::AVERAGE_ACROSS_GROUPS:
-      if (other.algorithm() != first.algorithm() ||
-          other.check_group_consistency() != first.check_group_consistency() ||
-          other.parameters_size() != first.parameters_size()) {
-        return false;
-      }
-      for (int i = 0; i < first.parameters_size(); ++i) {
-        if (other.parameters(i).dtype() != first.parameters(i).dtype() ||
-            other.parameters(i).count() != first.parameters(i).count()) {
-          return false;
-        }
-      }
-      return true;
-    default:
-      return false;
-  }
+  const CollectiveOp* op = FindOp(first.collective());
+  return op != nullptr && op->Agree(first, other);
 }
 
 // A tensor failed because of ranks that will not submit it (finished or joined): every rank
@@ -88,7 +30,7 @@ bool SameRequest(const proto::Request& first, const proto::Request& other) {
 proto::Response PeerError(const std::string& name, std::string message) {
   proto::Response response;
   response.add_tensor_names(name);
-  response.set_type(proto::Response::ERROR);
+  response.set_error(true);
   response.set_peer_finished(true);
   response.set_error_message(std::move(message));
   return response;
@@ -229,8 +171,8 @@ std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vect
       if (it->second.reported[rank]) reporters.push_back(it->second.by_rank[rank]);
     }
     const proto::Request& first = reporters.front();
-    const bool allgather = first.collective() == proto::ALLGATHER;
-    if ((first.collective() != proto::ALLREDUCE && !allgather) || first.device_memory()) {
+    const CollectiveOp* op = FindOp(first.collective());
+    if (op == nullptr || !op->runs_while_joined() || first.device_memory()) {
       responses.push_back(PeerError(name, absl::StrCat(
           "tensor '", name, "' on communicator ", communicator_name_, ": ",
           !first.device_memory()
@@ -242,16 +184,12 @@ std::vector<proto::Response> ReadinessTable::TakeReadyWithJoined(const std::vect
                             "(hvd.join): join supports host tensors"))));
     } else {
       proto::Response response = BuildResponse(name, reporters);
-      if (allgather && response.type() == proto::Response::ALLGATHER) {
-        // BuildResponse listed the reporters' first dimensions; the joined ranks send no rows.
-        response.clear_first_dims();
+      if (!response.error()) {
+        std::vector<const proto::Request*> by_rank(communicator_size_, nullptr);
         for (int rank = 0; rank < communicator_size_; ++rank) {
-          const proto::Request& request = it->second.by_rank[rank];
-          response.add_first_dims(it->second.reported[rank] ? request.shape(0) : 0);
+          if (it->second.reported[rank]) by_rank[rank] = &it->second.by_rank[rank];
         }
-        int64_t row_elements = 1;
-        for (int d = 1; d < first.shape_size(); ++d) row_elements *= first.shape(d);
-        response.set_row_elements(row_elements);
+        op->AdmitJoined(by_rank, response);
       }
       responses.push_back(std::move(response));
     }
@@ -269,7 +207,8 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
   if (!agree) {
     for (const auto& [what, disagreement] : DescribeDisagreements(requests)) {
       if (disagreement.empty()) continue;
-      response.set_type(proto::Response::ERROR);
+      response.set_collective(requests[0].collective());
+      response.set_error(true);
       response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
                                               communicator_name_, ": ", what,
                                               " differs across ranks: ", disagreement));
@@ -280,109 +219,44 @@ proto::Response ReadinessTable::BuildResponse(const std::string& name,
   return response;
 }
 
-std::vector<std::pair<std::string, std::string>> ReadinessTable::DescribeDisagreements(
-    const std::vector<proto::Request>& requests) {
-  const proto::CollectiveType collective = requests[0].collective();
+Differences ReadinessTable::DescribeDisagreements(const std::vector<proto::Request>& requests) {
   // Only a disagreement needs the descriptions below. Checked in order of how fundamental the
   // disagreement is; the first one found is reported.
-  std::vector<std::pair<std::string, std::string>> checks;
-  checks.emplace_back("collective", DescribeDisagreement(requests, [](const proto::Request& r) {
-                        return std::string(CollectiveTypeName(FromProto(r.collective())));
-                      }));
-  checks.emplace_back("dtype", DescribeDisagreement(requests, [](const proto::Request& r) {
-                        return std::string(DataTypeName(FromProto(r.dtype())));
-                      }));
-  checks.emplace_back("memory", DescribeDisagreement(requests, [](const proto::Request& r) {
-                        return std::string(r.device_memory() ? "CUDA device memory"
-                                                             : "host memory");
-                      }));
-  if (collective == proto::ALLREDUCE || collective == proto::REDUCESCATTER) {
-    checks.emplace_back("reduce op", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(ReduceOpName(FromProto(r.reduce_op())));
-                        }));
+  Differences differences;
+  differences.emplace_back("collective", DescribeByRank(requests, [](const proto::Request& r) {
+                             return std::string(CollectiveTypeName(FromProto(r.collective())));
+                           }));
+  differences.emplace_back("dtype", DescribeByRank(requests, [](const proto::Request& r) {
+                             return std::string(DataTypeName(FromProto(r.dtype())));
+                           }));
+  differences.emplace_back("memory", DescribeByRank(requests, [](const proto::Request& r) {
+                             return std::string(r.device_memory() ? "CUDA device memory"
+                                                                  : "host memory");
+                           }));
+  if (const CollectiveOp* op = FindOp(requests[0].collective())) {
+    op->DescribeDifferences(requests, differences);
   }
-  if (collective == proto::ALLGATHER || collective == proto::ALLTOALL) {
-    // Only the first dimension may differ; the rest must match.
-    checks.emplace_back("shape (beyond the first dimension)",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          if (r.shape_size() == 0) return std::string("a scalar");
-                          return absl::StrCat("[*, ", absl::StrJoin(r.shape().begin() + 1,
-                                                                    r.shape().end(), ", "),
-                                              "]");
-                        }));
-  } else {
-    checks.emplace_back("shape", DescribeDisagreement(requests, RequestShape));
-  }
-  if (collective == proto::BROADCAST) {
-    checks.emplace_back("root rank", DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return absl::StrCat("root ", r.root_rank());
-                        }));
-  }
-  if (collective == proto::AVERAGE_ACROSS_GROUPS) {
-    checks.emplace_back("parameter layout", DescribeDisagreement(requests, DescribeParameters));
-    checks.emplace_back("averaging algorithm",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(AveragingAlgorithmName(FromProto(r.algorithm())));
-                        }));
-    checks.emplace_back("group consistency check",
-                        DescribeDisagreement(requests, [](const proto::Request& r) {
-                          return std::string(r.check_group_consistency() ? "on" : "off");
-                        }));
-  }
-  return checks;
+  return differences;
 }
 
 void ReadinessTable::FillAgreedResponse(const std::string& name,
                                         const std::vector<proto::Request>& requests,
                                         proto::Response& response) const {
-  const proto::CollectiveType collective = requests[0].collective();
-  response.set_dtype(requests[0].dtype());
-  response.set_device_memory(requests[0].device_memory());
-  response.set_reduce_op(requests[0].reduce_op());
-  response.set_root_rank(requests[0].root_rank());
-  switch (collective) {
-    case proto::ALLREDUCE: {
-      response.set_type(proto::Response::ALLREDUCE);
-      int64_t elements = 1;
-      for (int64_t dim : requests[0].shape()) elements *= dim;
-      response.add_tensor_sizes(elements);
-      break;
-    }
-    case proto::BROADCAST:
-      response.set_type(proto::Response::BROADCAST);
-      break;
-    case proto::REDUCESCATTER:
-      response.set_type(proto::Response::REDUCESCATTER);
-      break;
-    case proto::ALLTOALL:
-      response.set_type(proto::Response::ALLTOALL);
-      for (const proto::Request& request : requests) {
-        if (request.splits_size() != communicator_size_) {
-          response.set_type(proto::Response::ERROR);
-          response.clear_splits();
-          response.set_error_message(absl::StrCat(
-              "tensor '", name, "' on communicator ", communicator_name_, ": rank ",
-              request.world_rank(), " split its alltoall ", request.splits_size(),
-              " ways for ", communicator_size_, " ranks"));
-          break;
-        }
-        response.mutable_splits()->Add(request.splits().begin(), request.splits().end());
-      }
-      break;
-    case proto::ALLGATHER:
-      response.set_type(proto::Response::ALLGATHER);
-      for (const proto::Request& request : requests) {
-        response.add_first_dims(request.shape_size() > 0 ? request.shape(0) : 0);
-      }
-      break;
-    case proto::AVERAGE_ACROSS_GROUPS:
-      response.set_type(proto::Response::AVERAGE_ACROSS_GROUPS);
-      response.set_algorithm(requests[0].algorithm());
-      response.set_check_group_consistency(requests[0].check_group_consistency());
-      break;
-    default:
-      response.set_type(proto::Response::ERROR);
-      response.set_error_message(absl::StrCat("tensor '", name, "': unknown collective"));
+  const proto::Request& first = requests[0];
+  response.set_collective(first.collective());
+  response.set_dtype(first.dtype());
+  response.set_device_memory(first.device_memory());
+  response.set_reduce_op(first.reduce_op());
+  response.set_root_rank(first.root_rank());
+  const CollectiveOp* op = FindOp(first.collective());
+  const absl::Status filled =
+      op != nullptr ? op->FillResponse(requests, communicator_size_, response)
+                    : absl::InvalidArgumentError(
+                          absl::StrCat("unknown collective ", static_cast<int>(first.collective())));
+  if (!filled.ok()) {
+    response.set_error(true);
+    response.set_error_message(absl::StrCat("tensor '", name, "' on communicator ",
+                                            communicator_name_, ": ", filled.message()));
   }
 }
 

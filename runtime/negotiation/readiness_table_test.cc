@@ -40,7 +40,8 @@ TEST(ReadinessTableTest, ReadyOnlyWhenEveryRankReported) {
   ASSERT_TRUE(table.Add(MakeRequest("a", 1, {4})).ok());
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ALLREDUCE);
+  EXPECT_EQ(ready[0].collective(), proto::ALLREDUCE);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
   EXPECT_THAT(ready[0].tensor_names(), ::testing::ElementsAre("a"));
   EXPECT_EQ(table.pending(), 0u);
 }
@@ -65,7 +66,7 @@ TEST(ReadinessTableTest, ShapeMismatchNamesRanksAndShapes) {
   ASSERT_TRUE(table.Add(MakeRequest("w", 3, {4, 2})).ok());
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(ready[0].error());
   EXPECT_THAT(ready[0].error_message(), HasSubstr("'w'"));
   EXPECT_THAT(ready[0].error_message(), HasSubstr("group 1"));
   EXPECT_THAT(ready[0].error_message(), HasSubstr("[4, 2] on ranks 10, 12, 13"));
@@ -86,10 +87,11 @@ TEST(ReadinessTableTest, ReducescatterNeedsTheSameShapeAndOpEverywhere) {
   ASSERT_TRUE(table.Add(average).ok());
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 3u);
-  EXPECT_EQ(ready[0].type(), proto::Response::REDUCESCATTER);
-  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_EQ(ready[0].collective(), proto::REDUCESCATTER);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
+  EXPECT_TRUE(ready[1].error());
   EXPECT_THAT(ready[1].error_message(), HasSubstr("shape differs"));
-  EXPECT_EQ(ready[2].type(), proto::Response::ERROR);
+  EXPECT_TRUE(ready[2].error());
   EXPECT_THAT(ready[2].error_message(), HasSubstr("reduce op differs"));
 }
 
@@ -112,9 +114,10 @@ TEST(ReadinessTableTest, AlltoallCarriesEveryRanksSplitsInRankOrder) {
   }
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 2u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ALLTOALL);
+  EXPECT_EQ(ready[0].collective(), proto::ALLTOALL);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
   EXPECT_THAT(ready[0].splits(), ::testing::ElementsAre(5, 0, 1, 2));
-  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_TRUE(ready[1].error());
   EXPECT_THAT(ready[1].error_message(), HasSubstr("shape (beyond the first dimension) differs"));
 }
 
@@ -157,9 +160,10 @@ TEST(ReadinessTableTest, AllgatherAllowsDifferentFirstDimensionsOnly) {
   ASSERT_TRUE(table.Add(MakeRequest("h", 1, {1, 4}, proto::ALLGATHER)).ok());
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 2u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ALLGATHER);
+  EXPECT_EQ(ready[0].collective(), proto::ALLGATHER);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
   EXPECT_THAT(ready[0].first_dims(), ::testing::ElementsAre(1, 5));
-  EXPECT_EQ(ready[1].type(), proto::Response::ERROR);
+  EXPECT_TRUE(ready[1].error());
   EXPECT_THAT(ready[1].error_message(), HasSubstr("[*, 4] on rank 11"));
 }
 
@@ -179,14 +183,15 @@ TEST(ReadinessTableTest, AveragingRoundsMustAgreeOnLayoutAndAlgorithm) {
   ASSERT_TRUE(table.Add(averaging(1, {3, 1000}, proto::SHARDED)).ok());
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].type(), proto::Response::AVERAGE_ACROSS_GROUPS);
+  EXPECT_EQ(ready[0].collective(), proto::AVERAGE_ACROSS_GROUPS);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
   EXPECT_EQ(ready[0].algorithm(), proto::SHARDED);
 
   ASSERT_TRUE(table.Add(averaging(0, {3, 1000}, proto::SHARDED)).ok());
   ASSERT_TRUE(table.Add(averaging(1, {3, 999}, proto::SHARDED)).ok());
   ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(ready[0].error());
   EXPECT_THAT(ready[0].error_message(),
               HasSubstr("parameter layout differs across ranks: 2 tensors, 1003 elements: "
                         "float32[3], float32[1000] on rank 10; 2 tensors, 1002 elements"));
@@ -251,7 +256,7 @@ TEST(ReadinessTableTest, TensorsAFinishedRankNeverSubmittedFailAtOnce) {
   EXPECT_TRUE(table.TakeUnsatisfiable({-1, -1, -1}).empty());  // nobody has finished
   std::vector<proto::Response> failed = table.TakeUnsatisfiable({-1, 11, -1});
   ASSERT_EQ(failed.size(), 1u);
-  EXPECT_EQ(failed[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(failed[0].error());
   EXPECT_TRUE(failed[0].peer_finished());
   EXPECT_THAT(failed[0].tensor_names(), ::testing::ElementsAre("a"));
   EXPECT_EQ(failed[0].error_message(),
@@ -264,7 +269,8 @@ TEST(ReadinessTableTest, TensorsAFinishedRankNeverSubmittedFailAtOnce) {
   EXPECT_TRUE(table.TakeUnsatisfiable({-1, 11, -1}).empty());  // complete: not unsatisfiable
   std::vector<proto::Response> ready = table.TakeReady();
   ASSERT_EQ(ready.size(), 1u);
-  EXPECT_EQ(ready[0].type(), proto::Response::ALLREDUCE);
+  EXPECT_EQ(ready[0].collective(), proto::ALLREDUCE);
+  EXPECT_FALSE(ready[0].error()) << ready[0].error_message();
   // Two finished ranks are both named.
   ASSERT_TRUE(table.Add(MakeRequest("c", 2, {4})).ok());
   failed = table.TakeUnsatisfiable({10, 11, -1});
@@ -293,21 +299,23 @@ TEST(ReadinessTableTest, JoinedRanksLetAllreducesRunAndFailTheOtherCollectives) 
   EXPECT_TRUE(table.TakeReadyWithJoined({false, false, false}).empty());
   std::vector<proto::Response> decided = table.TakeReadyWithJoined({false, false, true});
   ASSERT_EQ(decided.size(), 3u);  // in name order: bcast, device, sum
-  EXPECT_EQ(decided[0].type(), proto::Response::ERROR);
+  EXPECT_TRUE(decided[0].error());
   EXPECT_TRUE(decided[0].peer_finished());
   EXPECT_THAT(decided[0].error_message(),
               HasSubstr("tensor 'bcast' on communicator world: broadcast cannot run while ranks "
                         "have joined"));
-  EXPECT_EQ(decided[1].type(), proto::Response::ERROR);
+  EXPECT_TRUE(decided[1].error());
   EXPECT_THAT(decided[1].error_message(), HasSubstr("join supports host tensors"));
-  EXPECT_EQ(decided[2].type(), proto::Response::ALLREDUCE);
+  EXPECT_EQ(decided[2].collective(), proto::ALLREDUCE);
+  EXPECT_FALSE(decided[2].error()) << decided[2].error_message();
   EXPECT_THAT(decided[2].tensor_names(), ::testing::ElementsAre("sum"));
   EXPECT_THAT(decided[2].tensor_sizes(), ::testing::ElementsAre(4));
   EXPECT_EQ(table.pending(), 1u);  // "waits" still needs rank 1
   ASSERT_TRUE(table.Add(MakeRequest("waits", 1, {1})).ok());
   decided = table.TakeReadyWithJoined({false, false, true});
   ASSERT_EQ(decided.size(), 1u);
-  EXPECT_EQ(decided[0].type(), proto::Response::ALLREDUCE);
+  EXPECT_EQ(decided[0].collective(), proto::ALLREDUCE);
+  EXPECT_FALSE(decided[0].error()) << decided[0].error_message();
   EXPECT_EQ(table.pending(), 0u);
 }
 
@@ -317,7 +325,8 @@ TEST(ReadinessTableTest, AllgathersRunWithNoRowsFromJoinedRanks) {
   ASSERT_TRUE(table.Add(MakeRequest("g", 2, {1, 3, 2}, proto::ALLGATHER)).ok());
   std::vector<proto::Response> decided = table.TakeReadyWithJoined({false, true, false});
   ASSERT_EQ(decided.size(), 1u);
-  EXPECT_EQ(decided[0].type(), proto::Response::ALLGATHER);
+  EXPECT_EQ(decided[0].collective(), proto::ALLGATHER);
+  EXPECT_FALSE(decided[0].error()) << decided[0].error_message();
   EXPECT_THAT(decided[0].first_dims(), ::testing::ElementsAre(2, 0, 1));  // by communicator rank
   EXPECT_EQ(decided[0].row_elements(), 6);
 }

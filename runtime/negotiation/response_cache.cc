@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/ops/collective_op.h"
+
 namespace hilo {
 
 ResponseCache::ResponseCache(int capacity) : capacity_(std::max(0, capacity)) {
@@ -9,11 +11,13 @@ ResponseCache::ResponseCache(int capacity) : capacity_(std::max(0, capacity)) {
 }
 
 bool ResponseCache::Cacheable(const proto::Request& request) {
-  // Not allgather (its output depends on every rank's first dimension) nor alltoall (its splits,
-  // outside the signature, may change from step to step).
-  return request.collective() == proto::ALLREDUCE || request.collective() == proto::BROADCAST ||
-         request.collective() == proto::REDUCESCATTER ||
-         request.collective() == proto::AVERAGE_ACROSS_GROUPS;
+  const CollectiveOp* op = FindOp(request.collective());
+  return op != nullptr && op->cacheable();
+}
+
+bool ResponseCache::Cacheable(const proto::Response& response) {
+  const CollectiveOp* op = FindOp(response.collective());
+  return !response.error() && op != nullptr && op->cacheable();
 }
 
 bool ResponseCache::SameSignature(const proto::Request& a, const proto::Request& b) {
@@ -23,17 +27,10 @@ bool ResponseCache::SameSignature(const proto::Request& a, const proto::Request&
       a.root_rank() != b.root_rank() ||
       !std::equal(a.shape().begin(), a.shape().end(), b.shape().begin(), b.shape().end()) ||
       a.algorithm() != b.algorithm() ||
-      a.check_group_consistency() != b.check_group_consistency() ||
-      a.parameters_size() != b.parameters_size()) {
+      a.check_group_consistency() != b.check_group_consistency()) {
     return false;
   }
-  for (int i = 0; i < a.parameters_size(); ++i) {
-    if (a.parameters(i).dtype() != b.parameters(i).dtype() ||
-        a.parameters(i).count() != b.parameters(i).count()) {
-      return false;
-    }
-  }
-  return true;
+  return SameParameters(a, b);
 }
 
 std::optional<int> ResponseCache::Find(const std::string& name) const {

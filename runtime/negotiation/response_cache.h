@@ -31,9 +31,11 @@ class ResponseCache {
   int capacity() const { return capacity_; }
   bool enabled() const { return capacity_ > 0; }
 
-  // Whether a request can be served from the cache at all (allreduce, broadcast and averaging
-  // rounds; allgather carries per-step data, its ranks' first dimensions).
+  // Whether a request can be served from the cache at all, and whether an agreed response is
+  // kept in it: its collective's op says (CollectiveOp::cacheable; not allgather, whose response
+  // carries per-step data, its ranks' first dimensions), and never an error.
   static bool Cacheable(const proto::Request& request);
+  static bool Cacheable(const proto::Response& response);
   // Whether two requests of the same name ask for the same thing.
   static bool SameSignature(const proto::Request& a, const proto::Request& b);
 

@@ -16,7 +16,7 @@ proto::Request Signature(const std::string& name, int64_t length,
 
 proto::Response ResponseFor(const std::string& name) {
   proto::Response response;
-  response.set_type(proto::Response::ALLREDUCE);
+  response.set_collective(proto::ALLREDUCE);
   response.add_tensor_names(name);
   return response;
 }
