@@ -74,7 +74,7 @@ NegotiationChannels CoordinatorParts::BuildControllers() {
     transport::RankCommunicator* communicator = communicators_[index].get();
     Controller& controller = *(controllers_[index] = std::make_unique<Controller>(
         communicator, topology_.CommunicatorName(kind), topology_.world_rank,
-        config.fusion_threshold_bytes, config.cache_capacity));
+        config.fusion_threshold_bytes, config.cache_capacity, around_.clock));
     controller.set_stall_warning(config.stall_warning);
     std::vector<int> member_world_ranks;
     for (int member = 0; member < communicator->size(); ++member) {
@@ -119,7 +119,8 @@ absl::Status CoordinatorParts::BuildComponents(absl::Duration peer_timeout) {
   control_spin_ = ChooseControlSpin(config, topology_.local_size);
   scheduler_ = std::make_unique<CycleScheduler>(
       topology_, CycleScheduler::Options{config.cycle_time, control_spin_, config.stall_warning},
-      around_.queue, channels, around_.stalls, around_.observer, around_.hooks, around_.logger);
+      around_.queue, channels, around_.stalls, around_.observer, around_.hooks, around_.logger,
+      around_.clock);
   return absl::OkStatus();
 }
 

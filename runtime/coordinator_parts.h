@@ -37,6 +37,7 @@ class CoordinatorParts {
   struct Surroundings {
     const RuntimeConfig& config;
     Logger& logger;
+    Clock& clock;  // the queue's: paces the cycles, times the stalls
     TensorQueue& queue;
     StallInspector& stalls;
     ExecutionObserver& observer;

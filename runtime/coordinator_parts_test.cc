@@ -35,7 +35,7 @@ struct Job {
     }
     for (int rank = 0; rank < size; ++rank) {
       parts.push_back(std::make_unique<CoordinatorParts>(CoordinatorParts::Surroundings{
-          config[rank], logger, *queues[rank], *stalls[rank], observer, hooks}));
+          config[rank], logger, Clock::System(), *queues[rank], *stalls[rank], observer, hooks}));
     }
     std::vector<absl::Status> built(size);
     std::vector<std::thread> threads;

@@ -48,6 +48,9 @@ class LocalJob {
 // with shared memory, the cross communicator's own transport, averaging rounds on their thread
 // where they can). Build is collective over the job's ranks.
 struct LocalExecution {
+  // `clock` (which must outlive this) is the queue's.
+  explicit LocalExecution(Clock& clock = Clock::System()) : queue(clock) {}
+
   TensorQueue queue;
   std::unique_ptr<HostPlanes> planes;
   std::unique_ptr<AveragingRounds> rounds;

@@ -8,9 +8,10 @@
 namespace hilo {
 
 absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Start(const RuntimeConfig& config,
-                                                        SessionOpener open_session) {
+                                                        SessionOpener open_session,
+                                                        Clock& clock) {
   HILO_ASSIGN_OR_RETURN(std::unique_ptr<RuntimeCore> core,
-                        RuntimeCore::Start(config, std::move(open_session)));
+                        RuntimeCore::Start(config, std::move(open_session), clock));
   return std::unique_ptr<Runtime>(new Runtime(std::move(core)));
 }
 

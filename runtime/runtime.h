@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/common/clock.h"
 #include "runtime/common/config.h"
 #include "runtime/observability/runtime_stats.h"
 #include "runtime/operation.h"
@@ -51,8 +52,11 @@ class Runtime final {
   // Blocks until the coordinator thread has initialized (or failed to). Collective over all
   // ranks of the job. Errors: INVALID_ARGUMENT for a bad topology (e.g. P not divisible by G),
   // FAILED_PRECONDITION when MPI cannot be used, UNAVAILABLE for transport failures.
+  // `clock` (which must outlive the runtime) paces the coordinator's cycles and times stalls;
+  // tests pass a FakeClock (runtime/common/clock.h) to drive them.
   static absl::StatusOr<std::unique_ptr<Runtime>> Start(const RuntimeConfig& config,
-                                                        SessionOpener open_session = nullptr);
+                                                        SessionOpener open_session = nullptr,
+                                                        Clock& clock = Clock::System());
   ~Runtime();  // Shuts down if Shutdown() was not called.
 
   Runtime(const Runtime&) = delete;

@@ -18,22 +18,25 @@
 
 namespace hilo {
 
-RuntimeCore::RuntimeCore(const RuntimeConfig& config, SessionOpener open_session)
+RuntimeCore::RuntimeCore(const RuntimeConfig& config, SessionOpener open_session, Clock& clock)
     : config_(config),
       open_session_(std::move(open_session)),
+      clock_(clock),
       logger_(config.log_level),
+      queue_(clock),
       stalls_(config.stall_warning, config.stall_shutdown, &logger_),
       timeline_(started_at_),
-      parts_({config_, logger_, queue_, stalls_, timeline_, *this}) {}
+      parts_({config_, logger_, clock_, queue_, stalls_, timeline_, *this}) {}
 
 absl::StatusOr<std::unique_ptr<RuntimeCore>> RuntimeCore::Start(const RuntimeConfig& config,
-                                                        SessionOpener open_session) {
+                                                        SessionOpener open_session,
+                                                        Clock& clock) {
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: every mutex
   // (one per operation's Notification) is then registered in a global lock graph, a measurable
   // cost per tensor on hilo's hot path. It is a debugging aid that release builds of Abseil
   // disable; hilo disables it too. (It is process-wide, like Abseil's release default.)
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::unique_ptr<RuntimeCore> runtime(new RuntimeCore(config, std::move(open_session)));
+  std::unique_ptr<RuntimeCore> runtime(new RuntimeCore(config, std::move(open_session), clock));
   {
     absl::MutexLock lock(&runtime->join_mu_);
     runtime->coordinator_ = std::thread(&RuntimeCore::CoordinatorMain, runtime.get());
@@ -248,7 +251,7 @@ absl::StatusOr<std::shared_ptr<Operation>> RuntimeCore::Enqueue(TensorRequest re
     return absl::FailedPreconditionError(absl::StrCat(
         "'", request.name, "': hilo is shutting down on this rank; no new collectives"));
   }
-  HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation, absl::Now(), {}}));
+  HILO_RETURN_IF_ERROR(queue_.Add(TensorEntry{std::move(request), operation, clock_.Now(), {}}));
   return operation;
 }
 

@@ -42,7 +42,8 @@ class RuntimeCore final : public StatusSource, private CycleHooks {
   // (runtime.h), which forwards to them.
   using SessionOpener = transport::SessionOpener;
   static absl::StatusOr<std::unique_ptr<RuntimeCore>> Start(const RuntimeConfig& config,
-                                                            SessionOpener open_session = nullptr);
+                                                            SessionOpener open_session = nullptr,
+                                                            Clock& clock = Clock::System());
   ~RuntimeCore();  // Shuts down if Shutdown() was not called.
 
   RuntimeCore(const RuntimeCore&) = delete;
@@ -76,7 +77,7 @@ class RuntimeCore final : public StatusSource, private CycleHooks {
   status::StatusReply Snapshot() const override;
 
  private:
-  RuntimeCore(const RuntimeConfig& config, SessionOpener open_session);
+  RuntimeCore(const RuntimeConfig& config, SessionOpener open_session, Clock& clock);
 
   void CoordinatorMain();
   // The parts (session, topology, communicators and everything on them), the timeline;
@@ -94,6 +95,7 @@ class RuntimeCore final : public StatusSource, private CycleHooks {
   const RuntimeConfig config_;
   const SessionOpener open_session_;
   const absl::Time started_at_ = absl::Now();
+  Clock& clock_;
   Logger logger_;
   TensorQueue queue_;
   // Fed by the coordinator thread; its current stalls readable from any thread.

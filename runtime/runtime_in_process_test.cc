@@ -23,14 +23,15 @@ using ::testing::HasSubstr;
 // pretend machine), each with its own Runtime started from `config`; shuts each down after and
 // returns what each Shutdown returned (the error its runtime stopped with, if any).
 std::vector<absl::Status> RunJobAndStop(int world_size, const RuntimeConfig& config,
-                                        const std::function<void(int, Runtime&)>& body) {
+                                        const std::function<void(int, Runtime&)>& body,
+                                        Clock& clock = Clock::System()) {
   transport::LocalJobSessions sessions(world_size, world_size);
   std::vector<absl::Status> stopped(world_size, absl::UnknownError("did not start"));
   std::vector<std::thread> threads;
   for (int rank = 0; rank < world_size; ++rank) {
     threads.emplace_back([&, rank] {
       absl::StatusOr<std::unique_ptr<Runtime>> runtime =
-          Runtime::Start(config, [&] { return sessions.SessionFor(rank); });
+          Runtime::Start(config, [&] { return sessions.SessionFor(rank); }, clock);
       ASSERT_TRUE(runtime.ok()) << runtime.status();
       body(rank, **runtime);
       stopped[rank] = (*runtime)->Shutdown();
@@ -120,22 +121,37 @@ TEST(RuntimeInProcessTest, ARankThatFinishedFailsWhatOnlyTheOthersSubmit) {
   });
 }
 
+// On a FakeClock that the test moves 100 ms at a time: a one-minute stall (the settings a job
+// would use) stops the job after a minute of the clock's time, in well under a second of real
+// time, and never sooner.
 TEST(RuntimeInProcessTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingTheTensor) {
   RuntimeConfig config = GroupsOf(1);
-  config.stall_warning = absl::Milliseconds(100);
-  config.stall_shutdown = absl::Milliseconds(300);
+  config.stall_warning = absl::Seconds(10);
+  config.stall_shutdown = absl::Seconds(60);
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  std::atomic<bool> finished{false};
+  std::thread time_passes([&] {
+    while (!finished.load()) {
+      clock.Advance(absl::Milliseconds(100));
+      absl::SleepFor(absl::Milliseconds(1));  // the ranks look at the clock in between
+    }
+  });
   std::atomic<int> stopped{0};
   const std::vector<absl::Status> shutdowns = RunJobAndStop(3, config, [&](int rank, Runtime& runtime) {
     if (rank != 2) {  // rank 2 never submits "late"
       std::vector<float> data(4, 1.0f);
       const absl::Status status = Wait(runtime.Enqueue(FloatTensor("late", CommunicatorKind::kWorld, data)));
+      EXPECT_GE(clock.Now() - start, config.stall_shutdown);
       EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
       EXPECT_THAT(status.message(), HasSubstr("'late'"));
     }
     // Every rank's runtime stops by itself; its status says so.
-    for (int i = 0; i < 600 && runtime.running(); ++i) absl::SleepFor(absl::Milliseconds(10));
+    for (int i = 0; i < 6000 && runtime.running(); ++i) absl::SleepFor(absl::Milliseconds(10));
     if (!runtime.running()) ++stopped;
-  });
+  }, clock);
+  finished = true;
+  time_passes.join();
   EXPECT_EQ(stopped.load(), 3);
   for (const absl::Status& status : shutdowns) EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
 }

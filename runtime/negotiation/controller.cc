@@ -38,10 +38,12 @@ proto::Response SingleResponse(const proto::Response& response, int index) {
 }  // namespace
 
 Controller::Controller(transport::ControlChannel* channel, std::string communicator_name,
-                       int world_rank, int64_t fusion_threshold_bytes, int cache_capacity)
+                       int world_rank, int64_t fusion_threshold_bytes, int cache_capacity,
+                       Clock& clock)
     : channel_(channel),
       communicator_name_(std::move(communicator_name)),
       world_rank_(world_rank),
+      clock_(clock),
       fusion_threshold_bytes_(fusion_threshold_bytes),
       table_(channel->size(), communicator_name_),
       cache_(cache_capacity) {}
@@ -53,7 +55,7 @@ int Controller::agreement_words() const {
 void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool request_shutdown,
                             absl::Span<uint64_t> agreement, bool joined) {
   // Sort this cycle's requests: cache candidates become bits, the rest take the full path.
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   uncached_ = std::move(deferred_);
   deferred_.clear();
   std::vector<int> invalidated;
@@ -92,7 +94,7 @@ void Controller::BeginCycle(std::vector<proto::Request> new_requests, bool reque
 }
 
 absl::StatusOr<proto::ResponseList> Controller::FinishCycle(absl::Span<const uint64_t> agreed) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   std::vector<proto::Request> uncached = std::move(uncached_);
   uncached_.clear();
   const bool anyone_uncached = (agreed.back() & kHasUncachedWork) == 0;
@@ -236,7 +238,7 @@ void Controller::RememberAgreed(const proto::ResponseList& agreed, bool cache_ne
       ++it;
       continue;
     }
-    deferred_.push_back(LeaveCachedPath(std::move(it->second), absl::Now()));
+    deferred_.push_back(LeaveCachedPath(std::move(it->second), clock_.Now()));
     it = pending_hits_.erase(it);
   }
 }
@@ -269,7 +271,7 @@ absl::StatusOr<std::string> Controller::Decide(const std::vector<std::string>& g
     }
     for (proto::Request& request : *list.mutable_requests()) {
       request.set_communicator_rank(static_cast<int>(rank));
-      HILO_RETURN_IF_ERROR(table_.Add(std::move(request)));
+      HILO_RETURN_IF_ERROR(table_.Add(std::move(request), clock_.Now()));
     }
   }
   for (proto::Response& response : PlanFusion(table_.TakeReady(), fusion_threshold_bytes_)) {

@@ -41,6 +41,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "proto/negotiation.pb.h"
+#include "runtime/common/clock.h"
 #include "runtime/negotiation/readiness_table.h"
 #include "runtime/negotiation/response_cache.h"
 #include "runtime/observability/runtime_stats.h"  // CacheStats, AgreementCounts, StallReport
@@ -53,8 +54,10 @@ class Controller {
   // `channel` must outlive the controller. `world_rank` is this rank's, for the shutdown record.
   // The coordinator fuses ready allreduces up to `fusion_threshold_bytes` (0: no fusion); the
   // cache holds `cache_capacity` tensors (0: no cache). Both must be equal on all ranks.
+  // `clock` (which must outlive the controller) times how long tensors have waited.
   Controller(transport::ControlChannel* channel, std::string communicator_name, int world_rank,
-             int64_t fusion_threshold_bytes = 0, int cache_capacity = 0);
+             int64_t fusion_threshold_bytes = 0, int cache_capacity = 0,
+             Clock& clock = Clock::System());
 
   // `joined`: this rank has joined (hvd.join) and not every rank has yet.
   absl::StatusOr<proto::ResponseList> Negotiate(std::vector<proto::Request> new_requests,
@@ -113,6 +116,7 @@ class Controller {
   transport::ControlChannel* const channel_;
   const std::string communicator_name_;
   const int world_rank_;
+  Clock& clock_;
   const int64_t fusion_threshold_bytes_;
   ReadinessTable table_;  // used on the coordinator only
   ResponseCache cache_;

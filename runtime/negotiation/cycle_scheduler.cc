@@ -20,7 +20,7 @@ constexpr uint64_t kHasWorldWork = 1;     // the world agreement's last word, in
 CycleScheduler::CycleScheduler(const Topology& topology, const Options& options,
                                TensorQueue& queue, const NegotiationChannels& channels,
                                StallInspector& stalls, ExecutionObserver& observer,
-                               CycleHooks& hooks, Logger& logger)
+                               CycleHooks& hooks, Logger& logger, Clock& clock)
     : topology_(topology),
       options_(options),
       queue_(queue),
@@ -29,6 +29,7 @@ CycleScheduler::CycleScheduler(const Topology& topology, const Options& options,
       observer_(observer),
       hooks_(hooks),
       logger_(logger),
+      clock_(clock),
       separate_group_cycles_(topology.num_groups > 1),
       segment_words_(channels.controllers[0]->agreement_words()) {
   const size_t words = static_cast<size_t>(segment_words_);
@@ -61,14 +62,14 @@ CacheStats CycleScheduler::cache_stats(CommunicatorKind kind) const {
 }
 
 absl::Status CycleScheduler::Run() {
-  next_cycle_ = absl::Now();
-  next_world_join_ = absl::Now() + kWorldJoinPeriod;
+  next_cycle_ = clock_.Now();
+  next_world_join_ = clock_.Now() + kWorldJoinPeriod;
   while (true) {
     WaitForNextCycle();
     HILO_ASSIGN_OR_RETURN(const bool shut_down, RunCycle());
     if (shut_down) return absl::OkStatus();
     UpdateCatchUp();
-    const absl::Time now = absl::Now();
+    const absl::Time now = clock_.Now();
     if (stalls_.Due(now)) InspectStalls(now);
   }
 }
@@ -79,12 +80,12 @@ void CycleScheduler::WaitForNextCycle() {
   // for its group's periodic world cycle.
   absl::Time deadline =
       separate_group_cycles_ ? std::min(next_cycle_, next_world_join_) : next_cycle_;
-  if (catch_up_pause_.has_value()) deadline = std::min(deadline, absl::Now() + *catch_up_pause_);
+  if (catch_up_pause_.has_value()) deadline = std::min(deadline, clock_.Now() + *catch_up_pause_);
   queue_.WaitForWork(deadline);
   progressed_ = false;
   if (queue_.size() > 0) WaitForBurstToEnd();
   idle_cycles_ = queue_.size() == 0 ? idle_cycles_ + 1 : 0;
-  next_cycle_ = absl::Now() + IdleCycleTime(options_.cycle_time, idle_cycles_);
+  next_cycle_ = clock_.Now() + IdleCycleTime(options_.cycle_time, idle_cycles_);
   if (observer_.Listening()) observer_.CycleStarted();
   // While work is in flight, control waits poll (yielding the CPU) before they sleep: a sleep
   // costs tens of microseconds of timer slack per wake-up. An idle runtime sleeps at once.
@@ -95,7 +96,9 @@ void CycleScheduler::WaitForBurstToEnd() {
   // A framework enqueues a step's tensors in a burst, and this thread wakes at the first one.
   // Negotiating at once would split the step over several cycles (each costing a world-wide
   // synchronization and a transport call), because every rank negotiates only what it has seen.
-  // So wait until no tensor has arrived for kBurstQuietPeriod, for at most one cycle time.
+  // So wait until no tensor has arrived for kBurstQuietPeriod, for at most one cycle time: in
+  // real time, not the scheduler's clock, since it watches other threads run (with a FakeClock
+  // it still ends, after at most one cycle time of real time).
   // Yielding, not sleeping: a sleep overshoots by tens of microseconds of timer slack, and on a
   // busy node the yield hands the CPU to the framework thread that is still enqueueing.
   constexpr absl::Duration kBurstQuietPeriod = absl::Microseconds(20);
@@ -140,7 +143,7 @@ absl::StatusOr<bool> CycleScheduler::AgreeInGroup(const CycleHooks::RankState& s
   controller(CommunicatorKind::kGroup)
       .BeginCycle(TakeNewRequests(CommunicatorKind::kGroup), state.shutdown_requested,
                   absl::MakeSpan(group_agreement_).first(segment_words_), state.joined);
-  if (has_world_work || others_have_world_work_ || absl::Now() >= next_world_join_) {
+  if (has_world_work || others_have_world_work_ || clock_.Now() >= next_world_join_) {
     group_agreement_.back() &= ~kWantsWorldCycle;
   }
   HILO_RETURN_IF_ERROR(
@@ -181,7 +184,7 @@ absl::StatusOr<bool> CycleScheduler::AgreeInWorld(const CycleHooks::RankState& s
     return stalls_.StopError(*channels_.world);
   }
   others_have_world_work_ = (world_agreement_.back() & kHasWorldWork) == 0;
-  next_world_join_ = absl::Now() + kWorldJoinPeriod;
+  next_world_join_ = clock_.Now() + kWorldJoinPeriod;
   // The same communicator order on every rank: no rank can wait in a cross negotiation while
   // another waits in a world one.
   for (CommunicatorKind kind : kAllCommunicatorKinds) {

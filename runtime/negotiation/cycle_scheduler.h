@@ -21,7 +21,9 @@
 //
 // Pacing: a cycle starts when work arrives (after the burst of a step's enqueues has paused), or
 // when the cycle time has passed; idle ranks back off; a rank whose reported tensors wait for a
-// late peer catches up quickly (see RunCycle).
+// late peer catches up quickly (see RunCycle). Every time that decides a cycle is the Clock's
+// (tests drive a FakeClock); only the burst's pause is measured in real time, since it watches
+// framework threads enqueue (WaitForBurstToEnd).
 //
 // Thread-safety: Run on the coordinator thread; the counters from any thread.
 #ifndef HILO_RUNTIME_NEGOTIATION_CYCLE_SCHEDULER_H_
@@ -37,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/negotiation.pb.h"
+#include "runtime/common/clock.h"
 #include "runtime/common/logging.h"
 #include "runtime/negotiation/controller.h"
 #include "runtime/observability/execution_observer.h"
@@ -82,10 +85,12 @@ class CycleScheduler {
     absl::Duration stall_warning = absl::Seconds(60);
   };
 
-  // Everything passed must outlive the scheduler.
+  // Everything passed must outlive the scheduler. `clock` paces the cycles and times the stall
+  // inspections (the queue's WaitForWork waits on the queue's clock: the same one).
   CycleScheduler(const Topology& topology, const Options& options, TensorQueue& queue,
                  const NegotiationChannels& channels, StallInspector& stalls,
-                 ExecutionObserver& observer, CycleHooks& hooks, Logger& logger);
+                 ExecutionObserver& observer, CycleHooks& hooks, Logger& logger,
+                 Clock& clock = Clock::System());
 
   // Runs cycles until every rank has agreed to shut down (OK), a stall stopped the job, or a
   // transport failed (their errors).
@@ -130,6 +135,7 @@ class CycleScheduler {
   ExecutionObserver& observer_;
   CycleHooks& hooks_;
   Logger& logger_;
+  Clock& clock_;
   const bool separate_group_cycles_;
   const int segment_words_;
 

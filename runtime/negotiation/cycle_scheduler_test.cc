@@ -1,6 +1,8 @@
 #include "runtime/negotiation/cycle_scheduler.h"
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -39,17 +41,29 @@ class TestHooks final : public CycleHooks {
 // communicators: negotiation, cache, fusion, execution and rounds as in a runtime.
 class CyclingJob {
  public:
-  CyclingJob(int world_size, int group_size, absl::Duration stall_shutdown = absl::ZeroDuration())
-      : job_(world_size, group_size), logger_(LogLevel::kError), ranks_(world_size),
+  struct Settings {
+    absl::Duration stall_warning = absl::Milliseconds(50);
+    absl::Duration stall_shutdown = absl::ZeroDuration();  // never
+    Clock* clock = &Clock::System();
+    absl::Duration cycle_time = absl::Milliseconds(1);
+  };
+
+  CyclingJob(int world_size, int group_size) : CyclingJob(world_size, group_size, Settings()) {}
+  CyclingJob(int world_size, int group_size, const Settings& settings)
+      : settings_(settings), job_(world_size, group_size), logger_(LogLevel::kError),
         results_(world_size, absl::UnknownError("still running")) {
     for (int rank = 0; rank < world_size; ++rank) {
-      ranks_[rank].stalls = std::make_unique<StallInspector>(absl::Milliseconds(50),
-                                                             stall_shutdown, &logger_);
+      ranks_.emplace_back(*settings.clock);
+      ranks_[rank].stalls = std::make_unique<StallInspector>(
+          settings.stall_warning, settings.stall_shutdown, &logger_);
     }
     // Built together (collective), then each rank cycles on its own thread.
     job_.Run([&](int rank) { Build(rank); });
     for (int rank = 0; rank < world_size; ++rank) {
-      threads_.emplace_back([this, rank] { results_[rank] = ranks_[rank].scheduler->Run(); });
+      threads_.emplace_back([this, rank] {
+        results_[rank] = ranks_[rank].scheduler->Run();
+        stopped_.fetch_add(1);
+      });
     }
   }
   ~CyclingJob() {
@@ -76,11 +90,19 @@ class CyclingJob {
     for (std::thread& thread : threads_) thread.join();
   }
   const absl::Status& result(int rank) const { return results_[rank]; }
+  // How many schedulers have returned from Run.
+  int stopped() const { return stopped_.load(); }
+  // Cycles `rank` has run (one agreement each in a single-group job).
+  int64_t cycles(int rank) const {
+    const AgreementCounts counts = scheduler(rank).agreement_counts();
+    return counts.world + counts.group;
+  }
   const CycleScheduler& scheduler(int rank) const { return *ranks_[rank].scheduler; }
   const Topology& topology(int rank) const { return job_.topology(rank); }
 
  private:
   struct Rank {
+    explicit Rank(Clock& clock) : execution(clock) {}
     LocalExecution execution;
     std::array<std::unique_ptr<Controller>, kNumCommunicatorKinds> controllers;
     std::unique_ptr<StallInspector> stalls;
@@ -97,13 +119,13 @@ class CyclingJob {
       transport::LocalCommunicator& communicator = job_.Communicator(rank, kind);
       mine.controllers[index] = std::make_unique<Controller>(
           &communicator, topology.CommunicatorName(kind), rank, /*fusion_threshold_bytes=*/1 << 20,
-          /*cache_capacity=*/64);
+          /*cache_capacity=*/64, *settings_.clock);
       std::vector<int> members;
       for (int member = 0; member < communicator.size(); ++member) {
         members.push_back(topology.WorldRankOf(kind, member));
       }
       mine.controllers[index]->set_member_world_ranks(members);
-      mine.controllers[index]->set_stall_warning(absl::Milliseconds(50));
+      mine.controllers[index]->set_stall_warning(settings_.stall_warning);
       channels.controllers[index] = mine.controllers[index].get();
     }
     mine.execution.Build(job_, rank, observer_, logger_);
@@ -113,15 +135,18 @@ class CyclingJob {
     channels.world = &job_.Communicator(rank, CommunicatorKind::kWorld);
     mine.hooks = std::make_unique<TestHooks>(mine.execution.executor.get());
     mine.scheduler = std::make_unique<CycleScheduler>(
-        topology, CycleScheduler::Options{absl::Milliseconds(1), absl::ZeroDuration(),
-                                          absl::Milliseconds(50)},
-        mine.execution.queue, channels, *mine.stalls, observer_, *mine.hooks, logger_);
+        topology, CycleScheduler::Options{settings_.cycle_time, absl::ZeroDuration(),
+                                          settings_.stall_warning},
+        mine.execution.queue, channels, *mine.stalls, observer_, *mine.hooks, logger_,
+        *settings_.clock);
   }
 
+  const Settings settings_;
   LocalJob job_;
   Logger logger_;
   RecordingObserver observer_{/*listening=*/false};
-  std::vector<Rank> ranks_;
+  std::deque<Rank> ranks_;  // not movable: built in place
+  std::atomic<int> stopped_{0};
   std::vector<absl::Status> results_;
   std::vector<std::thread> threads_;
 };
@@ -200,7 +225,7 @@ TEST(CycleSchedulerTest, ATensorAFinishedRankNeverSubmitsFailsInsteadOfHanging) 
 }
 
 TEST(CycleSchedulerTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingIt) {
-  CyclingJob job(3, 1, /*stall_shutdown=*/absl::Milliseconds(200));
+  CyclingJob job(3, 1, {absl::Milliseconds(50), /*stall_shutdown=*/absl::Milliseconds(200)});
   std::vector<std::vector<float>> data(3, std::vector<float>(4, 1.0f));
   std::vector<std::shared_ptr<Operation>> operations;
   for (int rank : {0, 1}) {  // rank 2 never submits "s"
@@ -211,6 +236,140 @@ TEST(CycleSchedulerTest, AStallLongerThanTheShutdownTimeStopsEveryRankNamingIt) 
     EXPECT_TRUE(absl::IsDeadlineExceeded(job.result(rank))) << job.result(rank);
     EXPECT_THAT(job.result(rank).message(), HasSubstr("'s'"));
   }
+}
+
+// On a FakeClock nothing happens until the test moves time: which cycle starts when is decided by
+// the clock, and the test sees each decision.
+TEST(CycleSchedulerTest, CyclesStartWhenTheClockSaysAndAnIdleRankBacksOff) {
+  FakeClock clock;
+  CyclingJob job(1, 1, {absl::Milliseconds(50), absl::ZeroDuration(), &clock});
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  const int64_t first = job.cycles(0);
+  // Half a cycle time: no cycle is due.
+  clock.Advance(absl::Microseconds(500));
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  EXPECT_EQ(job.cycles(0), first);
+  // Each cycle time that passes starts one cycle, for the first hundred idle cycles.
+  for (int i = 1; i <= 50; ++i) {
+    clock.Advance(absl::Milliseconds(1));
+    ASSERT_TRUE(clock.AwaitSleepers(1));
+    ASSERT_EQ(job.cycles(0), first + i);
+  }
+  // Long idle: the pause has grown to its 50 ms limit.
+  for (int i = 0; i < 200; ++i) {
+    clock.Advance(absl::Milliseconds(1));
+    ASSERT_TRUE(clock.AwaitSleepers(1));
+  }
+  const int64_t backed_off = job.cycles(0);
+  EXPECT_LT(backed_off, first + 250);
+  clock.Advance(absl::Milliseconds(50));  // passes exactly one deadline
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  EXPECT_EQ(job.cycles(0), backed_off + 1);
+  clock.Advance(absl::Milliseconds(49));
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  EXPECT_EQ(job.cycles(0), backed_off + 1);
+  clock.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  EXPECT_EQ(job.cycles(0), backed_off + 2);
+  // Work does not wait for the clock: an enqueue starts a cycle at once.
+  std::vector<float> data(4, 2.0f);
+  std::shared_ptr<Operation> operation =
+      job.Enqueue(0, FloatTensor("now", CommunicatorKind::kWorld, data));
+  ASSERT_TRUE(operation->WaitFor(absl::Seconds(60)));
+  EXPECT_TRUE(operation->status().ok()) << operation->status();
+  EXPECT_GT(job.cycles(0), backed_off + 2);
+}
+
+// The stall timeout is the clock's: a 30-second stall stops the job after 30 seconds of the
+// clock's time, however little real time passes, and never before.
+TEST(CycleSchedulerTest, AStallStopsTheJobWhenTheClockPassesTheShutdownTime) {
+  FakeClock clock;
+  const absl::Duration shutdown = absl::Seconds(30);
+  CyclingJob job(3, 1, {absl::Seconds(5), shutdown, &clock});
+  std::vector<std::vector<float>> data(3, std::vector<float>(4, 1.0f));
+  const absl::Time enqueued = clock.Now();
+  std::vector<std::shared_ptr<Operation>> operations;
+  for (int rank : {0, 1}) {  // rank 2 never submits "s"
+    operations.push_back(job.Enqueue(rank, FloatTensor("s", CommunicatorKind::kWorld, data[rank])));
+  }
+  absl::Time first_stop = absl::InfiniteFuture();
+  const absl::Time real_limit = absl::Now() + absl::Seconds(120);
+  while (job.stopped() < 3 && absl::Now() < real_limit) {
+    clock.Advance(absl::Milliseconds(100));
+    absl::SleepFor(absl::Milliseconds(1));  // let the ranks look at the clock
+    if (job.stopped() > 0 && first_stop == absl::InfiniteFuture()) first_stop = clock.Now();
+  }
+  job.Join();
+  EXPECT_GE(first_stop - enqueued, shutdown);
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_TRUE(absl::IsDeadlineExceeded(job.result(rank))) << job.result(rank);
+    EXPECT_THAT(job.result(rank).message(), HasSubstr("'s'"));
+  }
+}
+
+// Moves `clock` by `step` until `done` holds (or two minutes of real time pass), each time once
+// the job's `ranks` all sleep on it — or after a short real wait, when some rank waits in an
+// agreement for a peer that sleeps — so that time moves only while the ranks wait for it.
+void DriveClock(FakeClock& clock, int ranks, absl::Duration step,
+                const std::function<bool()>& done) {
+  const absl::Time real_limit = absl::Now() + absl::Minutes(2);
+  while (!done() && absl::Now() < real_limit) {
+    clock.AwaitSleepers(ranks, absl::Milliseconds(20));
+    clock.Advance(step);
+  }
+}
+
+// With a long cycle time (one second, as the MPI test cycle_pacing_mpi_test uses): a rank that
+// reported a tensor its peer submits one cycle late catches up at once instead of waiting out
+// its cycle time, so the late submission completes within a fraction of the cycle time.
+TEST(CycleSchedulerTest, APeerOneCycleBehindDoesNotWaitOutTheCycleTime) {
+  FakeClock clock;
+  CyclingJob::Settings settings;
+  settings.clock = &clock;
+  settings.cycle_time = absl::Seconds(1);
+  CyclingJob job(2, 2, settings);
+  std::vector<std::vector<float>> a(2, std::vector<float>(1, 1.0f));
+  std::vector<std::vector<float>> b(2, std::vector<float>(1, 1.0f));
+  // Rank 0 reports "a" then "b"; rank 1 reports "b" first, so neither is agreed in that cycle.
+  std::shared_ptr<Operation> a0 = job.Enqueue(0, FloatTensor("a", CommunicatorKind::kWorld, a[0]));
+  std::shared_ptr<Operation> b1 = job.Enqueue(1, FloatTensor("b", CommunicatorKind::kWorld, b[1]));
+  DriveClock(clock, 2, absl::Milliseconds(10),
+             [&] { return job.cycles(0) >= 2 && job.cycles(1) >= 2; });
+  std::shared_ptr<Operation> b0 = job.Enqueue(0, FloatTensor("b", CommunicatorKind::kWorld, b[0]));
+  const absl::Time submitted = clock.Now();
+  std::shared_ptr<Operation> a1 = job.Enqueue(1, FloatTensor("a", CommunicatorKind::kWorld, a[1]));
+  DriveClock(clock, 2, absl::Milliseconds(10), [&] { return a1->done(); });
+  const absl::Duration late_latency = clock.Now() - submitted;
+  ASSERT_TRUE(AllDone({a0, a1, b0, b1}));
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(a[rank][0], 2.0f);
+    EXPECT_EQ(b[rank][0], 2.0f);
+  }
+  EXPECT_LT(late_latency, absl::Milliseconds(300))
+      << "the late submission waited out the cycle time";
+}
+
+// Ranks that disagree for good (a stall) do not agree in a loop: their catching-up pauses double
+// from 50 us to the cycle time, then one agreement per cycle time.
+TEST(CycleSchedulerTest, RanksThatDisagreeForGoodFallBackToTheCycleTime) {
+  FakeClock clock;
+  CyclingJob::Settings settings;
+  settings.clock = &clock;
+  settings.cycle_time = absl::Seconds(1);
+  CyclingJob job(2, 2, settings);
+  std::vector<std::vector<float>> data(2, std::vector<float>(1, 1.0f));
+  std::shared_ptr<Operation> x = job.Enqueue(0, FloatTensor("x", CommunicatorKind::kWorld, data[0]));
+  std::shared_ptr<Operation> y = job.Enqueue(1, FloatTensor("y", CommunicatorKind::kWorld, data[1]));
+  const int64_t before = job.cycles(0);
+  const absl::Time start = clock.Now();
+  DriveClock(clock, 2, absl::Microseconds(50), [&] {
+    return clock.Now() - start >= absl::Seconds(3) || job.cycles(0) - before > 1000;
+  });
+  // About 15 catching-up agreements, then one a second; an agreement loop would count one per
+  // step of the clock (60,000).
+  EXPECT_LE(job.cycles(0) - before, 40);
+  EXPECT_FALSE(x->done());
+  EXPECT_FALSE(y->done());
 }
 
 TEST(CycleSchedulerTest, IdleCyclesBackOffUpToALimit) {

@@ -30,8 +30,9 @@ class ReadinessTable {
 
   // Records a request from request.communicator_rank(). INTERNAL if that rank already reported
   // the same name and it is still pending (a protocol violation), or if the rank is out of range.
-  // `now` is when the coordinator received it (the stall clock of a tensor starts at its first
-  // report).
+  // `now` is when the coordinator received it, by the controller's clock (the stall clock of a
+  // tensor starts at its first report); the default, the system's time, is for tests of the
+  // table alone.
   absl::Status Add(proto::Request request, absl::Time now = absl::Now());
 
   // Responses for every tensor all ranks have reported since the last call, in the order they

@@ -33,7 +33,7 @@ std::vector<proto::Request> TensorQueue::TakeNewRequests(CommunicatorKind kind,
   for (const std::string& name : unreported_[index]) {
     auto it = in_flight_[index].find(name);
     if (it == in_flight_[index].end()) continue;
-    it->second.reported_at = absl::Now();
+    it->second.reported_at = clock_.Now();
     proto::Request request = ToProtoRequest(it->second.request);
     request.set_communicator_rank(communicator_rank);
     request.set_world_rank(world_rank);
@@ -66,7 +66,7 @@ bool TensorQueue::HasWorkLocked() const {
 
 void TensorQueue::WaitForWork(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  mu_.AwaitWithDeadline(absl::Condition(this, &TensorQueue::HasWorkLocked), deadline);
+  clock_.AwaitWithDeadline(mu_, absl::Condition(this, &TensorQueue::HasWorkLocked), deadline);
   wake_requested_ = false;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/negotiation.pb.h"
+#include "runtime/common/clock.h"
 #include "runtime/operation.h"
 #include "runtime/topology.h"
 
@@ -34,6 +35,9 @@ struct TensorEntry {
 
 class TensorQueue {
  public:
+  // `clock` (which must outlive the queue) times WaitForWork and the entries' reports.
+  explicit TensorQueue(Clock& clock = Clock::System()) : clock_(clock) {}
+
   // ALREADY_EXISTS if the name is in flight on that communicator; after Close(), the status it
   // was closed with.
   absl::Status Add(TensorEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
@@ -48,7 +52,7 @@ class TensorQueue {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until an entry is added that has not been reported yet, Wake() is called, or
-  // `deadline` passes. Returns at once if such an entry already exists.
+  // the queue's clock reaches `deadline`. Returns at once if such an entry already exists.
   void WaitForWork(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the current (or next) WaitForWork early.
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);
@@ -66,6 +70,7 @@ class TensorQueue {
  private:
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  Clock& clock_;
   std::atomic<int64_t> additions_{0};
   mutable absl::Mutex mu_;
   absl::Status closed_reason_ ABSL_GUARDED_BY(mu_);  // OK while open
