@@ -30,8 +30,25 @@ class StatusError : public std::runtime_error {
                                         status.message())) {}
 };
 
+// ALREADY_EXISTS: a name already in flight. Registered as hilo.DuplicateNameError, both a
+// HiloError and a ValueError, the type Horovod raises for it.
+class DuplicateNameError : public StatusError {
+ public:
+  using StatusError::StatusError;
+};
+
+// INVALID_ARGUMENT: a call's arguments are wrong (alone, or against the other ranks'). Registered
+// as hilo.InvalidArgumentError, both a HiloError and a ValueError, as Horovod raises for them.
+class InvalidArgumentError : public StatusError {
+ public:
+  using StatusError::StatusError;
+};
+
 void ThrowIfError(const absl::Status& status) {
-  if (!status.ok()) throw StatusError(status);
+  if (status.ok()) return;
+  if (absl::IsAlreadyExists(status)) throw DuplicateNameError(status);
+  if (absl::IsInvalidArgument(status)) throw InvalidArgumentError(status);
+  throw StatusError(status);
 }
 
 template <typename T>
@@ -214,7 +231,12 @@ PYBIND11_MODULE(_hilo, m) {
   using hilo::kNumDataTypes;
   using hilo::ReduceOp;
   m.doc() = "hilo's C++ runtime; use the `hilo` package instead of this module.";
-  py::register_exception<StatusError>(m, "HiloError", PyExc_RuntimeError);
+  py::object hilo_error = py::register_exception<StatusError>(m, "HiloError", PyExc_RuntimeError);
+  // Registered after HiloError, so tried first for the derived type.
+  py::register_exception<DuplicateNameError>(
+      m, "DuplicateNameError", py::make_tuple(hilo_error, py::handle(PyExc_ValueError)));
+  py::register_exception<InvalidArgumentError>(
+      m, "InvalidArgumentError", py::make_tuple(hilo_error, py::handle(PyExc_ValueError)));
   // The runtime's enums, by the runtime's names: the hilo package maps its public constants and
   // the names its API documents onto these, and nothing parses strings in C++.
   py::enum_<ReduceOp>(m, "ReduceOp")

@@ -115,8 +115,14 @@ def test_prescale_postscale_and_grouped_allreduce():
                                    name="scaled.np")
     assert hilo.synchronize(handle) is in_place and np.array_equal(in_place, [5.0, 5.0])
     assert np.array_equal(hilo.synchronize(handle), [5.0, 5.0]), "the factor applies once"
-    with pytest.raises(ValueError, match="floating-point"):
-        hvd.allreduce(torch.ones(2, dtype=torch.int32), prescale_factor=2.0, name="scaled.int")
+    # Integers scale as Horovod's: in float64, truncated toward zero (per rank, then summed).
+    ints = torch.tensor([3, -3, 7], dtype=torch.int32)
+    assert torch.equal(hvd.allreduce(ints, op=hvd.Sum, prescale_factor=0.5, name="scaled.int"),
+                       torch.tensor([1, -1, 3], dtype=torch.int32) * hilo.size())
+    assert torch.equal(hvd.allreduce(ints, op=hvd.Sum, postscale_factor=0.3, name="scaled.int2"),
+                       (torch.tensor([3, -3, 7]) * hilo.size() * 0.3).to(torch.int32))
+    with pytest.raises(ValueError, match="must be a number"):
+        hvd.allreduce(torch.ones(2), prescale_factor="x", name="scaled.bad")
     # A grouped allreduce: a list in, a list out, the inputs untouched; fp16 compression keeps
     # each tensor's dtype.
     tensors = [torch.full((2,), float(hilo.rank())), torch.full((5, 1), 1.0, dtype=torch.float64)]
@@ -299,8 +305,9 @@ def test_reducescatter_errors():
         hvd.reducescatter(torch.ones(4), op=hvd.Max)
     with pytest.raises(hilo.HiloError, match="at least one dimension"):
         hvd.reducescatter(torch.tensor(1.0))
-    with pytest.raises(ValueError, match="floating-point"):
-        hvd.reducescatter(torch.ones(4, dtype=torch.int32), prescale_factor=2.0)
+    assert torch.equal(hvd.reducescatter(torch.full((4,), 3, dtype=torch.int32), op=hvd.Sum,
+                                         prescale_factor=0.5),
+                       torch.full((1,), hilo.size(), dtype=torch.int32))  # 3 * 0.5 -> 1 per rank
 
 
 def test_broadcast_and_broadcast_parameters():
@@ -331,6 +338,30 @@ def test_broadcast_optimizer_state():
     assert all(torch.equal(gathered[0], gathered[r]) for r in range(4)), "same state everywhere"
 
 
+def test_broadcast_optimizer_state_creates_a_new_optimizers_state_and_sends_every_option():
+    """Horovod's cases: the root's optimizer has stepped and a fresh one elsewhere has no state
+    yet (it is created by a zero-gradient step of the wrapped optimizer), and the options are
+    not all numbers (Adam's betas tuple, amsgrad, maximize)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    if hilo.rank() == 0:  # a plain optimizer that has stepped
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.9), amsgrad=True)
+        model(torch.ones(1, 3)).sum().backward()
+        optimizer.step()
+    else:  # a fresh DistributedOptimizer: its state is created without a distributed step
+        optimizer = hvd.DistributedOptimizer(torch.optim.Adam(model.parameters()),
+                                             named_parameters=model.named_parameters(), tau=1)
+    hvd.broadcast_optimizer_state(optimizer, root_rank=0)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["betas"], group["amsgrad"]) == (0.01, (0.8, 0.9), True)
+    state = torch.cat([torch.cat([optimizer.state[p][key].flatten().double()
+                                  for key in ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")])
+                       for p in model.parameters()]).unsqueeze(0)
+    gathered = hvd.allgather(state, name="opt.adam")
+    assert all(torch.equal(gathered[0], gathered[r]) for r in range(hilo.size()))
+    assert float(optimizer.state[next(model.parameters())]["step"]) == 1.0
+
+
 def test_average_across_groups():
     model = [np.full(10, float(hilo.group()), dtype=np.float32),
              np.full((2, 3), 2.0 * hilo.group(), dtype=np.float64)]
@@ -358,6 +389,9 @@ def test_errors_are_exceptions_with_the_runtime_message():
     first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
     with pytest.raises(hilo.HiloError, match="ALREADY_EXISTS"):
         hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    with pytest.raises(ValueError, match="ALREADY_EXISTS"):  # Horovod's type for it
+        hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    assert issubclass(hilo.DuplicateNameError, hilo.HiloError)
     assert np.all(hilo.synchronize(first) == 1.0)
     # The runtime keeps working after all of that.
     assert np.all(hilo.allreduce(np.ones(2, dtype=np.float32), op=hilo.Sum, name="after") == 4)
@@ -396,6 +430,7 @@ def test_object_collectives_and_barrier():
 def test_build_queries():
     assert hvd.mpi_built() and hvd.mpi_enabled()
     assert not hvd.gloo_built() and not hvd.gloo_enabled()
+    assert not hvd.ccl_built() and not hvd.ddl_built() and not hvd.rocm_built()
     assert hvd.cuda_built() == (hvd.nccl_built() > 0)
     # The CPU-only build (--define=hilo_cuda=off) has neither; a build with CUDA both.
     assert hvd.nccl_built() == 0 or hvd.nccl_built() > 2000
@@ -443,3 +478,59 @@ def test_constants_are_the_runtimes_enums_and_documented_names_are_taken_too():
     model = np.full(4, float(hilo.group()), dtype=np.float32)
     hilo.average_across_groups([model], name="enum.round", algorithm="world-allreduce")
     assert np.all(model == 0.5)
+
+
+@pytest.mark.parametrize("communicator", ["world", "group"])
+def test_collectives_are_differentiable_as_horovods(communicator):
+    """A loss through hilo.torch's collectives backpropagates as through horovod.torch's."""
+    comm = hvd.WORLD if communicator == "world" else hvd.GROUP
+    n = hvd.size() if communicator == "world" else hilo.group_size()
+    r = hvd.rank() if communicator == "world" else hilo.group_rank()
+    x = torch.ones(3, requires_grad=True)
+    hvd.allreduce(x, op=hvd.Sum, communicator=comm).sum().backward()
+    assert torch.equal(x.grad, torch.full((3,), float(n)))  # the gradient summed back
+    # Allgather: every rank's rows; the gradient is averaged and each rank takes its own rows.
+    t = torch.full((r + 1, 2), float(r), requires_grad=True)
+    gathered = hvd.allgather(t, communicator=comm)
+    assert gathered.requires_grad and gathered.shape[0] == n * (n + 1) // 2
+    gathered.backward(torch.arange(gathered.shape[0], dtype=torch.float32).unsqueeze(1).expand(-1, 2))
+    first = r * (r + 1) // 2
+    assert torch.equal(t.grad, torch.arange(first, first + r + 1, dtype=torch.float32)
+                       .unsqueeze(1).expand(-1, 2))
+    b = torch.full((2,), float(r), requires_grad=True)
+    hvd.broadcast(b, 1, communicator=comm).sum().backward()
+    assert torch.equal(b.grad, torch.full((2,), 1.0 if r == 1 else 0.0))  # to the root only
+    a = torch.arange(n * 2, dtype=torch.float32).reshape(n * 2, 1).requires_grad_()
+    out = hvd.alltoall(a, communicator=comm)
+    out.backward(torch.full_like(out, float(r + 1)))
+    # Rank j's rows 2j, 2j+1 went to rank j, whose gradient (j + 1) comes back to them.
+    assert torch.equal(a.grad, torch.arange(n).repeat_interleave(2).float().add(1).unsqueeze(1))
+    s = torch.ones(n * 2, 2, requires_grad=True)
+    scattered = hvd.reducescatter(s, op=hvd.Sum, communicator=comm)
+    scattered.backward(torch.ones_like(scattered))
+    assert torch.equal(s.grad, torch.full_like(s, float(n)))
+    # Without requires_grad: no autograd node, the plain result.
+    assert hvd.allgather(torch.ones(1, 1), communicator=comm).grad_fn is None
+
+
+def test_build_queries_of_paths_hilo_does_not_have():
+    assert hvd.ccl_built() is False and hvd.ddl_built() is False and hvd.rocm_built() is False
+
+
+def test_a_dropped_handle_keeps_its_buffers_until_the_operation_is_done():
+    """Horovod's tests drop handles (`hvd.allreduce_async(t, name=...)` as a statement): the
+    runtime still writes into the copy the handle held, so hilo keeps it alive until done."""
+    import gc
+    for i in range(20):
+        if hilo.rank() == 0:
+            hvd.allreduce_async(torch.ones(1 << 16), name="dropped.%d" % i)  # handle dropped
+        gc.collect()
+        hvd.barrier()  # rank 0's allreduce waits in the runtime while the others pass
+        if hilo.rank() != 0:
+            hvd.allreduce_async(torch.ones(1 << 16), name="dropped.%d" % i)
+        gc.collect()
+        # Memory freed under the runtime would be reused by these and corrupted by the transport.
+        garbage = [torch.full((1 << 16,), 7.0) for _ in range(8)]
+        hvd.barrier()
+        assert all(bool((g == 7.0).all()) for g in garbage)
+    hvd.barrier()

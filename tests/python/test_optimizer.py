@@ -186,6 +186,22 @@ def test_synchronize_then_step_reduces_once(skip):
     assert_same_parameters(model, expected)
 
 
+def test_a_parameter_without_a_gradient_on_some_ranks_is_reduced_with_zeros():
+    """Horovod's rule (its test_force_allreduce): a rank whose forward skipped a branch still
+    takes part in that branch's gradient allreduce, with zeros, instead of leaving the others
+    waiting for it."""
+    used, skipped = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    base = torch.optim.SGD([used, skipped], lr=1.0)
+    optimizer = hvd.DistributedOptimizer(
+        base, named_parameters=[("used", used), ("skipped", skipped)], op=hvd.Sum, tau=1,
+        warmup_steps=1)  # step 0 is warm-up: reduced over the world
+    loss = used.sum() + (skipped.sum() if hvd.rank() == 0 else 0)
+    loss.backward()
+    optimizer.step()
+    assert torch.equal(skipped.grad, torch.ones(2))  # rank 0's gradient, zeros from the rest
+    assert torch.equal(skipped.detach(), torch.zeros(2))
+
+
 def test_optimizer_rules():
     model = torch.nn.Linear(2, 1)
     base = torch.optim.SGD(model.parameters(), lr=0.1)

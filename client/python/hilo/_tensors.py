@@ -2,7 +2,7 @@
 the runtime's dtypes where Horovod takes narrower ones."""
 
 from hilo import _hilo
-from hilo.basics import HiloError
+from hilo.basics import InvalidArgumentError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -83,22 +83,22 @@ def _describe(tensor, allow_cuda=True, record_event=True):
         else:
             device_type = tensor.device.type
             if device_type != "cpu":
-                raise HiloError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
+                raise InvalidArgumentError("INVALID_ARGUMENT: hilo works on CPU and CUDA tensors, not %s"
                                 % device_type)
         if tensor.is_sparse:
-            raise HiloError("INVALID_ARGUMENT: hilo reduces dense tensors, and this one is sparse; "
+            raise InvalidArgumentError("INVALID_ARGUMENT: hilo reduces dense tensors, and this one is sparse; "
                             "call .to_dense() (DistributedOptimizer: sparse_as_dense=True)")
         if not tensor.is_contiguous():
-            raise HiloError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
+            raise InvalidArgumentError("INVALID_ARGUMENT: tensor is not contiguous; call .contiguous()")
         dtype = _torch_dtype_names().get(tensor.dtype)
         if dtype is None:
-            raise HiloError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
+            raise InvalidArgumentError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
                             "float16, bfloat16, int32, int64, and bool, uint8, int8, int16 as "
                             "int32)" % tensor.dtype)
         if device_type == "cuda":
             import torch
             if not allow_cuda:
-                raise HiloError("INVALID_ARGUMENT: this operation does not take CUDA tensors yet; "
+                raise InvalidArgumentError("INVALID_ARGUMENT: this operation does not take CUDA tensors yet; "
                                 "copy them to the CPU")
             device = tensor.device.index if tensor.device.index is not None \
                 else torch.cuda.current_device()
@@ -107,15 +107,15 @@ def _describe(tensor, allow_cuda=True, record_event=True):
         return _Described(tensor.data_ptr(), dtype, tensor.shape)
     import numpy
     if not isinstance(tensor, numpy.ndarray):
-        raise HiloError("INVALID_ARGUMENT: expected a numpy array or a torch tensor, got %s"
+        raise InvalidArgumentError("INVALID_ARGUMENT: expected a numpy array or a torch tensor, got %s"
                         % type(tensor).__name__)
     if not tensor.flags["C_CONTIGUOUS"]:
-        raise HiloError("INVALID_ARGUMENT: array is not C-contiguous; use numpy.ascontiguousarray")
+        raise InvalidArgumentError("INVALID_ARGUMENT: array is not C-contiguous; use numpy.ascontiguousarray")
     if not tensor.flags["WRITEABLE"]:
-        raise HiloError("INVALID_ARGUMENT: array is read-only")
+        raise InvalidArgumentError("INVALID_ARGUMENT: array is read-only")
     name = _NUMPY_DTYPES.get(tensor.dtype.name)
     if name is None:
-        raise HiloError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
+        raise InvalidArgumentError("INVALID_ARGUMENT: unsupported dtype %s (hilo takes float32, float64, "
                         "float16, int32, int64, and bool, uint8, int8, uint16, int16 as int32)"
                         % tensor.dtype)
     return _Described(tensor.ctypes.data, name, tensor.shape)

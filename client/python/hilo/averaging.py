@@ -2,7 +2,7 @@
 
 from hilo import _hilo
 from hilo._tensors import _describe, _record_event
-from hilo.basics import _context, _enum_member
+from hilo.basics import _context, _enum_member, _state
 
 
 class AveragingHandle:
@@ -13,6 +13,7 @@ class AveragingHandle:
         self._native = native
         self._tensors = tensors
         self._described = described
+        _state.hold_until_done(self)
 
     def poll(self):
         return self._native.poll()

@@ -1,10 +1,15 @@
 """hilo's process-wide basics: errors, the reduction ops and communicators (the runtime's enums),
 init / shutdown / join, the topology queries, timelines, counters and what this build has."""
+import collections
 
 from hilo import _hilo
 
 
 HiloError = _hilo.HiloError
+# A tensor name already in flight on this rank: a HiloError and a ValueError (as Horovod raises).
+DuplicateNameError = _hilo.DuplicateNameError
+# INVALID_ARGUMENT (wrong arguments, alone or against the other ranks'): a HiloError and a ValueError.
+InvalidArgumentError = _hilo.InvalidArgumentError
 
 # Reduction ops, as horovod's hvd.Average / hvd.Sum / hvd.Min / hvd.Max / hvd.Product: the
 # runtime's own enum (the binding takes it as it is; nothing parses a name).
@@ -38,13 +43,24 @@ def _communicator(value):
 
 
 class _State:
-    """The process's hilo context (one per process, like Horovod's) and the counter that names
-    unnamed tensors: every rank must call collectives in the same order for names to match."""
+    """The process's hilo context (one per process, like Horovod's), the counter that names
+    unnamed tensors (every rank must call collectives in the same order for names to match), and
+    the handles in flight."""
 
     def __init__(self):
         self.context = None
         self.topology = None
         self.unnamed = 0
+        # Every handle until its operation is done, in enqueue order: the runtime writes into the
+        # buffers a handle holds, so a program that drops a handle (Horovod's tests do) must not
+        # free them under it. Done ones leave from the front as new ones arrive.
+        self.in_flight = collections.deque()
+
+    def hold_until_done(self, handle):
+        in_flight = self.in_flight
+        in_flight.append(handle)
+        while in_flight and in_flight[0].poll():
+            in_flight.popleft()
 
 
 _state = _State()
@@ -103,6 +119,7 @@ def shutdown():
     if _state.context is not None:
         context, _state.context, _state.topology = _state.context, None, None
         context.shutdown()
+        _state.in_flight.clear()  # every operation is done (run or failed) once shut down
 
 
 def is_initialized():
@@ -202,6 +219,20 @@ def gloo_built():
 
 
 def gloo_enabled():
+    return False
+
+
+def ccl_built():
+    """Horovod's oneCCL data path: not in hilo (its CPU collectives are MPI, shared memory and
+    the TCP ring)."""
+    return False
+
+
+def ddl_built():
+    return False
+
+
+def rocm_built():
     return False
 
 

@@ -3,7 +3,7 @@ broadcast, grouped variants), their handles, synchronize and poll."""
 
 from hilo import _hilo
 from hilo._tensors import _copy, _describe, _from_bytes, _is_torch, _narrow, _widen
-from hilo.basics import (Average, HiloError, Sum, WORLD,
+from hilo.basics import (Average, InvalidArgumentError, Sum, WORLD,
                          _communicator, _context, _enum_member, _state)
 
 
@@ -43,6 +43,7 @@ class Handle:
         # collectives the caller's tensor to write the result back into.
         self._narrow_to = narrow_to
         self._target = target
+        _state.hold_until_done(self)
 
     def poll(self):
         return self._native.poll()
@@ -52,7 +53,7 @@ class Handle:
         if self._kind in ("allgather", "reducescatter", "alltoall"):
             result = _from_bytes(self._native.output(), self._like, self._native.output_shape())
             if self._postscale != 1.0:
-                result *= self._postscale
+                _scale_in_place(result, self._postscale)
             if self._output_device is not None:
                 result = result.to(self._output_device)
             if self._narrow_to is not None:
@@ -66,7 +67,7 @@ class Handle:
             import numpy
             return result, numpy.array(received, dtype=numpy.int32)
         if self._postscale != 1.0:
-            self._output *= self._postscale
+            _scale_in_place(self._output, self._postscale)
             self._postscale = 1.0
         if self._narrow_to is not None:
             self._target[...] = _narrow(self._output, self._narrow_to)
@@ -75,23 +76,31 @@ class Handle:
 
 
 def _scale_factor(tensor, factor, which):
-    """Checks a prescale / postscale factor (Horovod's): floating-point tensors only, since an
-    integer tensor cannot hold the scaled values in place."""
-    factor = float(factor)
-    if factor != 1.0:
-        dtype = tensor.dtype if hasattr(tensor, "dtype") else None
-        floating = (getattr(dtype, "is_floating_point", None) if _is_torch(tensor)
-                    else getattr(dtype, "kind", "") == "f")
-        if not floating:
-            raise ValueError("%s applies to floating-point tensors, not %s" % (which, dtype))
-    return factor
+    """A prescale / postscale factor as a float (Horovod's; `which` names it in errors)."""
+    try:
+        return float(factor)
+    except (TypeError, ValueError):
+        raise ValueError("%s must be a number, not %r" % (which, factor)) from None
+
+
+def _scale_in_place(tensor, factor):
+    """tensor *= factor, as Horovod scales: in the tensor's own type for floating point, and for
+    integers in float64, truncated back toward zero."""
+    floating = (tensor.dtype.is_floating_point if _is_torch(tensor)
+                else getattr(tensor.dtype, "kind", "") == "f")
+    if floating:
+        tensor *= factor
+    elif _is_torch(tensor):
+        tensor.copy_((tensor.double() * factor).to(tensor.dtype))
+    else:
+        tensor[...] = (tensor.astype("float64") * factor).astype(tensor.dtype)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                      postscale_factor=1.0, communicator=WORLD):
     """Starts an allreduce of `tensor` in place; returns a handle. As in Horovod, the tensor is
     multiplied by `prescale_factor` before the reduction and the result by `postscale_factor`
-    (floating-point tensors)."""
+    (integers scaled in float64 and truncated, as Horovod's)."""
     prescale = _scale_factor(tensor, prescale_factor, "prescale_factor")
     postscale = _scale_factor(tensor, postscale_factor, "postscale_factor")
     reduce_op = _op(average, op)
@@ -99,7 +108,7 @@ def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1
     tensor, narrow_to = _widen(tensor)
     d = _describe(tensor)
     if prescale != 1.0:
-        tensor *= prescale
+        _scale_in_place(tensor, prescale)
     native = _context().enqueue(_hilo.Collective.ALLREDUCE, _name(name, "allreduce"),
                                 d.address, d.dtype, d.shape, _communicator(communicator),
                                 reduce_op, 0, d.device, d.event_handle)
@@ -190,7 +199,7 @@ def _through_host(tensor, collective):
     tensor, narrow_to = _widen(tensor)
     d = _describe(tensor, allow_cuda=False)
     if not d.shape:
-        raise HiloError("INVALID_ARGUMENT: %s needs at least one dimension" % collective)
+        raise InvalidArgumentError("INVALID_ARGUMENT: %s needs at least one dimension" % collective)
     return tensor, output_device, d, narrow_to
 
 
@@ -216,6 +225,9 @@ def alltoall_async(tensor, splits=None, name=None, communicator=WORLD):
     split_list = []
     if splits is not None:
         values = splits.tolist() if hasattr(splits, "tolist") else list(splits)
+        if any(isinstance(v, float) or not isinstance(v, int) for v in values):
+            raise ValueError("alltoall splits must be integers (rows per rank), not %s"
+                             % getattr(splits, "dtype", type(splits).__name__))
         split_list = [int(v) for v in values]
     tensor, output_device, d, narrow_to = _through_host(tensor, "alltoall")
     native = _context().enqueue(_hilo.Collective.ALLTOALL, _name(name, "alltoall"), d.address,
@@ -272,7 +284,7 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0,
     if prescale != 1.0:
         if output_device is None:
             tensor = _copy(tensor)  # the caller's tensor stays as it was
-        tensor *= prescale
+        _scale_in_place(tensor, prescale)
         d = _describe(tensor, allow_cuda=False)
     native = _context().enqueue(_hilo.Collective.REDUCESCATTER, _name(name, "reducescatter"),
                                 d.address, d.dtype, d.shape, _communicator(communicator), op, 0)

@@ -7,21 +7,23 @@ cross_rank, cross_size, is_homogeneous, join, start_timeline, stop_timeline, the
 queries, Average, Sum, Min, Max, Product, Compression (none, fp16) and SyncBatchNorm; plus hilo's
 groups and cross-group averaging."""
 from hilo import (  # noqa: F401
-    Average, CROSS, GROUP, Handle, HiloError, Max, Min, Product, Sum, WORLD, allgather,
-    alltoall, alltoall_async,
-    allgather_async, cross_rank, cross_size, grouped_allgather, grouped_allgather_async,
-    grouped_allreduce_, grouped_allreduce_async, grouped_allreduce_async_,
-    grouped_reducescatter, grouped_reducescatter_async, is_homogeneous, join,
-    allgather_object, allreduce_, allreduce_async, allreduce_async_,
-    AveragingHandle, average_across_groups, average_across_groups_async, barrier, broadcast, broadcast_, broadcast_async, broadcast_async_,
-    broadcast_object, broadcast_parameters, count_step, cuda_built, gloo_built, gloo_enabled,
-    group, group_rank, group_size, init, is_initialized, launcher_schedule, local_rank,
-    local_sgd_step, local_size, mpi_built, mpi_enabled, mpi_threads_supported, nccl_built, num_groups, poll, rank,
-    reducescatter, reducescatter_async, shutdown, size, start_timeline, stop_timeline, synchronize,
-    transport_counters)
+    Average, AveragingHandle, CROSS, DuplicateNameError, GROUP, Handle, HiloError,
+    InvalidArgumentError, Max, Min, Product, Sum, WORLD,
+    allgather_async, allgather_object, allreduce_, allreduce_async, allreduce_async_,
+    alltoall_async, average_across_groups, average_across_groups_async, barrier, broadcast_,
+    broadcast_async, broadcast_async_, broadcast_object, broadcast_parameters, ccl_built,
+    count_step, cross_rank, cross_size, cuda_built, ddl_built, gloo_built, gloo_enabled, group,
+    group_rank, group_size, grouped_allgather_async, grouped_allreduce_,
+    grouped_allreduce_async, grouped_allreduce_async_, grouped_reducescatter,
+    grouped_reducescatter_async, init, is_homogeneous, is_initialized, join, launcher_schedule,
+    local_rank, local_sgd_step, local_size, mpi_built, mpi_enabled, mpi_threads_supported,
+    nccl_built, num_groups, poll, rank, reducescatter_async, rocm_built, shutdown, size,
+    start_timeline, stop_timeline, synchronize, transport_counters)
 from hilo.torch.compression import (  # noqa: F401
     Compression, Compressor, FP16Compressor, NoneCompressor)
 from hilo.torch.functions import broadcast_optimizer_state  # noqa: F401
-from hilo.torch.mpi_ops import allreduce, grouped_allreduce  # noqa: F401
+from hilo.torch.mpi_ops import (  # noqa: F401
+    allgather, allreduce, alltoall, broadcast, grouped_allgather, grouped_allreduce,
+    reducescatter)
 from hilo.torch.optimizer import DistributedOptimizer  # noqa: F401
 from hilo.torch.sync_batch_norm import SyncBatchNorm  # noqa: F401

@@ -14,6 +14,9 @@ from hilo.torch.compression import Compression
 class _DistributedOptimizer(torch.optim.Optimizer):
     """The methods DistributedOptimizer adds to the wrapped optimizer's own class."""
 
+    # How hilo's functions recognize one (the class is built per wrapped optimizer class).
+    _hilo_distributed = True
+
     def __init__(self, params, named_parameters, tau, warmup_steps, op, average_buffers_of,
                  algorithm, backward_passes_per_step, compression, sparse_as_dense,
                  gradient_predivide_factor, gradient_groups, overlap_averaging):
@@ -125,10 +128,16 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         """Waits for this step's gradient allreduces: those the backward hooks started, and now
         those of gradients whose hooks did not start one (fewer backward passes than
         backward_passes_per_step, or a parameter backward did not reach). Reduces each gradient
-        once per step: calling it again before the next backward pass does nothing."""
+        once per step: calling it again before the next backward pass does nothing. A parameter
+        without a gradient on this rank gets a zero one, reduced with the others'."""
         if self._plan["allreduce_gradients"] and not self._synchronized:
             for p in self._parameters:
-                if p.requires_grad and p.grad is not None:
+                if p.requires_grad:
+                    if p.grad is None:
+                        # No gradient here this step (a branch of the model this rank's forward
+                        # did not take), but another rank may have one: take part with zeros,
+                        # as Horovod does, or the ranks would wait for each other forever.
+                        p.grad = torch.zeros_like(p)
                     self._send(p)
         # In enqueue order: the runtime completes a fused response's tensors last-enqueued first,
         # so the first wait returns once all of them are done.
