@@ -6,6 +6,7 @@ in synchronous SGD, after every step); gradient accumulation and explicit synchr
 the update computed by hand."""
 import copy
 import itertools
+import warnings
 
 import pytest
 import torch
@@ -202,6 +203,33 @@ def test_a_parameter_without_a_gradient_on_some_ranks_is_reduced_with_zeros():
     assert torch.equal(skipped.detach(), torch.zeros(2))
 
 
+def test_horovods_optimizer_checks_and_attributes():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="2 of the optimizer's 4 parameters are not in it"):
+        hvd.DistributedOptimizer(base, named_parameters=list(model.named_parameters())[:2], tau=1)
+    # Without names: distinct ones, the same on every rank (Horovod's _parameter_names).
+    optimizer = hvd.DistributedOptimizer(base, tau=1)
+    names = sorted(optimizer._parameter_names.values())
+    assert len(set(names)) == 4
+    assert all(other == names for other in hvd.allgather_object(names, name="param.names"))
+    # synchronize() then step() outside skip_synchronize(): Horovod's warning.
+    optimizer.zero_grad()
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.synchronize()
+    with pytest.warns(UserWarning, match=r"optimizer.step\(\) called without "
+                                         r"optimizer.skip_synchronize\(\)"):
+        optimizer.step()
+    optimizer.zero_grad()
+    model(torch.ones(1, 2)).sum().backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optimizer.step()  # no explicit synchronize(): no warning
+    assert hvd.HorovodInternalError is hvd.HiloError
+    with pytest.raises(ValueError, match="not 'adasum'"):
+        hvd.allreduce(torch.ones(1), op=hvd.Adasum)
+
+
 def test_optimizer_rules():
     model = torch.nn.Linear(2, 1)
     base = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -338,14 +366,14 @@ def test_sparse_gradients(sparse_as_dense):
     optimizer = wrapped_sgd(embedding, sparse_as_dense=sparse_as_dense)
     rows = torch.tensor([hvd.rank(), 9 - hvd.rank()])
     reduces = first_step_plan()["allreduce_gradients"]
-    if reduces and not sparse_as_dense:
-        with pytest.raises(Exception, match="sparse_as_dense=True"):
-            embedding(rows).sum().backward()
-        return
     embedding(rows).sum().backward()
     optimizer.step()
     if reduces:
-        assert not embedding.weight.grad.is_sparse
+        # sparse_as_dense: reduced as a dense tensor; else Horovod's sparse path, every rank's
+        # rows gathered into a sparse gradient.
+        assert embedding.weight.grad.is_sparse != sparse_as_dense
+        if not sparse_as_dense:
+            embedding.weight.grad = embedding.weight.grad.to_dense()
         communicator = first_step_plan()["gradient_communicator"]
         assert identical_on(embedding, communicator, "sparse.identical.%s" % sparse_as_dense)
         # The reduced gradient covers exactly the rows the communicator's members looked up.
@@ -357,6 +385,16 @@ def test_sparse_gradients(sparse_as_dense):
         looked_up = {row for member in members for row in (member, 9 - member)}
         nonzero = (embedding.weight.grad != 0).any(dim=1)
         assert set(torch.nonzero(nonzero).flatten().tolist()) == looked_up
+
+
+def test_sparse_allreduce_async_equals_the_dense_allreduce():
+    torch.manual_seed(hvd.rank())
+    dense = torch.rand(12, 3)
+    dense[dense < 0.7] = 0
+    for op in (hvd.Average, hvd.Sum):
+        wait = hvd.sparse_allreduce_async(dense.to_sparse(), name="sparse.%s" % op, op=op)
+        expected = hvd.allreduce(dense, op=op, name="sparse.dense.%s" % op)
+        assert torch.allclose(wait().to_dense(), expected, atol=1e-6)
 
 
 def test_a_resumed_run_continues_its_schedule():

@@ -92,12 +92,13 @@ def _cross_layout(local_rank_and_size, rank):
             "is_homogeneous": len(sizes) == 1}
 
 
-def join():
+def join(device=-1):
     """Horovod's join: this rank has no more data. Until every rank has joined it takes part in
     the others' allreduces with zeros (an average still divides by the communicator's size, as
     Horovod's does) and in their allgathers with no rows; broadcasts, reducescatters, alltoalls
-    and averaging rounds that need it fail. Host tensors only. Blocks until
-    every rank has joined; returns the rank that joined last."""
+    and averaging rounds that need it fail. Host tensors only: `device` (Horovod's: the GPU its
+    zeros would live on) is accepted and unused. Blocks until every rank has joined; returns the
+    rank that joined last."""
     return _context().join()
 
 

@@ -84,16 +84,21 @@ def _scale_factor(tensor, factor, which):
 
 
 def _scale_in_place(tensor, factor):
-    """tensor *= factor, as Horovod scales: in the tensor's own type for floating point, and for
-    integers in float64, truncated back toward zero."""
-    floating = (tensor.dtype.is_floating_point if _is_torch(tensor)
-                else getattr(tensor.dtype, "kind", "") == "f")
-    if floating:
+    """tensor *= factor, as Horovod scales: in the tensor's own type for float32 and float64, in
+    float32 rounded once for float16 and bfloat16, and in float64 truncated toward zero for
+    integers."""
+    if _is_torch(tensor):
+        import torch
+        if tensor.dtype in (torch.float32, torch.float64):
+            tensor *= factor
+        else:
+            wide = torch.float32 if tensor.is_floating_point() else torch.float64
+            tensor.copy_((tensor.to(wide) * factor).to(tensor.dtype))
+    elif tensor.dtype.kind == "f" and tensor.dtype.itemsize >= 4:
         tensor *= factor
-    elif _is_torch(tensor):
-        tensor.copy_((tensor.double() * factor).to(tensor.dtype))
     else:
-        tensor[...] = (tensor.astype("float64") * factor).astype(tensor.dtype)
+        wide = "float32" if tensor.dtype.kind == "f" else "float64"
+        tensor[...] = (tensor.astype(wide) * factor).astype(tensor.dtype)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,

@@ -14,16 +14,21 @@ from hilo import (  # noqa: F401
     broadcast_async, broadcast_async_, broadcast_object, broadcast_parameters, ccl_built,
     count_step, cross_rank, cross_size, cuda_built, ddl_built, gloo_built, gloo_enabled, group,
     group_rank, group_size, grouped_allgather_async, grouped_allreduce_,
-    grouped_allreduce_async, grouped_allreduce_async_, grouped_reducescatter,
-    grouped_reducescatter_async, init, is_homogeneous, is_initialized, join, launcher_schedule,
+    grouped_allreduce_async, grouped_allreduce_async_, grouped_reducescatter_async, init, is_homogeneous, is_initialized, join, launcher_schedule,
     local_rank, local_sgd_step, local_size, mpi_built, mpi_enabled, mpi_threads_supported,
     nccl_built, num_groups, poll, rank, reducescatter_async, rocm_built, shutdown, size,
     start_timeline, stop_timeline, synchronize, transport_counters)
-from hilo.torch.compression import (  # noqa: F401
+# Horovod's names for what hilo raises and does not have: HorovodInternalError is hilo's error
+# (a program's `except hvd.HorovodInternalError` catches what hilo raises); Adasum is not an op
+# hilo has, so op=hvd.Adasum is refused with the list of those it has.
+HorovodInternalError = HiloError
+Adasum = "adasum"
+
+from hilo.torch.compression import (  # noqa: F401,E402
     Compression, Compressor, FP16Compressor, NoneCompressor)
-from hilo.torch.functions import broadcast_optimizer_state  # noqa: F401
-from hilo.torch.mpi_ops import (  # noqa: F401
+from hilo.torch.functions import broadcast_optimizer_state  # noqa: F401,E402
+from hilo.torch.mpi_ops import (  # noqa: F401,E402
     allgather, allreduce, alltoall, broadcast, grouped_allgather, grouped_allreduce,
-    reducescatter)
-from hilo.torch.optimizer import DistributedOptimizer  # noqa: F401
-from hilo.torch.sync_batch_norm import SyncBatchNorm  # noqa: F401
+    grouped_reducescatter, reducescatter, sparse_allreduce_async)
+from hilo.torch.optimizer import DistributedOptimizer  # noqa: F401,E402
+from hilo.torch.sync_batch_norm import SyncBatchNorm  # noqa: F401,E402

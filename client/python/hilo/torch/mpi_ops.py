@@ -187,3 +187,38 @@ def reducescatter(tensor, name=None, op=Average, prescale_factor=1.0, postscale_
                                     communicator)
     return _hilo_package.reducescatter(tensor, name, op, prescale_factor, postscale_factor,
                                        communicator)
+
+
+def grouped_reducescatter(tensors, name=None, op=Average, prescale_factor=1.0,
+                          postscale_factor=1.0, communicator=WORLD):
+    """The reducescatter of every tensor of the list. Differentiable."""
+    if any(_tracked(t) for t in tensors):
+        names = _hilo_package.ops._grouped_names(name, len(tensors), "grouped_reducescatter")
+        return [_Reducescatter.apply(t, n, op, prescale_factor, postscale_factor, communicator)
+                for t, n in zip(tensors, names)]
+    return _hilo_package.grouped_reducescatter(tensors, name, op, prescale_factor,
+                                               postscale_factor, communicator)
+
+
+def sparse_allreduce_async(tensor, name, op, communicator=WORLD):
+    """horovod.torch.sparse_allreduce_async: the sum (op=Sum) or average (op=Average) over
+    `communicator` of a sparse COO tensor, as the allgather of every rank's indices and values;
+    returns a function that waits and returns the result, a sparse tensor of `tensor`'s size
+    whose entries are every rank's (not coalesced: an index present on several ranks appears
+    once per rank, and its values add up when it is coalesced or made dense)."""
+    reduce_op = _hilo_package.ops._op(None, op)
+    if reduce_op not in (Average, Sum):
+        raise ValueError("sparse_allreduce_async sums or averages, not %r" % (op,))
+    indices = _hilo_package.allgather_async(tensor._indices().t().contiguous(),
+                                            "%s.indices" % name, communicator)
+    values = _hilo_package.allgather_async(tensor._values().contiguous(), "%s.values" % name,
+                                           communicator)
+
+    def wait():
+        gathered_values = _hilo_package.synchronize(values)
+        gathered_indices = _hilo_package.synchronize(indices)
+        if reduce_op == Average:
+            gathered_values = gathered_values / _communicator_size(communicator)
+        return torch.sparse_coo_tensor(gathered_indices.t(), gathered_values, tensor.size())
+
+    return wait

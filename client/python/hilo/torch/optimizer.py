@@ -9,6 +9,7 @@ from hilo import (Average, Sum, allreduce_async_, average_across_groups,
                   average_across_groups_async, count_step, group_size, launcher_schedule,
                   local_sgd_step, num_groups, size, synchronize)
 from hilo.torch.compression import Compression
+from hilo.torch.mpi_ops import sparse_allreduce_async
 
 
 class _DistributedOptimizer(torch.optim.Optimizer):
@@ -25,6 +26,14 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         names = {}
         if named_parameters is not None:
             names = {id(p): name for name, p in named_parameters}
+            unnamed = sum(1 for p in all_parameters if id(p) not in names)
+            if unnamed:
+                # Horovod's rule: a partial list usually means the model's and the optimizer's
+                # parameters are not the same, and names would then not match across ranks.
+                raise ValueError(
+                    "named_parameters was given, but %d of the optimizer's %d parameters are not "
+                    "in it: pass model.named_parameters() of the model the optimizer was built "
+                    "over" % (unnamed, len(all_parameters)))
         self._names = {id(p): names.get(id(p), "param.%d" % i) for i, p in enumerate(all_parameters)}
         if len(set(self._names.values())) != len(self._names):
             raise ValueError("named_parameters must give every parameter a distinct name")
@@ -71,6 +80,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         # Whether this step's gradients have been reduced (synchronize() ran after the last
         # backward pass), and whether step() is to skip synchronizing (skip_synchronize()).
         self._synchronized = False
+        # Whether the program called synchronize() itself since the last step (step() then warns,
+        # as Horovod's, unless inside skip_synchronize()).
+        self._explicitly_synchronized = False
         self._skip_synchronize = False
         self.steps = 0
         self.discrepancy = None  # of the latest averaging round
@@ -112,10 +124,13 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         if self._plan["allreduce_gradients"] and p.grad is not None and id(p) not in self._handles:
             if p.grad.is_sparse:
                 if not self._sparse_as_dense:
-                    raise ValueError(
-                        "the gradient of '%s' is sparse (e.g. nn.Embedding(sparse=True)); hilo "
-                        "reduces dense tensors: pass sparse_as_dense=True to DistributedOptimizer"
-                        % self._names[id(p)])
+                    # Horovod's sparse path: every rank's rows, gathered (the gradient stays
+                    # sparse; synchronize() puts the result in p.grad).
+                    wait = sparse_allreduce_async(
+                        p.grad, "grad." + self._names[id(p)], self._op,
+                        self._plan["gradient_communicator"])
+                    self._handles[id(p)] = (wait, p, None, None)
+                    return
                 p.grad = p.grad.to_dense()
             sent, ctx = self._compression.compress(p.grad)
             if self._predivide != 1.0:
@@ -123,6 +138,11 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             handle = allreduce_async_(sent, name="grad." + self._names[id(p)], op=self._op,
                                       communicator=self._plan["gradient_communicator"])
             self._handles[id(p)] = (handle, p, sent, ctx)
+
+    @property
+    def _parameter_names(self):
+        """Horovod's attribute: each parameter's name (the gradient allreduce's)."""
+        return {p: self._names[id(p)] for p in self._parameters}
 
     def synchronize(self):
         """Waits for this step's gradient allreduces: those the backward hooks started, and now
@@ -142,6 +162,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         # In enqueue order: the runtime completes a fused response's tensors last-enqueued first,
         # so the first wait returns once all of them are done.
         for handle, p, sent, ctx in self._handles.values():
+            if sent is None:  # a sparse gradient (_send)
+                p.grad = handle()
+                continue
             synchronize(handle)
             if self._predivide != 1.0:
                 sent.mul_(self._predivide)
@@ -151,6 +174,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._passes.clear()
         self._ready.clear()
         self._synchronized = True
+        self._explicitly_synchronized = True  # step() clears it after its own call
 
     @contextlib.contextmanager
     def skip_synchronize(self):
@@ -176,8 +200,15 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             self._passes.clear()
             self._ready.clear()
         else:
+            if self._synchronized and self._explicitly_synchronized:
+                warnings.warn(
+                    "optimizer.step() called without optimizer.skip_synchronize() context after "
+                    "optimizer.synchronize(): the gradients were reduced already and are applied "
+                    "as they are; wrap step() in `with optimizer.skip_synchronize():` to say so "
+                    "(Horovod's advice)")
             self.synchronize()
         self._synchronized = False
+        self._explicitly_synchronized = False
         loss = super(self.__class__, self).step(closure)
         if self._pending_round is not None and self.steps >= self._pending_round[1]:
             self.finish_averaging()
