@@ -369,11 +369,10 @@ def test_sparse_gradients(sparse_as_dense):
     embedding(rows).sum().backward()
     optimizer.step()
     if reduces:
-        # sparse_as_dense: reduced as a dense tensor; else Horovod's sparse path, every rank's
-        # rows gathered into a sparse gradient.
-        assert embedding.weight.grad.is_sparse != sparse_as_dense
-        if not sparse_as_dense:
-            embedding.weight.grad = embedding.weight.grad.to_dense()
+        # sparse_as_dense: reduced as a dense tensor and made sparse again (for SparseAdam); else
+        # Horovod's sparse path, every rank's rows gathered into a sparse gradient.
+        assert embedding.weight.grad.is_sparse
+        embedding.weight.grad = embedding.weight.grad.to_dense()
         communicator = first_step_plan()["gradient_communicator"]
         assert identical_on(embedding, communicator, "sparse.identical.%s" % sparse_as_dense)
         # The reduced gradient covers exactly the rows the communicator's members looked up.

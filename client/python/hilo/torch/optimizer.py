@@ -67,6 +67,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self.backward_passes_per_step = backward_passes_per_step
         self._compression = compression
         self._sparse_as_dense = sparse_as_dense
+        # Parameters whose sparse gradient this step is reduced as dense (sparse_as_dense): made
+        # sparse again after, as Horovod does, for optimizers that take only sparse ones.
+        self._densified = set()
         self._predivide = gradient_predivide_factor
         # Horovod's groups: the gradients of a group are sent together, once all are ready.
         self._groups = _gradient_groups(all_parameters, gradient_groups)
@@ -132,6 +135,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                     self._handles[id(p)] = (wait, p, None, None)
                     return
                 p.grad = p.grad.to_dense()
+                self._densified.add(id(p))
             sent, ctx = self._compression.compress(p.grad)
             if self._predivide != 1.0:
                 sent.div_(self._predivide)
@@ -170,6 +174,9 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 sent.mul_(self._predivide)
             if sent is not p.grad:
                 p.grad.copy_(self._compression.decompress(sent, ctx))
+            if id(p) in self._densified:
+                p.grad = p.grad.to_sparse()
+        self._densified.clear()
         self._handles.clear()
         self._passes.clear()
         self._ready.clear()
