@@ -2,7 +2,7 @@
 # README command 2: installs what hilo needs and runs every test (unit tests and multi-process
 # MPI jobs of 2 to 8 ranks), in the default build (with CUDA where the toolkit is installed) and
 # in the CPU-only build, then the in-process tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Needs no network beyond Debian's package archive on first use.
+# UndefinedBehaviorSanitizer, and a pip install into a venv. Needs no network beyond Debian's package archive on first use.
 # Extra arguments go to `bazel test` (e.g. --test_output=all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +20,6 @@ bazel test --config=sanitize //kernels:all //runtime:all //runtime/common:all \
   //runtime/transport/conformance:all "$@"
 # No function in runtime/ over 60 lines (docs/architecture.md, "How the code is kept").
 python3 tools/lint/function_lengths.py --limit 60 runtime
+# `pip install .` / `pip wheel .` / `pip uninstall hilo` in a fresh venv, offline
+# (docs/python.md, "Installing with pip").
+tools/setup/pip_install_test.sh

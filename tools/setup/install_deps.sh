@@ -9,7 +9,8 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   iproute2
-  python3 python3-dev pybind11-dev python3-numpy python3-pytest
+  python3 python3-dev pybind11-dev python3-numpy python3-pytest python3-venv python3-setuptools
+  python3-wheel python3-pip
   python3-grpcio python3-protobuf python3-torch python3-sklearn
 )
 

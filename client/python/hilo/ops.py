@@ -16,6 +16,9 @@ def _name(name, kind):
 
 def _op(average, op):
     """Horovod's rule: `op` wins; `average` (deprecated there) maps True/False to Average/Sum."""
+    if isinstance(op, str) and op == "adasum":
+        raise NotImplementedError("Adasum (hvd.Adasum) is not in hilo: use hvd.Average or hvd.Sum "
+                                  "(a RuntimeError, as Horovod raises where Adasum is not built)")
     if op is not None:
         return _enum_member(_hilo.ReduceOp, op, "op", ("average", "sum", "min", "max", "product"),
                             "hilo.Average, hilo.Sum, hilo.Min, hilo.Max or hilo.Product")

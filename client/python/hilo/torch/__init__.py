@@ -20,7 +20,7 @@ from hilo import (  # noqa: F401
     start_timeline, stop_timeline, synchronize, transport_counters)
 # Horovod's names for what hilo raises and does not have: HorovodInternalError is hilo's error
 # (a program's `except hvd.HorovodInternalError` catches what hilo raises); Adasum is not an op
-# hilo has, so op=hvd.Adasum is refused with the list of those it has.
+# hilo has, so op=hvd.Adasum raises NotImplementedError (a RuntimeError) saying so.
 HorovodInternalError = HiloError
 Adasum = "adasum"
 
