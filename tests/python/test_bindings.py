@@ -390,12 +390,17 @@ def test_errors_are_exceptions_with_the_runtime_message():
     with pytest.raises(ValueError, match="hilo.Average, hilo.Sum, hilo.Min, hilo.Max or "
                                          "hilo.Product, not 'maximum'"):
         hilo.allreduce(np.zeros(2, dtype=np.float32), op="maximum", name="op")
-    # A name already in flight on this rank.
-    first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
-    with pytest.raises(hilo.HiloError, match="ALREADY_EXISTS"):
-        hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
-    with pytest.raises(ValueError, match="ALREADY_EXISTS"):  # Horovod's type for it
-        hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    # A name already in flight on this rank. Rank 0 submits it only after the barrier, so that
+    # the others' first one cannot complete while they check (the test would race otherwise).
+    if hilo.rank() != 0:
+        first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+        with pytest.raises(hilo.HiloError, match="ALREADY_EXISTS"):
+            hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+        with pytest.raises(ValueError, match="ALREADY_EXISTS"):  # Horovod's type for it
+            hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
+    hilo.barrier()
+    if hilo.rank() == 0:
+        first = hilo.allreduce_async(np.ones(2, dtype=np.float32), name="twice")
     assert issubclass(hilo.DuplicateNameError, hilo.HiloError)
     assert np.all(hilo.synchronize(first) == 1.0)
     # The runtime keeps working after all of that.
