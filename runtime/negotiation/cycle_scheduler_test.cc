@@ -308,13 +308,15 @@ TEST(CycleSchedulerTest, AStallStopsTheJobWhenTheClockPassesTheShutdownTime) {
 }
 
 // Moves `clock` by `step` until `done` holds (or two minutes of real time pass), each time once
-// the job's `ranks` all sleep on it — or after a short real wait, when some rank waits in an
+// the job's `ranks` all sleep on it — or after 100 ms of real time, when some rank waits in an
 // agreement for a peer that sleeps — so that time moves only while the ranks wait for it.
 void DriveClock(FakeClock& clock, int ranks, absl::Duration step,
                 const std::function<bool()>& done) {
   const absl::Time real_limit = absl::Now() + absl::Minutes(2);
   while (!done() && absl::Now() < real_limit) {
-    clock.AwaitSleepers(ranks, absl::Milliseconds(20));
+    // Long enough that a rank merely slow to be scheduled (a loaded machine, a sanitizer build)
+    // is not overtaken by the clock; a rank waiting for a sleeping peer costs this much per step.
+    clock.AwaitSleepers(ranks, absl::Milliseconds(100));
     clock.Advance(step);
   }
 }
