@@ -37,6 +37,18 @@ void FakeClock::Advance(absl::Duration duration) {
   now_ += duration;
 }
 
+void FakeClock::AdvanceToNextDeadline(absl::Duration at_most) {
+  absl::MutexLock lock(&mu_);
+  absl::Time next = now_ + at_most;
+  for (absl::Time deadline : sleeping_until_) {  // ordered: the first one ahead is the earliest
+    if (deadline > now_) {
+      next = std::min(next, deadline);
+      break;
+    }
+  }
+  now_ = next;
+}
+
 bool FakeClock::AwaitWithDeadline(absl::Mutex& mu, const absl::Condition& condition,
                                   absl::Time deadline) {
   bool sleeping = false;

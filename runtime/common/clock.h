@@ -46,6 +46,10 @@ class FakeClock final : public Clock {
                          absl::Time deadline) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   void Advance(absl::Duration duration) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves to the earliest deadline a thread waits for, but by at most `at_most` (by `at_most`
+  // when none waits): the next moment at which anything can happen, so that a test steps from
+  // one decision to the next instead of through every tick in between.
+  void AdvanceToNextDeadline(absl::Duration at_most) ABSL_LOCKS_EXCLUDED(mu_);
   // Blocks until at least `count` threads wait in AwaitWithDeadline for a deadline still ahead
   // of Now() with their condition false when last checked: they have done everything they will
   // do until the clock moves (or their condition changes). False if that has not happened within

@@ -36,6 +36,25 @@ TEST(FakeClockTest, AWaitEndsWhenTheClockReachesItsDeadline) {
   EXPECT_EQ(result.load(), 0);
 }
 
+TEST(FakeClockTest, AdvancesToTheEarliestDeadlineAhead) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  clock.AdvanceToNextDeadline(absl::Seconds(1));  // nobody waits: the whole step
+  EXPECT_EQ(clock.Now(), start + absl::Seconds(1));
+  absl::Mutex mu;
+  bool ready = false;
+  std::thread waiter([&] {
+    absl::MutexLock lock(&mu);
+    clock.AwaitWithDeadline(mu, absl::Condition(&ready), start + absl::Seconds(3));
+  });
+  ASSERT_TRUE(clock.AwaitSleepers(1));
+  clock.AdvanceToNextDeadline(absl::Seconds(10));  // stops at the waiter's deadline
+  EXPECT_EQ(clock.Now(), start + absl::Seconds(3));
+  waiter.join();
+  clock.AdvanceToNextDeadline(absl::Milliseconds(5));
+  EXPECT_EQ(clock.Now(), start + absl::Seconds(3) + absl::Milliseconds(5));
+}
+
 TEST(FakeClockTest, AWaitEndsWhenItsConditionHolds) {
   FakeClock clock;
   absl::Mutex mu;
