@@ -2,7 +2,8 @@
 and barrier."""
 import pickle as _pickle
 
-from hilo.basics import CROSS, GROUP, Sum, WORLD, _communicator, group, group_rank, rank
+from hilo.basics import (CROSS, GROUP, Sum, WORLD, _communicator, group, group_rank, group_size,
+                         num_groups, rank, size)
 from hilo.ops import _name, allgather, allreduce_, broadcast_, broadcast_async_, synchronize
 
 
@@ -21,6 +22,12 @@ def _communicator_rank(communicator):
     group)."""
     ranks = {WORLD: rank, GROUP: group_rank, CROSS: group}
     return ranks[_communicator(communicator)]()
+
+
+def _communicator_size(communicator):
+    """How many ranks `communicator` has (a cross communicator: one per group)."""
+    sizes = {WORLD: size, GROUP: group_size, CROSS: num_groups}
+    return sizes[_communicator(communicator)]()
 
 
 def _word_count(payload_bytes):

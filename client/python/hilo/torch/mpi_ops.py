@@ -15,19 +15,13 @@ autograd node."""
 import torch
 
 import hilo as _hilo_package
-from hilo import Average, CROSS, GROUP, Sum, WORLD
-from hilo.functions import _communicator_rank
+from hilo import Average, Sum, WORLD
+from hilo.functions import _communicator_rank, _communicator_size
 from hilo.torch.compression import Compression
 
 
 def _tracked(tensor):
     return torch.is_grad_enabled() and torch.is_tensor(tensor) and tensor.requires_grad
-
-
-def _communicator_size(communicator):
-    sizes = {WORLD: _hilo_package.size, GROUP: _hilo_package.group_size,
-             CROSS: _hilo_package.num_groups}
-    return sizes[_hilo_package._communicator(communicator)]()
 
 
 class _Allreduce(torch.autograd.Function):
